@@ -1,0 +1,1 @@
+//! HTTP routers for /v2/, /container-registry/v1/ and /operations/: auth, errors, OpenAPI.

@@ -1,0 +1,1 @@
+//! Content-addressed blob storage with digest verification and atomic writes.

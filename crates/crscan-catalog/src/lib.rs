@@ -1,0 +1,138 @@
+//! The package inventory of an image: OS detection plus one detector per package
+//! database, lockfile or binary format, all reading a [`FileView`].
+//!
+//! Architecture invariant: no I/O and no failure for bad input. A detector that meets
+//! a record it cannot use reports a [`Diagnostic`] and goes on; one corrupt stanza
+//! never hides the good packages around it. Detectors declare which files they need
+//! (by path, or by magic bytes for binaries and archives) through [`Catalog`]'s
+//! [`FileInterest`], so the image reader keeps only those.
+
+use std::collections::HashSet;
+
+use crscan_model::{Diagnostic, FileInterest, FileView, Inventory, Keep, OsRelease, Package};
+
+pub mod apk;
+pub mod dotnet;
+pub mod dpkg;
+pub mod golang;
+pub mod java;
+pub mod npm;
+pub mod os_release;
+pub mod php;
+pub mod python;
+pub mod rpm;
+pub mod ruby;
+pub mod rust;
+
+/// What one detector found.
+#[derive(Debug, Default)]
+pub struct Detected {
+    pub packages: Vec<Package>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Files installed by OS packages (absolute paths). Language packages found in
+    /// these files are not reported a second time.
+    pub owned_files: HashSet<String>,
+}
+
+impl Detected {
+    /// Records a skipped record.
+    pub fn diagnostic(&mut self, detector: &str, path: &str, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            detector: detector.to_owned(),
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+}
+
+/// One package database, lockfile or binary format.
+pub trait Detector: Send + Sync {
+    /// Short name used in diagnostics (`dpkg`, `npm`).
+    fn name(&self) -> &'static str;
+
+    /// Whether the detector needs the file at `path`.
+    fn interest(&self, path: &str) -> Keep;
+
+    /// Whether the detector needs a file whose first bytes are `head` (at most
+    /// [`MAGIC_LEN`] bytes). Only binary and archive detectors use this.
+    fn wants_magic(&self, _path: &str, _head: &[u8]) -> bool {
+        false
+    }
+
+    /// Finds the packages in `view`.
+    fn detect(&self, view: &FileView, os: Option<&OsRelease>, out: &mut Detected);
+}
+
+/// Leading bytes the image reader shows to [`Detector::wants_magic`].
+pub const MAGIC_LEN: usize = 8;
+
+/// Every detector crscan has, OS package databases first.
+pub struct Catalog {
+    detectors: Vec<Box<dyn Detector>>,
+}
+
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog {
+            detectors: vec![
+                Box::new(dpkg::DpkgDetector),
+                Box::new(apk::ApkDetector),
+                Box::new(rpm::RpmDetector),
+                Box::new(python::PythonDetector),
+                Box::new(npm::NpmDetector),
+                Box::new(golang::GoBinaryDetector),
+                Box::new(rust::RustDetector),
+                Box::new(java::JavaDetector),
+                Box::new(ruby::RubyDetector),
+                Box::new(php::PhpDetector),
+                Box::new(dotnet::DotnetDetector),
+            ],
+        }
+    }
+}
+
+impl Catalog {
+    /// Runs OS detection and every detector over `view`.
+    pub fn inventory(&self, view: &FileView) -> Inventory {
+        let os = os_release::detect(view);
+        let mut all = Detected::default();
+        for detector in &self.detectors {
+            detector.detect(view, os.as_ref(), &mut all);
+        }
+        let owned = std::mem::take(&mut all.owned_files);
+        let packages = all
+            .packages
+            .into_iter()
+            .filter(|package| {
+                package.package_type.is_os()
+                    || package.locations.is_empty()
+                    || !package.locations.iter().all(|path| owned.contains(path))
+            })
+            .collect();
+        Inventory {
+            os,
+            packages,
+            diagnostics: all.diagnostics,
+        }
+    }
+}
+
+impl FileInterest for Catalog {
+    fn by_path(&self, path: &str) -> Keep {
+        let os_keep = os_release::interest(path);
+        self.detectors
+            .iter()
+            .map(|detector| detector.interest(path))
+            .fold(os_keep, Ord::max)
+    }
+
+    fn magic_len(&self) -> usize {
+        MAGIC_LEN
+    }
+
+    fn by_magic(&self, path: &str, head: &[u8]) -> bool {
+        self.detectors
+            .iter()
+            .any(|detector| detector.wants_magic(path, head))
+    }
+}

@@ -1,0 +1,1 @@
+//! Reads container images: OCI layouts and archives, docker archives, directories; streams layers under limits into a file view.

@@ -1,0 +1,1 @@
+//! OCI distribution semantics: uploads, manifests, tags, referrers, deletes, garbage collection.

@@ -1,0 +1,1 @@
+//! Metadata and job queue behind one domain API, on SQLite and PostgreSQL.

@@ -1,0 +1,1 @@
+//! Version ordering for every package ecosystem crscan matches, and OSV range evaluation.

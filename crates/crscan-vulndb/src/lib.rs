@@ -1,0 +1,1 @@
+//! Vulnerability feeds into one advisory model, the local database, CVSS, and matching.
