@@ -22,6 +22,15 @@ struct Cli {
 enum Command {
     /// List the packages installed in an image (an SBOM).
     Sbom(cmd::sbom::SbomArgs),
+    /// Scan an image for known vulnerabilities.
+    Scan(cmd::scan::ScanArgs),
+    /// Build, update and inspect the local vulnerability database.
+    #[command(subcommand)]
+    Db(cmd::db::DbCommand),
+    /// Run the registry, the API and the scan workers.
+    Serve(cmd::serve::ServeArgs),
+    /// Delete blobs and manifests that no image references.
+    Gc(cmd::gc::GcArgs),
     /// Compare versions the way a package ecosystem does.
     #[command(subcommand)]
     Version(cmd::version::VersionCommand),
@@ -31,6 +40,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Sbom(args) => cmd::sbom::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Db(command) => cmd::db::run(command),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Gc(args) => cmd::gc::run(args),
         Command::Version(command) => cmd::version::run(command),
     };
     match outcome {

@@ -1,4 +1,8 @@
 //! One module per subcommand, each with its clap arguments and a `run` function.
 
+pub mod db;
+pub mod gc;
 pub mod sbom;
+pub mod scan;
+pub mod serve;
 pub mod version;
