@@ -71,8 +71,30 @@ pub struct Catalog {
     detectors: Vec<Box<dyn Detector>>,
 }
 
+/// Choices that change what the detectors report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CatalogOptions {
+    /// Name Java archives without `pom.properties` or a usable manifest after their
+    /// file name (`name-1.2.3.jar` → `name:name` 1.2.3). Off by default: the group
+    /// id is a guess.
+    pub java_identify_by_filename: bool,
+}
+
 impl Default for Catalog {
     fn default() -> Catalog {
+        Catalog::with_options(CatalogOptions::default())
+    }
+}
+
+impl Catalog {
+    /// A catalog with every detector, configured by `options`.
+    pub fn with_options(options: CatalogOptions) -> Catalog {
+        let java = java::JavaDetector {
+            options: java::JavaOptions {
+                identify_by_filename: options.java_identify_by_filename,
+                ..java::JavaOptions::default()
+            },
+        };
         Catalog {
             detectors: vec![
                 Box::new(dpkg::DpkgDetector),
@@ -82,16 +104,14 @@ impl Default for Catalog {
                 Box::new(npm::NpmDetector),
                 Box::new(golang::GoBinaryDetector),
                 Box::new(rust::RustDetector),
-                Box::new(java::JavaDetector),
+                Box::new(java),
                 Box::new(ruby::RubyDetector),
                 Box::new(php::PhpDetector),
                 Box::new(dotnet::DotnetDetector),
             ],
         }
     }
-}
 
-impl Catalog {
     /// Runs OS detection and every detector over `view`.
     pub fn inventory(&self, view: &FileView) -> Inventory {
         let os = os_release::detect(view);

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crscan_catalog::Catalog;
+use crscan_catalog::{Catalog, CatalogOptions};
 use crscan_model::{FileView, ImageFile};
 
 fn catalog_dir() -> PathBuf {
@@ -25,7 +25,11 @@ fn catalog_dir() -> PathBuf {
 /// input, and the packages crscan reports beyond them because it follows the other.
 const KNOWN_EXTRAS: &[(&str, &str, &str)] = &[
     // trivy drops `file:` dependencies; osv-scalibr's `files.v1.lock` lists them.
-    ("npm/trivy/yarn-lock/yarn_with_local.lock", "local-package", "0.0.1"),
+    (
+        "npm/trivy/yarn-lock/yarn_with_local.lock",
+        "local-package",
+        "0.0.1",
+    ),
 ];
 
 /// Options of upstream cases that crscan has no equivalent for: such cases are
@@ -141,11 +145,7 @@ fn os_release_file(options: &serde_json::Value) -> Option<ImageFile> {
     if !text.contains("ID=") {
         return None;
     }
-    let cleaned: String = text
-        .lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let cleaned: String = text.lines().map(str::trim).collect::<Vec<_>>().join("\n");
     Some(image_file("/etc/os-release", cleaned.into_bytes()))
 }
 
@@ -184,6 +184,9 @@ fn every_catalog_fixture_gives_its_expected_packages() {
     expected_files(&root, &mut expectations);
     expectations.sort();
     let catalog = Catalog::default();
+    let by_filename = Catalog::with_options(CatalogOptions {
+        java_identify_by_filename: true,
+    });
     let mut failures = Vec::new();
     let mut checked = 0usize;
     for expected_path in &expectations {
@@ -196,7 +199,12 @@ fn every_catalog_fixture_gives_its_expected_packages() {
                 .to_owned(),
         );
         let relative = fixture.strip_prefix(&root).unwrap().to_path_buf();
-        let ecosystem_folder = relative.iter().next().unwrap().to_string_lossy().into_owned();
+        let ecosystem_folder = relative
+            .iter()
+            .next()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         for case in expected["cases"].as_array().unwrap() {
             let options = &case["options"];
             let unsupported = UNSUPPORTED_OPTIONS
@@ -212,6 +220,13 @@ fn every_catalog_fixture_gives_its_expected_packages() {
             if let Some(os_release) = os_release_file(options) {
                 view.insert(os_release);
             }
+            let wants_filename =
+                options.get("extractFilename").and_then(|v| v.as_str()) == Some("true");
+            let catalog = if wants_filename {
+                &by_filename
+            } else {
+                &catalog
+            };
             let inventory = catalog.inventory(&view);
             let mut found = PackageCounts::new();
             let mut found_without_dev = PackageCounts::new();
@@ -223,8 +238,14 @@ fn every_catalog_fixture_gives_its_expected_packages() {
             for package in &inventory.packages {
                 // A fixture that comes with siblings is judged on its own packages.
                 let from_fixture = package.locations.is_empty()
-                    || package.locations.iter().any(|path| own_paths.contains(path))
-                    || !package.locations.iter().any(|path| path.starts_with("/app/"));
+                    || package
+                        .locations
+                        .iter()
+                        .any(|path| own_paths.contains(path))
+                    || !package
+                        .locations
+                        .iter()
+                        .any(|path| path.starts_with("/app/"));
                 if !from_fixture {
                     continue;
                 }
@@ -242,7 +263,9 @@ fn every_catalog_fixture_gives_its_expected_packages() {
                         .entry((ecosystem.to_owned(), name.clone(), version.clone()))
                         .or_default() += 1;
                 }
-                *found.entry((ecosystem.to_owned(), name, version)).or_default() += 1;
+                *found
+                    .entry((ecosystem.to_owned(), name, version))
+                    .or_default() += 1;
             }
             let mut wanted = PackageCounts::new();
             for package in case["packages"].as_array().unwrap() {
@@ -252,7 +275,9 @@ fn every_catalog_fixture_gives_its_expected_packages() {
                     package["name"].as_str().unwrap(),
                     package["version"].as_str().unwrap_or(""),
                 );
-                *wanted.entry((ecosystem.to_owned(), name, version)).or_default() += 1;
+                *wanted
+                    .entry((ecosystem.to_owned(), name, version))
+                    .or_default() += 1;
             }
             // Duplicates in a lockfile are one package to crscan; compare as sets
             // unless the upstream list itself repeats an entry.
@@ -264,8 +289,14 @@ fn every_catalog_fixture_gives_its_expected_packages() {
             let without_dev_set: Vec<_> = found_without_dev.keys().cloned().collect();
             checked += 1;
             if found_set != wanted_set && without_dev_set != wanted_set {
-                let missing: Vec<_> = wanted_set.iter().filter(|k| !found.contains_key(*k)).collect();
-                let extra: Vec<_> = found_set.iter().filter(|k| !wanted.contains_key(*k)).collect();
+                let missing: Vec<_> = wanted_set
+                    .iter()
+                    .filter(|k| !found.contains_key(*k))
+                    .collect();
+                let extra: Vec<_> = found_set
+                    .iter()
+                    .filter(|k| !wanted.contains_key(*k))
+                    .collect();
                 failures.push(format!(
                     "{} [{} / {}]: missing {:?}; unexpected {:?}",
                     relative.display(),
@@ -285,5 +316,9 @@ fn every_catalog_fixture_gives_its_expected_packages() {
         checked - failures.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "{} fixture cases differ", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} fixture cases differ",
+        failures.len()
+    );
 }
