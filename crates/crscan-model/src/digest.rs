@@ -82,7 +82,9 @@ impl FromStr for Digest {
             _ => return Err(DigestError::UnsupportedAlgorithm(text.to_owned())),
         };
         let well_formed = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
             return Err(DigestError::BadEncoding(text.to_owned()));
         }
@@ -121,7 +123,10 @@ mod tests {
         let text = format!("sha256:{}", "ab".repeat(32));
         let digest: Digest = text.parse().unwrap();
         assert_eq!(digest.to_string(), text);
-        assert_eq!(Digest::from_bytes(DigestAlgorithm::Sha256, &[0xab; 32]), digest);
+        assert_eq!(
+            Digest::from_bytes(DigestAlgorithm::Sha256, &[0xab; 32]),
+            digest
+        );
     }
 
     #[test]
@@ -129,6 +134,10 @@ mod tests {
         assert!("sha256:ABC".parse::<Digest>().is_err());
         assert!("md5:00".parse::<Digest>().is_err());
         assert!("nocolon".parse::<Digest>().is_err());
-        assert!(format!("sha512:{}", "0".repeat(64)).parse::<Digest>().is_err());
+        assert!(
+            format!("sha512:{}", "0".repeat(64))
+                .parse::<Digest>()
+                .is_err()
+        );
     }
 }

@@ -107,6 +107,13 @@ impl FileView {
         self.symlinks.retain(|key, _| !key.starts_with(&prefix));
     }
 
+    /// Removes the file or symbolic link stored exactly at `path` (a lower entry that an
+    /// upper layer replaced), leaving anything below it.
+    pub fn remove(&mut self, path: &str) {
+        self.files.remove(path);
+        self.symlinks.remove(path);
+    }
+
     /// Removes everything strictly below `dir` (an opaque directory).
     pub fn remove_children(&mut self, dir: &str) {
         let prefix = format!("{}/", dir.trim_end_matches('/'));
@@ -234,8 +241,14 @@ mod tests {
         view.insert_symlink("/etc/os-release".into(), "../usr/lib/os-release".into());
         view.insert_symlink("/lib".into(), "/usr/lib".into());
         view.insert_symlink("/escape".into(), "../../../../usr/lib/os-release".into());
-        assert_eq!(view.get("/etc/os-release").unwrap().path, "/usr/lib/os-release");
-        assert_eq!(view.get("/lib/os-release").unwrap().path, "/usr/lib/os-release");
+        assert_eq!(
+            view.get("/etc/os-release").unwrap().path,
+            "/usr/lib/os-release"
+        );
+        assert_eq!(
+            view.get("/lib/os-release").unwrap().path,
+            "/usr/lib/os-release"
+        );
         assert_eq!(view.get("/escape").unwrap().path, "/usr/lib/os-release");
     }
 

@@ -111,14 +111,21 @@ mod tests {
             .version("7.50.3-1")
             .qualifier("arch", "i386")
             .qualifier("distro", "jessie");
-        assert_eq!(deb.to_string(), "pkg:deb/debian/curl@7.50.3-1?arch=i386&distro=jessie");
-        let npm = Purl::new(PackageType::Npm, "core").namespace("@angular").version("16.0.0");
+        assert_eq!(
+            deb.to_string(),
+            "pkg:deb/debian/curl@7.50.3-1?arch=i386&distro=jessie"
+        );
+        let npm = Purl::new(PackageType::Npm, "core")
+            .namespace("@angular")
+            .version("16.0.0");
         assert_eq!(npm.to_string(), "pkg:npm/%40angular/core@16.0.0");
         let golang = Purl::new(PackageType::Golang, "text")
             .namespace("golang.org/x")
             .version("v0.3.8");
         assert_eq!(golang.to_string(), "pkg:golang/golang.org/x/text@v0.3.8");
-        let epoch = Purl::new(PackageType::Rpm, "bash").version("1:5.1-2").qualifier("epoch", "");
+        let epoch = Purl::new(PackageType::Rpm, "bash")
+            .version("1:5.1-2")
+            .qualifier("epoch", "");
         assert_eq!(epoch.to_string(), "pkg:rpm/bash@1%3A5.1-2");
     }
 }
