@@ -1,14 +1,320 @@
 //! `crscan db build|update|status`: the local vulnerability database.
+//!
+//! `build` reads local feed files and folders; `update` downloads the feeds over
+//! HTTPS into a cache beside the database (conditionally, with ETag and
+//! Last-Modified) and then builds from the cache; `status` describes a database.
+//! Parsing, the database and matching live in `crscan-vulndb`; the download code
+//! lives in the `fetch` submodule because the library never opens a socket.
 
+mod fetch;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use crscan_vulndb::{Database, LoadReport};
+
+/// Where the database lives unless `--db` or `CRSCAN_DB` says otherwise.
+pub const DEFAULT_DB_PATH: &str = "./crscan-data/vulndb/crscan.db";
 
 /// Subcommands of `crscan db`.
 #[derive(Debug, clap::Subcommand)]
 pub enum DbCommand {
+    /// Build the database from local feed files or folders (OSV JSON/YAML and
+    /// all.zip exports, Alpine secdb, Debian tracker lists and JSON, Ubuntu CVE
+    /// Tracker, Node Security WG).
+    Build {
+        /// Feed files or folders; repeat or list several.
+        #[arg(long = "from", required = true, num_args = 1..)]
+        from: Vec<PathBuf>,
+        /// The database file to write.
+        #[arg(long, env = "CRSCAN_DB", default_value = DEFAULT_DB_PATH)]
+        db: PathBuf,
+        /// Print every invalid record, not only the first few.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Download the feeds (OSV exports of the enabled ecosystems, the Debian tracker
+    /// JSON, Alpine secdb) and rebuild the database.
+    Update {
+        #[arg(long, env = "CRSCAN_DB", default_value = DEFAULT_DB_PATH)]
+        db: PathBuf,
+        /// Base URL of a mirror laid out as `osv/<Ecosystem>/all.zip`,
+        /// `debian/tracker/data/json` and `alpine/<release>/<repository>.json`.
+        #[arg(long)]
+        mirror: Option<String>,
+        /// OSV ecosystems to download (default: the language ecosystems and Ubuntu).
+        #[arg(long = "ecosystem")]
+        ecosystems: Vec<String>,
+        /// Alpine releases to download from secdb (default: v3.17 to v3.22).
+        #[arg(long = "alpine-release")]
+        alpine_releases: Vec<String>,
+        /// Skip the Debian security tracker JSON.
+        #[arg(long)]
+        no_debian: bool,
+        /// Per-request timeout in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// Print the database's sources, counts, digest and age.
-    Status,
+    Status {
+        #[arg(long, env = "CRSCAN_DB", default_value = DEFAULT_DB_PATH)]
+        db: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub fn run(_command: DbCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`crscan db` is not wired yet")
+pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DbCommand::Build { from, db, verbose } => build(&from, &db, verbose),
+        DbCommand::Update {
+            db,
+            mirror,
+            ecosystems,
+            alpine_releases,
+            no_debian,
+            timeout,
+        } => {
+            let plan = fetch::Plan::new(mirror.as_deref(), ecosystems, alpine_releases, !no_debian);
+            update(&db, &plan, timeout)
+        }
+        DbCommand::Status { db, json } => status(&db, json),
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn build(from: &[PathBuf], db: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+    let mut report = LoadReport::new();
+    for path in from {
+        report
+            .load_path(path)
+            .with_context(|| format!("cannot read feed {}", path.display()))?;
+    }
+    finish_build(db, &report, verbose)
+}
+
+fn finish_build(db: &Path, report: &LoadReport, verbose: bool) -> anyhow::Result<ExitCode> {
+    print_diagnostics(report, verbose);
+    let info = Database::build(db, report, now_unix())?;
+    for (feed, counts) in &report.counts {
+        println!(
+            "{:<20} {:>7} loaded {:>6} invalid",
+            feed.name(),
+            counts.loaded,
+            counts.invalid
+        );
+    }
+    println!(
+        "built {} with {} advisories from {} sources ({} invalid records skipped), digest {}",
+        db.display(),
+        info.advisory_count,
+        info.sources.len(),
+        report.invalid_count(),
+        info.content_digest
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_diagnostics(report: &LoadReport, verbose: bool) {
+    const SHOWN: usize = 10;
+    let limit = if verbose { usize::MAX } else { SHOWN };
+    for diagnostic in report.diagnostics.iter().take(limit) {
+        eprintln!(
+            "warning: skipped {}: {}",
+            diagnostic.path, diagnostic.message
+        );
+    }
+    if report.diagnostics.len() > limit {
+        eprintln!(
+            "warning: {} more invalid records skipped (--verbose lists them)",
+            report.diagnostics.len() - limit
+        );
+    }
+}
+
+fn update(db: &Path, plan: &fetch::Plan, timeout: u64) -> anyhow::Result<ExitCode> {
+    let cache = db
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+        .join("feeds");
+    std::fs::create_dir_all(&cache)
+        .with_context(|| format!("cannot create {}", cache.display()))?;
+    let client = fetch::client(timeout)?;
+    let mut report = LoadReport::new();
+    let mut unreachable: Vec<String> = Vec::new();
+    let mut fetched_any = false;
+    for source in plan.sources() {
+        let cache_path = cache.join(&source.file_name);
+        match fetch::fetch(&client, &source.url, &cache_path) {
+            Ok(fetched) => {
+                fetched_any = true;
+                let state = if fetched.not_modified {
+                    "not modified"
+                } else {
+                    "downloaded"
+                };
+                eprintln!("{}: {state} ({})", source.name, source.url);
+                report
+                    .load_path_as(
+                        &cache_path,
+                        &source.name,
+                        fetched.etag,
+                        fetched.last_modified,
+                    )
+                    .with_context(|| format!("cannot read {}", cache_path.display()))?;
+            }
+            Err(fetch::FetchError::Unreachable { url, message }) => {
+                eprintln!("warning: cannot reach {url}: {message}");
+                unreachable.push(url);
+                use_stale_copy(&mut report, source, &cache_path)?;
+            }
+            Err(error) => {
+                eprintln!("warning: {}: {error}", source.name);
+                use_stale_copy(&mut report, source, &cache_path)?;
+            }
+        }
+    }
+    if !fetched_any {
+        eprintln!(
+            "error: the network cannot be reached ({} sources failed); the database was not changed.\n\
+             To build it offline, copy the feeds (OSV all.zip exports, Debian tracker JSON, \
+             Alpine secdb files) to this machine and run:\n    crscan db build --from PATH... --db {}",
+            unreachable.len().max(plan.sources().len()),
+            db.display()
+        );
+        return Ok(ExitCode::from(3));
+    }
+    finish_build(db, &report, false)
+}
+
+/// Loads the cached copy of a source that could not be refreshed, so that one
+/// failing feed does not drop its advisories from the new database.
+fn use_stale_copy(
+    report: &mut LoadReport,
+    source: &fetch::Source,
+    cache_path: &Path,
+) -> anyhow::Result<()> {
+    if cache_path.exists() {
+        eprintln!(
+            "warning: {}: using the copy downloaded earlier",
+            source.name
+        );
+        let validators = fetch::cached_validators(cache_path, &source.url);
+        report
+            .load_path_as(cache_path, &source.name, validators.0, validators.1)
+            .with_context(|| format!("cannot read {}", cache_path.display()))?;
+    }
+    Ok(())
+}
+
+fn status(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let database = Database::open(db)?;
+    let info = database.info();
+    let age = now_unix().saturating_sub(info.built_at);
+    if json {
+        let document = serde_json::json!({
+            "path": db.display().to_string(),
+            "schema_version": info.schema_version,
+            "built_at": format_time(info.built_at),
+            "age_seconds": age,
+            "content_digest": info.content_digest,
+            "advisories": info.advisory_count,
+            "sources": info.sources,
+            "ecosystems": info.ecosystems.iter().map(|(name, count)| serde_json::json!({"ecosystem": name, "advisories": count})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("database:       {}", db.display());
+    println!("schema version: {}", info.schema_version);
+    println!(
+        "built:          {} ({} ago)",
+        format_time(info.built_at),
+        format_age(age)
+    );
+    println!("content digest: {}", info.content_digest);
+    println!("advisories:     {}", info.advisory_count);
+    println!("sources:");
+    for source in &info.sources {
+        let validator = source
+            .etag
+            .as_deref()
+            .map(|etag| format!(" etag {etag}"))
+            .or_else(|| {
+                source
+                    .last_modified
+                    .as_deref()
+                    .map(|date| format!(" last-modified {date}"))
+            })
+            .unwrap_or_default();
+        println!(
+            "  {:<30} {:>7} records {:>5} invalid  {}{validator}",
+            source.name, source.record_count, source.invalid_count, source.location
+        );
+    }
+    println!("ecosystems:");
+    for (ecosystem, count) in &info.ecosystems {
+        println!("  {ecosystem:<30} {count:>7}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (civil-from-days).
+fn format_time(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        (rest % 3600) / 60,
+        rest % 60
+    )
+}
+
+fn format_age(seconds: i64) -> String {
+    if seconds < 120 {
+        format!("{seconds}s")
+    } else if seconds < 7200 {
+        format!("{}m", seconds / 60)
+    } else if seconds < 172_800 {
+        format!("{}h {}m", seconds / 3600, (seconds % 3600) / 60)
+    } else {
+        format!("{}d {}h", seconds / 86_400, (seconds % 86_400) / 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(1_709_251_200), "2024-03-01T00:00:00Z");
+        assert_eq!(format_time(951_782_400 + 3_661), "2000-02-29T01:01:01Z");
+    }
 }
