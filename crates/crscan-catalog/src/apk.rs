@@ -11,8 +11,8 @@ use std::collections::HashSet;
 
 use crscan_model::{Digest, FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::dpkg::{Keys, LayerHistory, Paragraph, Paragraphs};
-use crate::{Detected, Detector};
+use crate::dpkg::{Keys, LayerHistory, Paragraph, Paragraphs, report_truncation};
+use crate::{Detected, Detector, package, text};
 
 const INSTALLED: &str = "/lib/apk/db/installed";
 const NAME: &str = "apk";
@@ -41,16 +41,7 @@ impl Detector for ApkDetector {
 }
 
 fn detect_file(file: &ImageFile, os: Option<&OsRelease>, out: &mut Detected) {
-    if file.truncated {
-        out.diagnostic(
-            NAME,
-            &file.path,
-            format!(
-                "{} is larger than the size cap; packages after the cut are missing",
-                file.path
-            ),
-        );
-    }
+    report_truncation(NAME, file, out);
     let history = LayerHistory::new(file, installed_keys);
     for paragraph in Paragraphs::new(&file.contents) {
         match Record::parse(paragraph, Some(&mut out.owned_files)) {
@@ -101,11 +92,7 @@ impl<'a> Record<'a> {
                 continue;
             }
             if line.len() < 2 || line[1] != b':' {
-                return Err(format!(
-                    "line {} is not a field: {:?}",
-                    paragraph.line + offset,
-                    String::from_utf8_lossy(&line[..line.len().min(80)])
-                ));
+                return Err(paragraph.not_a_field(offset, line));
             }
             let value = &line[2..];
             match line[0] {
@@ -119,21 +106,8 @@ impl<'a> Record<'a> {
                 _ => {}
             }
         }
-        let name = name.filter(|name| !name.is_empty()).ok_or_else(|| {
-            format!(
-                "the paragraph at line {} has no package name (P:)",
-                paragraph.line
-            )
-        })?;
-        let version = version
-            .filter(|version| !version.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "package {} (line {}) has no version (V:)",
-                    String::from_utf8_lossy(name),
-                    paragraph.line
-                )
-            })?;
+        let (name, version) =
+            paragraph.name_and_version(name, version, "package name (P:)", "version (V:)")?;
         if let Some(owned) = owned {
             for (directory, file) in files {
                 let mut path = String::with_capacity(directory.len() + file.len() + 2);
@@ -179,32 +153,27 @@ impl<'a> Record<'a> {
         if let Some(origin) = source_name.as_deref().filter(|origin| *origin != name) {
             purl = purl.qualifier("upstream", origin);
         }
+        let purl = purl.to_string();
         Package {
-            purl: purl.to_string(),
-            name,
-            version,
-            package_type: PackageType::Apk,
             source_name,
-            source_version: None,
-            epoch: None,
             arch,
             license: self.license.map(text),
-            layer_digest,
-            locations: vec![path.to_owned()],
-            dev: false,
+            ..package(
+                PackageType::Apk,
+                name,
+                version,
+                purl,
+                layer_digest,
+                path.to_owned(),
+            )
         }
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+    use crate::test_support::{detect, image_file};
 
     const DATA: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -212,18 +181,7 @@ mod tests {
     );
 
     fn detect_in(contents: &[u8], os: Option<&OsRelease>) -> Detected {
-        let mut view = FileView::new();
-        view.insert(ImageFile {
-            path: INSTALLED.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(contents),
-            truncated: false,
-            history: Vec::new(),
-        });
-        let mut out = Detected::default();
-        ApkDetector.detect(&view, os, &mut out);
-        out
+        detect(&ApkDetector, [image_file(INSTALLED, contents)], os)
     }
 
     type Row = (String, String, Option<String>, Option<String>);

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::npm::lenient::{Maybe, Text, without_bom};
-use crate::{Detected, Detector};
+use crate::npm::lenient::{Maybe, Text, parse_json};
+use crate::{Detected, Detector, keep_if, language_package};
 
 /// Finds NuGet packages.
 pub struct DotnetDetector;
@@ -39,11 +39,7 @@ impl Detector for DotnetDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if kind(path).is_some() {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(kind(path).is_some())
     }
 
     fn detect(&self, view: &FileView, _os: Option<&OsRelease>, out: &mut Detected) {
@@ -58,22 +54,8 @@ impl Detector for DotnetDetector {
 }
 
 fn nuget_package(file: &ImageFile, name: &str, version: &str) -> Package {
-    Package {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        package_type: PackageType::Nuget,
-        purl: Purl::new(PackageType::Nuget, name)
-            .version(version)
-            .to_string(),
-        source_name: None,
-        source_version: None,
-        epoch: None,
-        arch: None,
-        license: None,
-        layer_digest: file.layer_digest.clone(),
-        locations: vec![file.path.clone()],
-        dev: false,
-    }
+    let purl = Purl::new(PackageType::Nuget, name).version(version);
+    language_package(PackageType::Nuget, name, version, purl.to_string(), file)
 }
 
 #[derive(Deserialize)]
@@ -90,16 +72,8 @@ struct Library<'a> {
 
 /// Reads a `*.deps.json`.
 fn deps(file: &ImageFile, out: &mut Detected) {
-    let deps: DepsFile<'_> = match serde_json::from_slice(without_bom(&file.contents)) {
-        Ok(deps) => deps,
-        Err(error) => {
-            out.diagnostic(
-                "dotnet",
-                &file.path,
-                format!("not a deps.json file: {error}"),
-            );
-            return;
-        }
+    let Some(deps) = parse_json::<DepsFile<'_>>(file, "dotnet", "a deps.json file", out) else {
+        return;
     };
     let mut libraries: Vec<(&str, &Library<'_>)> = deps
         .libraries
@@ -145,16 +119,9 @@ struct Locked<'a> {
 
 /// Reads a `packages.lock.json`.
 fn lock(file: &ImageFile, out: &mut Detected) {
-    let lock: LockFile<'_> = match serde_json::from_slice(without_bom(&file.contents)) {
-        Ok(lock) => lock,
-        Err(error) => {
-            out.diagnostic(
-                "dotnet",
-                &file.path,
-                format!("not a packages.lock.json file: {error}"),
-            );
-            return;
-        }
+    let Some(lock) = parse_json::<LockFile<'_>>(file, "dotnet", "a packages.lock.json file", out)
+    else {
+        return;
     };
     let mut found: Vec<(&str, &str)> = Vec::new();
     for framework in lock
@@ -195,21 +162,10 @@ fn lock(file: &ImageFile, out: &mut Detected) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::test_support::{detect, image_file};
 
     fn run(path: &str, text: &str) -> Detected {
-        let mut view = FileView::new();
-        view.insert(ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(text.as_bytes()),
-            truncated: false,
-            history: Vec::new(),
-        });
-        let mut out = Detected::default();
-        DotnetDetector.detect(&view, None, &mut out);
-        out
+        detect(&DotnetDetector, [image_file(path, text)], None)
     }
 
     #[test]

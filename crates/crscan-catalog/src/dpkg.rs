@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use crscan_model::{Digest, FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, package, text};
 
 const STATUS: &str = "/var/lib/dpkg/status";
 const STATUS_DIR: &str = "/var/lib/dpkg/status.d/";
@@ -69,16 +69,7 @@ impl Detector for DpkgDetector {
 
 /// Reads one status file (the main one, or a `status.d/` entry when `in_status_dir`).
 fn detect_file(file: &ImageFile, in_status_dir: bool, os: Option<&OsRelease>, out: &mut Detected) {
-    if file.truncated {
-        out.diagnostic(
-            NAME,
-            &file.path,
-            format!(
-                "{} is larger than the size cap; packages after the cut are missing",
-                file.path
-            ),
-        );
-    }
+    report_truncation(NAME, file, out);
     let history = LayerHistory::new(file, |contents| installed_keys(contents, in_status_dir));
     for paragraph in Paragraphs::new(&file.contents) {
         let stanza = match Stanza::parse(paragraph) {
@@ -113,6 +104,21 @@ fn installed_keys(contents: &[u8], in_status_dir: bool) -> Keys<'_> {
         .filter(|stanza| stanza.is_installed(in_status_dir) == Some(true))
         .map(|stanza| (stanza.name, stanza.version))
         .collect()
+}
+
+/// Reports a package database that the size cap cut short: the packages after the
+/// cut are missing, those before it are still read.
+pub(crate) fn report_truncation(detector: &str, file: &ImageFile, out: &mut Detected) {
+    if file.truncated {
+        out.diagnostic(
+            detector,
+            &file.path,
+            format!(
+                "{} is larger than the size cap; packages after the cut are missing",
+                file.path
+            ),
+        );
+    }
 }
 
 /// The (name, version) pairs listed by one version of a database file.
@@ -168,6 +174,41 @@ pub struct Paragraphs<'a> {
 pub struct Paragraph<'a> {
     pub bytes: &'a [u8],
     pub line: usize,
+}
+
+impl Paragraph<'_> {
+    /// The message for the line at `offset` (from 0) that is not a field.
+    pub(crate) fn not_a_field(&self, offset: usize, line: &[u8]) -> String {
+        format!(
+            "line {} is not a field: {:?}",
+            self.line + offset,
+            String::from_utf8_lossy(&line[..line.len().min(80)])
+        )
+    }
+
+    /// The package's name and version when both are given and not empty; else a
+    /// message saying which is missing, named `name_field` or `version_field`.
+    pub(crate) fn name_and_version<'v>(
+        &self,
+        name: Option<&'v [u8]>,
+        version: Option<&'v [u8]>,
+        name_field: &str,
+        version_field: &str,
+    ) -> Result<(&'v [u8], &'v [u8]), String> {
+        let name = name
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| format!("the paragraph at line {} has no {name_field}", self.line))?;
+        let version = version
+            .filter(|version| !version.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "package {} (line {}) has no {version_field}",
+                    text(name),
+                    self.line
+                )
+            })?;
+        Ok((name, version))
+    }
 }
 
 impl<'a> Paragraphs<'a> {
@@ -256,11 +297,7 @@ impl<'a> Stanza<'a> {
                 continue;
             }
             let Some(colon) = line.iter().position(|byte| *byte == b':') else {
-                return Err(format!(
-                    "line {} is not a field: {:?}",
-                    paragraph.line + offset,
-                    String::from_utf8_lossy(&line[..line.len().min(80)])
-                ));
+                return Err(paragraph.not_a_field(offset, line));
             };
             let field = line[..colon].trim_ascii();
             let value = line[colon + 1..].trim_ascii();
@@ -279,21 +316,8 @@ impl<'a> Stanza<'a> {
             };
             *slot = Some(value);
         }
-        let name = name.filter(|name| !name.is_empty()).ok_or_else(|| {
-            format!(
-                "the paragraph at line {} has no Package field",
-                paragraph.line
-            )
-        })?;
-        let version = version
-            .filter(|version| !version.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "package {} (line {}) has no Version field",
-                    text(name),
-                    paragraph.line
-                )
-            })?;
+        let (name, version) =
+            paragraph.name_and_version(name, version, "Package field", "Version field")?;
         Ok(Stanza {
             name,
             version,
@@ -366,18 +390,17 @@ impl<'a> Stanza<'a> {
             os,
         );
         Package {
-            name,
-            version,
-            package_type: PackageType::Deb,
-            purl,
             source_name,
             source_version,
-            epoch: None,
             arch,
-            license: None,
-            layer_digest,
-            locations: vec![path.to_owned()],
-            dev: false,
+            ..package(
+                PackageType::Deb,
+                name,
+                version,
+                purl,
+                layer_digest,
+                path.to_owned(),
+            )
         }
     }
 }
@@ -460,10 +483,6 @@ fn add_md5sums_paths(contents: &[u8], owned: &mut HashSet<String>) {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -472,31 +491,15 @@ mod tests {
     use crscan_model::FileVersion;
 
     use super::*;
+    use crate::test_support::{detect, image_file};
 
     const DATA: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/data/catalog/dpkg"
     );
 
-    fn image_file(path: &str, contents: &[u8]) -> ImageFile {
-        ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(contents),
-            truncated: false,
-            history: Vec::new(),
-        }
-    }
-
     fn detect_in(files: Vec<ImageFile>, os: Option<&OsRelease>) -> Detected {
-        let mut view = FileView::new();
-        for file in files {
-            view.insert(file);
-        }
-        let mut out = Detected::default();
-        DpkgDetector.detect(&view, os, &mut out);
-        out
+        detect(&DpkgDetector, files, os)
     }
 
     fn bookworm() -> OsRelease {

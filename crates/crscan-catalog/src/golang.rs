@@ -17,10 +17,10 @@
 
 pub mod elf;
 
-use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
+use crscan_model::{FileView, ImageFile, Keep, OsRelease, PackageType, Purl};
 use thiserror::Error;
 
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, language_package};
 use elf::{ELF_MAGIC, Elf};
 
 /// The magic that opens the build information blob.
@@ -360,20 +360,14 @@ impl GoBinaryDetector {
             }
         };
         for (name, version) in info.packages() {
-            out.packages.push(Package {
-                purl: go_purl(&name, &version),
+            let purl = go_purl(&name, &version);
+            out.packages.push(language_package(
+                PackageType::Golang,
                 name,
                 version,
-                package_type: PackageType::Golang,
-                source_name: None,
-                source_version: None,
-                epoch: None,
-                arch: None,
-                license: None,
-                layer_digest: file.layer_digest.clone(),
-                locations: vec![file.path.clone()],
-                dev: false,
-            });
+                purl,
+                file,
+            ));
         }
     }
 }
@@ -403,10 +397,9 @@ impl Detector for GoBinaryDetector {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::elf::build::{TestSection, elf};
     use super::*;
+    use crate::test_support::{self, image_file, pairs};
 
     fn fixture(relative: &str) -> Vec<u8> {
         let path = format!(
@@ -416,35 +409,8 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
     }
 
-    fn image_file(path: &str, contents: Vec<u8>) -> ImageFile {
-        ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o755,
-            contents: Arc::from(contents),
-            truncated: false,
-            history: Vec::new(),
-        }
-    }
-
     fn detect(files: Vec<ImageFile>) -> Detected {
-        let mut view = FileView::new();
-        for file in files {
-            view.insert(file);
-        }
-        let mut out = Detected::default();
-        GoBinaryDetector.detect(&view, None, &mut out);
-        out
-    }
-
-    fn pairs(out: &Detected) -> Vec<(String, String)> {
-        let mut pairs: Vec<_> = out
-            .packages
-            .iter()
-            .map(|package| (package.name.clone(), package.version.clone()))
-            .collect();
-        pairs.sort();
-        pairs
+        test_support::detect(&GoBinaryDetector, files, None)
     }
 
     fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {

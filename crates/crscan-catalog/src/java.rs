@@ -14,9 +14,9 @@
 use std::collections::HashSet;
 use std::io::{Cursor, Read};
 
-use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
+use crscan_model::{FileView, ImageFile, Keep, OsRelease, PackageType, Purl};
 
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, keep_if, language_package};
 
 /// File name endings of Java archives.
 const ARCHIVE_SUFFIXES: [&str; 5] = [".jar", ".war", ".ear", ".jpi", ".hpi"];
@@ -434,23 +434,18 @@ impl JavaDetector {
             out.diagnostic(self.name(), &file.path, problem);
         }
         for found in scan.coordinates {
-            out.packages.push(Package {
-                name: format!("{}:{}", found.group_id, found.artifact_id),
-                purl: Purl::new(PackageType::Maven, &found.artifact_id)
-                    .namespace(&found.group_id)
-                    .version(&found.version)
-                    .to_string(),
-                version: found.version,
-                package_type: PackageType::Maven,
-                source_name: None,
-                source_version: None,
-                epoch: None,
-                arch: None,
-                license: None,
-                layer_digest: file.layer_digest.clone(),
-                locations: vec![file.path.clone()],
-                dev: false,
-            });
+            let name = format!("{}:{}", found.group_id, found.artifact_id);
+            let purl = Purl::new(PackageType::Maven, &found.artifact_id)
+                .namespace(&found.group_id)
+                .version(&found.version)
+                .to_string();
+            out.packages.push(language_package(
+                PackageType::Maven,
+                name,
+                found.version,
+                purl,
+                file,
+            ));
         }
     }
 }
@@ -461,11 +456,7 @@ impl Detector for JavaDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if is_archive_name(path) {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(is_archive_name(path))
     }
 
     fn wants_magic(&self, path: &str, head: &[u8]) -> bool {
@@ -484,9 +475,9 @@ impl Detector for JavaDetector {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Arc;
 
     use super::*;
+    use crate::test_support::{image_file, pairs};
 
     fn fixture_bytes(name: &str) -> Vec<u8> {
         let path = format!(
@@ -496,31 +487,10 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
     }
 
-    fn image_file(path: &str, contents: Vec<u8>) -> ImageFile {
-        ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(contents),
-            truncated: false,
-            history: Vec::new(),
-        }
-    }
-
     fn run(file: &ImageFile, options: &JavaOptions) -> Detected {
         let mut out = Detected::default();
         JavaDetector::default().scan_file(file, options, &mut out);
         out
-    }
-
-    fn pairs(out: &Detected) -> Vec<(String, String)> {
-        let mut pairs: Vec<_> = out
-            .packages
-            .iter()
-            .map(|package| (package.name.clone(), package.version.clone()))
-            .collect();
-        pairs.sort();
-        pairs
     }
 
     /// Every case of every maven fixture, with `extractFilename` mapped to
@@ -661,7 +631,7 @@ mod tests {
     #[test]
     fn not_a_zip_and_truncated_files_are_diagnostics() {
         let out = run(
-            &image_file("/opt/x.jar", b"definitely not a zip".to_vec()),
+            &image_file("/opt/x.jar", b"definitely not a zip"),
             &JavaOptions::default(),
         );
         assert!(out.packages.is_empty());

@@ -9,7 +9,10 @@
 
 use std::collections::HashSet;
 
-use crscan_model::{Diagnostic, FileInterest, FileView, Inventory, Keep, OsRelease, Package};
+use crscan_model::{
+    Diagnostic, Digest, FileInterest, FileView, ImageFile, Inventory, Keep, OsRelease, Package,
+    PackageType,
+};
 
 pub mod apk;
 pub mod dotnet;
@@ -23,6 +26,8 @@ pub mod python;
 pub mod rpm;
 pub mod ruby;
 pub mod rust;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// What one detector found.
 #[derive(Debug, Default)]
@@ -43,6 +48,61 @@ impl Detected {
             message: message.into(),
         });
     }
+}
+
+/// A package with only the fields every detector fills: found at `location` in the
+/// layer `layer_digest`, not development-only, and without source, epoch,
+/// architecture or licence (callers set those they know).
+pub(crate) fn package(
+    package_type: PackageType,
+    name: impl Into<String>,
+    version: impl Into<String>,
+    purl: String,
+    layer_digest: Option<Digest>,
+    location: String,
+) -> Package {
+    Package {
+        name: name.into(),
+        version: version.into(),
+        package_type,
+        purl,
+        source_name: None,
+        source_version: None,
+        epoch: None,
+        arch: None,
+        license: None,
+        layer_digest,
+        locations: vec![location],
+        dev: false,
+    }
+}
+
+/// A language package found in `file`: it belongs to the layer that wrote the file.
+pub(crate) fn language_package(
+    package_type: PackageType,
+    name: impl Into<String>,
+    version: impl Into<String>,
+    purl: String,
+    file: &ImageFile,
+) -> Package {
+    package(
+        package_type,
+        name,
+        version,
+        purl,
+        file.layer_digest.clone(),
+        file.path.clone(),
+    )
+}
+
+/// [`Keep::Yes`] when a detector wants a file by its path, else [`Keep::No`].
+pub(crate) fn keep_if(wanted: bool) -> Keep {
+    if wanted { Keep::Yes } else { Keep::No }
+}
+
+/// Bytes from a package database as text, invalid UTF-8 replaced.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// One package database, lockfile or binary format.

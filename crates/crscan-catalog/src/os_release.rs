@@ -218,25 +218,11 @@ fn parse_debian_version(text: &str) -> OsRelease {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crscan_model::ImageFile;
-
     use super::*;
+    use crate::test_support::{image_file, view_of};
 
     fn view(files: &[(&str, &str)]) -> FileView {
-        let mut view = FileView::new();
-        for (path, text) in files {
-            view.insert(ImageFile {
-                path: (*path).to_owned(),
-                layer_digest: None,
-                mode: 0o644,
-                contents: Arc::from(text.as_bytes()),
-                truncated: false,
-                history: Vec::new(),
-            });
-        }
-        view
+        view_of(files.iter().map(|(path, text)| image_file(path, text)))
     }
 
     #[test]

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::npm::lenient::{List, Maybe, Text, without_bom};
-use crate::{Detected, Detector};
+use crate::npm::lenient::{List, Maybe, Text, parse_json};
+use crate::{Detected, Detector, keep_if, language_package};
 
 /// Finds Composer packages.
 pub struct PhpDetector;
@@ -38,11 +38,7 @@ impl Detector for PhpDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if kind(path).is_some() {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(kind(path).is_some())
     }
 
     fn detect(&self, view: &FileView, _os: Option<&OsRelease>, out: &mut Detected) {
@@ -96,19 +92,10 @@ fn composer_package(file: &ImageFile, name: &str, version: &str, dev: bool) -> P
         Some((vendor, bare)) => Purl::new(PackageType::Composer, bare).namespace(vendor),
         None => Purl::new(PackageType::Composer, name),
     };
+    let purl = purl.version(version).to_string();
     Package {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        package_type: PackageType::Composer,
-        purl: purl.version(version).to_string(),
-        source_name: None,
-        source_version: None,
-        epoch: None,
-        arch: None,
-        license: None,
-        layer_digest: file.layer_digest.clone(),
-        locations: vec![file.path.clone()],
         dev,
+        ..language_package(PackageType::Composer, name, version, purl, file)
     }
 }
 
@@ -139,12 +126,8 @@ fn add(
 
 /// Reads a `composer.lock`.
 fn lock(file: &ImageFile, out: &mut Detected) {
-    let lock: Lock<'_> = match serde_json::from_slice(without_bom(&file.contents)) {
-        Ok(lock) => lock,
-        Err(error) => {
-            out.diagnostic("php", &file.path, format!("not a composer.lock: {error}"));
-            return;
-        }
+    let Some(lock) = parse_json::<Lock<'_>>(file, "php", "a composer.lock", out) else {
+        return;
     };
     add(file, &lock.packages.0, &|_| false, out);
     add(file, &lock.packages_dev.0, &|_| true, out);
@@ -152,16 +135,10 @@ fn lock(file: &ImageFile, out: &mut Detected) {
 
 /// Reads a `vendor/composer/installed.json`.
 fn installed(file: &ImageFile, out: &mut Detected) {
-    let installed: InstalledFile<'_> = match serde_json::from_slice(without_bom(&file.contents)) {
-        Ok(installed) => installed,
-        Err(error) => {
-            out.diagnostic(
-                "php",
-                &file.path,
-                format!("not a composer installed.json: {error}"),
-            );
-            return;
-        }
+    let Some(installed) =
+        parse_json::<InstalledFile<'_>>(file, "php", "a composer installed.json", out)
+    else {
+        return;
     };
     match installed {
         InstalledFile::List(entries) => add(file, &entries, &|_| false, out),
@@ -181,21 +158,10 @@ fn installed(file: &ImageFile, out: &mut Detected) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::test_support::{detect, image_file};
 
     fn run(path: &str, text: &str) -> Detected {
-        let mut view = FileView::new();
-        view.insert(ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(text.as_bytes()),
-            truncated: false,
-            history: Vec::new(),
-        });
-        let mut out = Detected::default();
-        PhpDetector.detect(&view, None, &mut out);
-        out
+        detect(&PhpDetector, [image_file(path, text)], None)
     }
 
     #[test]

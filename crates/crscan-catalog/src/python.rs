@@ -11,7 +11,7 @@ use std::io::{Cursor, Read};
 
 use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, keep_if, language_package};
 
 /// Finds Python distributions by their metadata files and archives.
 pub struct PythonDetector;
@@ -49,11 +49,7 @@ impl Detector for PythonDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if kind(path).is_some() {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(kind(path).is_some())
     }
 
     fn detect(&self, view: &FileView, _os: Option<&OsRelease>, out: &mut Detected) {
@@ -159,18 +155,8 @@ fn from_metadata(file: &ImageFile, contents: &[u8], out: &mut Detected) {
         .version(version)
         .to_string();
     out.packages.push(Package {
-        name,
-        version: version.to_owned(),
-        package_type: PackageType::Pypi,
-        purl,
-        source_name: None,
-        source_version: None,
-        epoch: None,
-        arch: None,
         license: metadata.license.map(str::to_owned),
-        layer_digest: file.layer_digest.clone(),
-        locations: vec![file.path.clone()],
-        dev: false,
+        ..language_package(PackageType::Pypi, name, version, purl, file)
     });
 }
 

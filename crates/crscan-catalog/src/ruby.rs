@@ -11,7 +11,7 @@
 
 use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, keep_if, language_package};
 
 /// Finds gems in installed specifications and Gemfile.lock files.
 pub struct RubyDetector;
@@ -41,11 +41,7 @@ impl Detector for RubyDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if kind(path).is_some() {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(kind(path).is_some())
     }
 
     fn detect(&self, view: &FileView, _os: Option<&OsRelease>, out: &mut Detected) {
@@ -60,22 +56,8 @@ impl Detector for RubyDetector {
 }
 
 fn gem(file: &ImageFile, name: &str, version: &str) -> Package {
-    Package {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        package_type: PackageType::Gem,
-        purl: Purl::new(PackageType::Gem, name)
-            .version(version)
-            .to_string(),
-        source_name: None,
-        source_version: None,
-        epoch: None,
-        arch: None,
-        license: None,
-        layer_digest: file.layer_digest.clone(),
-        locations: vec![file.path.clone()],
-        dev: false,
-    }
+    let purl = Purl::new(PackageType::Gem, name).version(version);
+    language_package(PackageType::Gem, name, version, purl.to_string(), file)
 }
 
 /// The string assigned to `receiver.FIELD` on this line (`s.name = "x".freeze`).
@@ -206,36 +188,25 @@ fn lockfile(file: &ImageFile, out: &mut Detected) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    fn file(path: &str, text: &str) -> ImageFile {
-        ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(text.as_bytes()),
-            truncated: false,
-            history: Vec::new(),
-        }
-    }
+    use crate::test_support::{detect, image_file};
 
     #[test]
     fn reads_installed_gemspecs() {
-        let mut view = FileView::new();
-        view.insert(file(
-            "/usr/local/bundle/specifications/rack-2.2.3.gemspec",
-            "# -*- encoding: utf-8 -*-\nGem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.3\"\n  s.metadata = { \"name\" => \"x\" }\nend\n",
-        ));
-        view.insert(file(
-            "/usr/lib/ruby/gems/3.1.0/specifications/default/json-2.6.1.gemspec",
-            "garbage",
-        ));
-        view.insert(file(
-            "/usr/lib/ruby/gems/3.1.0/specifications/nokogiri-1.13.3-x86_64-linux.gemspec",
-            "Gem::Specification.new do |s|\nend\n",
-        ));
-        let mut out = Detected::default();
-        RubyDetector.detect(&view, None, &mut out);
+        let files = [
+            image_file(
+                "/usr/local/bundle/specifications/rack-2.2.3.gemspec",
+                "# -*- encoding: utf-8 -*-\nGem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.3\"\n  s.metadata = { \"name\" => \"x\" }\nend\n",
+            ),
+            image_file(
+                "/usr/lib/ruby/gems/3.1.0/specifications/default/json-2.6.1.gemspec",
+                "garbage",
+            ),
+            image_file(
+                "/usr/lib/ruby/gems/3.1.0/specifications/nokogiri-1.13.3-x86_64-linux.gemspec",
+                "Gem::Specification.new do |s|\nend\n",
+            ),
+        ];
+        let out = detect(&RubyDetector, files, None);
         let got: Vec<_> = out
             .packages
             .iter()

@@ -13,11 +13,11 @@
 use std::collections::HashSet;
 use std::io::Read;
 
-use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
+use crscan_model::{FileView, ImageFile, Keep, OsRelease, PackageType, Purl};
 use serde::Deserialize;
 
 use crate::golang::elf::{ELF_MAGIC, Elf};
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, keep_if, language_package};
 
 /// Largest decompressed cargo-auditable document we accept.
 const MAX_AUDIT_JSON: u64 = 8 << 20;
@@ -115,22 +115,16 @@ pub struct RustDetector;
 impl RustDetector {
     fn push(&self, file: &ImageFile, crates: Vec<Crate>, out: &mut Detected) {
         for krate in crates {
-            out.packages.push(Package {
-                purl: Purl::new(PackageType::Cargo, &krate.name)
-                    .version(&krate.version)
-                    .to_string(),
-                name: krate.name,
-                version: krate.version,
-                package_type: PackageType::Cargo,
-                source_name: None,
-                source_version: None,
-                epoch: None,
-                arch: None,
-                license: None,
-                layer_digest: file.layer_digest.clone(),
-                locations: vec![file.path.clone()],
-                dev: false,
-            });
+            let purl = Purl::new(PackageType::Cargo, &krate.name)
+                .version(&krate.version)
+                .to_string();
+            out.packages.push(language_package(
+                PackageType::Cargo,
+                krate.name,
+                krate.version,
+                purl,
+                file,
+            ));
         }
     }
 
@@ -186,11 +180,7 @@ impl Detector for RustDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if is_cargo_lock(path) {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(is_cargo_lock(path))
     }
 
     fn wants_magic(&self, path: &str, head: &[u8]) -> bool {
@@ -211,38 +201,13 @@ impl Detector for RustDetector {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Arc;
 
     use super::*;
     use crate::golang::elf::build::{TestSection, elf};
-
-    fn image_file(path: &str, contents: Vec<u8>) -> ImageFile {
-        ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: Arc::from(contents),
-            truncated: false,
-            history: Vec::new(),
-        }
-    }
+    use crate::test_support::{self, image_file, pairs};
 
     fn detect(file: ImageFile) -> Detected {
-        let mut view = FileView::new();
-        view.insert(file);
-        let mut out = Detected::default();
-        RustDetector.detect(&view, None, &mut out);
-        out
-    }
-
-    fn pairs(out: &Detected) -> Vec<(String, String)> {
-        let mut pairs: Vec<_> = out
-            .packages
-            .iter()
-            .map(|package| (package.name.clone(), package.version.clone()))
-            .collect();
-        pairs.sort();
-        pairs
+        test_support::detect(&RustDetector, [file], None)
     }
 
     /// Reads a fixture's expected list (sorted, duplicates kept once) and whether
@@ -315,7 +280,7 @@ mod tests {
     fn lockfile_packages_carry_purl_and_location() {
         let out = detect(image_file(
             "/src/app/Cargo.lock",
-            b"version = 4\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\n".to_vec(),
+            b"version = 4\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\n",
         ));
         assert_eq!(out.packages.len(), 1);
         assert_eq!(out.packages[0].purl, "pkg:cargo/serde@1.0.200");
@@ -330,7 +295,7 @@ mod tests {
     #[test]
     fn a_package_without_version_is_skipped_with_a_diagnostic() {
         let text = "[[package]]\nname = \"a\"\nversion = \"1.0.0\"\n\n[[package]]\nname = \"b\"\n\n[[package]]\nname = \"c\"\nversion = \"2.0.0\"\n";
-        let out = detect(image_file("/app/Cargo.lock", text.as_bytes().to_vec()));
+        let out = detect(image_file("/app/Cargo.lock", text.as_bytes()));
         assert_eq!(
             pairs(&out),
             vec![("a".into(), "1.0.0".into()), ("c".into(), "2.0.0".into())]
@@ -341,7 +306,7 @@ mod tests {
 
     #[test]
     fn truncated_lockfile_is_a_diagnostic() {
-        let mut file = image_file("/app/Cargo.lock", b"[[package]]\nname = \"a\"\n".to_vec());
+        let mut file = image_file("/app/Cargo.lock", b"[[package]]\nname = \"a\"\n");
         file.truncated = true;
         let out = detect(file);
         assert!(out.packages.is_empty());

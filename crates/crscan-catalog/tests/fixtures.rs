@@ -12,14 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crscan_catalog::{Catalog, CatalogOptions};
 use crscan_model::{FileView, ImageFile};
 
-fn catalog_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/catalog")
-}
+mod support;
+use support::{catalog_dir, expected_files, image_file};
 
 /// Upstream lists that disagree with another upstream's list for the same kind of
 /// input, and the packages crscan reports beyond them because it follows the other.
@@ -147,28 +145,6 @@ fn os_release_file(options: &serde_json::Value) -> Option<ImageFile> {
     }
     let cleaned: String = text.lines().map(str::trim).collect::<Vec<_>>().join("\n");
     Some(image_file("/etc/os-release", cleaned.into_bytes()))
-}
-
-fn image_file(path: &str, contents: Vec<u8>) -> ImageFile {
-    ImageFile {
-        path: path.to_owned(),
-        layer_digest: None,
-        mode: 0o755,
-        contents: Arc::from(contents),
-        truncated: false,
-        history: Vec::new(),
-    }
-}
-
-fn expected_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            expected_files(&path, out);
-        } else if path.to_string_lossy().ends_with(".expected.json") {
-            out.push(path);
-        }
-    }
 }
 
 type PackageCounts = BTreeMap<(String, String, String), usize>;

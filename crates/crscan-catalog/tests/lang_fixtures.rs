@@ -6,8 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use crscan_catalog::npm::NpmDetector;
 use crscan_catalog::php::PhpDetector;
@@ -16,9 +15,8 @@ use crscan_catalog::ruby::RubyDetector;
 use crscan_catalog::{Detected, Detector};
 use crscan_model::{Digest, FileView, ImageFile};
 
-fn catalog_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/catalog")
-}
+mod support;
+use support::{catalog_dir, expected_files};
 
 /// How crscan's answer for a fixture is compared with the upstream list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,25 +95,11 @@ fn layer() -> Digest {
     format!("sha256:{}", "ab".repeat(32)).parse().unwrap()
 }
 
+/// A file written by one fixed layer.
 fn image_file(path: &str, contents: Vec<u8>) -> ImageFile {
     ImageFile {
-        path: path.to_owned(),
         layer_digest: Some(layer()),
-        mode: 0o644,
-        contents: Arc::from(contents),
-        truncated: false,
-        history: Vec::new(),
-    }
-}
-
-fn expectations(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            expectations(&path, out);
-        } else if path.to_string_lossy().ends_with(".expected.json") {
-            out.push(path);
-        }
+        ..support::image_file(path, contents)
     }
 }
 
@@ -134,7 +118,7 @@ fn language_fixtures_give_their_expected_packages() {
     let root = catalog_dir();
     let mut files = Vec::new();
     for ecosystem in ["pypi", "npm", "rubygems", "composer"] {
-        expectations(&root.join(ecosystem), &mut files);
+        expected_files(&root.join(ecosystem), &mut files);
     }
     files.sort();
     assert!(files.len() > 150, "only {} fixtures found", files.len());

@@ -2,9 +2,6 @@
 //! whatever the bytes, a detector reports packages and diagnostics and never panics.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::sync::Arc;
-
 use proptest::prelude::*;
 
 use crscan_catalog::dotnet::DotnetDetector;
@@ -13,7 +10,9 @@ use crscan_catalog::php::PhpDetector;
 use crscan_catalog::python::PythonDetector;
 use crscan_catalog::ruby::RubyDetector;
 use crscan_catalog::{Detected, Detector};
-use crscan_model::{FileView, ImageFile};
+use crscan_model::FileView;
+
+mod support;
 
 /// Every format, as (image path, a real sample to mutate relative to the catalog
 /// fixtures folder, or an inline sample).
@@ -83,9 +82,7 @@ fn sample(source: &str) -> Vec<u8> {
     if let Some(inline) = source.strip_prefix("inline:") {
         return inline.as_bytes().to_vec();
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/catalog")
-        .join(source);
+    let path = support::catalog_dir().join(source);
     std::fs::read(path).unwrap()
 }
 
@@ -102,14 +99,7 @@ fn detectors() -> Vec<Box<dyn Detector>> {
 /// Runs every detector over one file at `path`; returns how many packages it found.
 fn run(path: &str, contents: Vec<u8>) -> usize {
     let mut view = FileView::new();
-    view.insert(ImageFile {
-        path: path.to_owned(),
-        layer_digest: None,
-        mode: 0o644,
-        contents: Arc::from(contents),
-        truncated: false,
-        history: Vec::new(),
-    });
+    view.insert(support::image_file(path, contents));
     let mut out = Detected::default();
     for detector in detectors() {
         detector.detect(&view, None, &mut out);

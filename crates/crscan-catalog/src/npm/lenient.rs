@@ -8,7 +8,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crscan_model::ImageFile;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::Detected;
 
 /// A string that may be borrowed from the input; any other value reads as `None`.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -223,6 +226,23 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for MaybeVisitor<T> {
 /// editors write and JSON parsers reject.
 pub(crate) fn without_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Reads `file` as a JSON `T`, after any byte-order mark. A file that is not gives
+/// `None` and one diagnostic of `detector`, `not WHAT: <error>`.
+pub(crate) fn parse_json<'a, T: Deserialize<'a>>(
+    file: &'a ImageFile,
+    detector: &str,
+    what: &str,
+    out: &mut Detected,
+) -> Option<T> {
+    match serde_json::from_slice(without_bom(&file.contents)) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            out.diagnostic(detector, &file.path, format!("not {what}: {error}"));
+            None
+        }
+    }
 }
 
 /// A list of `T` when the input holds a list there; anything else reads as empty.

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::{Detected, Detector};
-use lenient::{Text, without_bom};
+use crate::{Detected, Detector, keep_if, language_package};
+use lenient::{Text, parse_json};
 
 /// Finds npm packages in `node_modules` and in npm, Yarn and pnpm lockfiles.
 pub struct NpmDetector;
@@ -79,11 +79,7 @@ impl Detector for NpmDetector {
     }
 
     fn interest(&self, path: &str) -> Keep {
-        if kind(path).is_some() {
-            Keep::Yes
-        } else {
-            Keep::No
-        }
+        keep_if(kind(path).is_some())
     }
 
     fn detect(&self, view: &FileView, _os: Option<&OsRelease>, out: &mut Detected) {
@@ -118,18 +114,8 @@ pub(crate) fn npm_package(file: &ImageFile, name: &str, version: &str, dev: bool
         None => Purl::new(PackageType::Npm, name).version(version),
     };
     Package {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        package_type: PackageType::Npm,
-        purl: purl.to_string(),
-        source_name: None,
-        source_version: None,
-        epoch: None,
-        arch: None,
-        license: None,
-        layer_digest: file.layer_digest.clone(),
-        locations: vec![file.path.clone()],
         dev,
+        ..language_package(PackageType::Npm, name, version, purl.to_string(), file)
     }
 }
 
@@ -181,12 +167,8 @@ struct Manifest<'a> {
 
 /// Reads an installed module's `package.json`.
 fn installed(file: &ImageFile, out: &mut Detected) {
-    let manifest: Manifest<'_> = match serde_json::from_slice(without_bom(&file.contents)) {
-        Ok(manifest) => manifest,
-        Err(error) => {
-            out.diagnostic("npm", &file.path, format!("not a package.json: {error}"));
-            return;
-        }
+    let Some(manifest) = parse_json::<Manifest<'_>>(file, "npm", "a package.json", out) else {
+        return;
     };
     let name = manifest.name.as_str();
     let version = manifest.version.as_str();
@@ -221,6 +203,7 @@ pub(crate) fn split_name(spec: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{detect, image_file};
 
     #[test]
     fn interest_is_by_path_tail() {
@@ -254,7 +237,7 @@ mod tests {
 
     #[test]
     fn scoped_names_become_purl_namespaces() {
-        let file = test_file("/app/node_modules/@angular/core/package.json", b"");
+        let file = image_file("/app/node_modules/@angular/core/package.json", b"");
         let package = npm_package(&file, "@angular/core", "16.0.0", false);
         assert_eq!(package.purl, "pkg:npm/%40angular/core@16.0.0");
         let package = npm_package(&file, "lodash", "4.17.21", false);
@@ -263,21 +246,21 @@ mod tests {
 
     #[test]
     fn reads_installed_modules() {
-        let mut view = FileView::new();
-        view.insert(test_file(
-            "/app/node_modules/@babel/core/package.json",
-            br#"{"name":"@babel/core","version":"7.24.0","license":"MIT","dependencies":{"x":"1"}}"#,
-        ));
-        view.insert(test_file(
-            "/app/node_modules/broken/package.json",
-            br#"{"name":"broken""#,
-        ));
-        view.insert(test_file(
-            "/app/node_modules/nover/package.json",
-            br#"{"name":"nover"}"#,
-        ));
-        let mut out = Detected::default();
-        NpmDetector.detect(&view, None, &mut out);
+        let files = [
+            image_file(
+                "/app/node_modules/@babel/core/package.json",
+                br#"{"name":"@babel/core","version":"7.24.0","license":"MIT","dependencies":{"x":"1"}}"#,
+            ),
+            image_file(
+                "/app/node_modules/broken/package.json",
+                br#"{"name":"broken""#,
+            ),
+            image_file(
+                "/app/node_modules/nover/package.json",
+                br#"{"name":"nover"}"#,
+            ),
+        ];
+        let out = detect(&NpmDetector, files, None);
         assert_eq!(out.packages.len(), 1);
         assert_eq!(out.packages[0].name, "@babel/core");
         assert_eq!(out.packages[0].license.as_deref(), Some("MIT"));
@@ -291,16 +274,5 @@ mod tests {
         assert_eq!(split_name("lodash"), ("lodash", None));
         assert_eq!(split_name("@scope"), ("@scope", None));
         assert_eq!(split_name(""), ("", None));
-    }
-
-    pub(crate) fn test_file(path: &str, contents: &[u8]) -> ImageFile {
-        ImageFile {
-            path: path.to_owned(),
-            layer_digest: None,
-            mode: 0o644,
-            contents: std::sync::Arc::from(contents),
-            truncated: false,
-            history: Vec::new(),
-        }
     }
 }

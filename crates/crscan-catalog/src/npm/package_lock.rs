@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crscan_model::ImageFile;
 
 use super::Collector;
-use super::lenient::{Flag, Maybe, Text, without_bom};
+use super::lenient::{Flag, Maybe, Text, parse_json};
 use crate::Detected;
 
 #[derive(Deserialize)]
@@ -62,12 +62,8 @@ struct LegacyEntry<'a> {
 pub(crate) fn detect(file: &ImageFile, out: &mut Detected) {
     // serde_json cannot borrow map keys that contain escapes; such a key makes the
     // whole file unreadable, which is reported like any other syntax error.
-    let lockfile: Lockfile<'_> = match serde_json::from_slice(without_bom(&file.contents)) {
-        Ok(lockfile) => lockfile,
-        Err(error) => {
-            out.diagnostic("npm", &file.path, format!("not an npm lockfile: {error}"));
-            return;
-        }
+    let Some(lockfile) = parse_json::<Lockfile<'_>>(file, "npm", "an npm lockfile", out) else {
+        return;
     };
     let mut collector = Collector::new(file);
     if let Some(packages) = &lockfile.packages.0 {
@@ -201,10 +197,10 @@ fn legacy_version<'a>(name: &'a str, version: &'a str) -> (&'a str, &'a str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::npm::tests::test_file;
+    use crate::test_support::image_file;
 
     fn run(text: &str) -> Detected {
-        let file = test_file("/app/package-lock.json", text.as_bytes());
+        let file = image_file("/app/package-lock.json", text.as_bytes());
         let mut out = Detected::default();
         detect(&file, &mut out);
         out

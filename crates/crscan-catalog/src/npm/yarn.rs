@@ -178,10 +178,10 @@ fn protocol(range: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::npm::tests::test_file;
+    use crate::test_support::image_file;
 
     fn run(text: &str) -> Vec<(String, String)> {
-        let file = test_file("/app/yarn.lock", text.as_bytes());
+        let file = image_file("/app/yarn.lock", text.as_bytes());
         let mut out = Detected::default();
         detect(&file, &mut out);
         out.packages

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 
 use crscan_model::{FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
-use crate::{Detected, Detector};
+use crate::{Detected, Detector, package, text};
 use header::{Header, tag};
 
 const NAME: &str = "rpm";
@@ -209,19 +209,21 @@ fn read_package(
             .namespace(vendor)
             .qualifier("distro", crate::dpkg::distro_qualifier(os));
     }
+    let purl = purl.to_string();
     Ok(Some(Package {
-        purl: purl.to_string(),
-        name,
-        version,
-        package_type: PackageType::Rpm,
         source_name,
         source_version,
         epoch,
         arch,
         license,
-        layer_digest: file.layer_digest.clone(),
-        locations: vec![file.path.clone()],
-        dev: false,
+        ..package(
+            PackageType::Rpm,
+            name,
+            version,
+            purl,
+            file.layer_digest.clone(),
+            file.path.clone(),
+        )
     }))
 }
 
@@ -261,10 +263,6 @@ fn add_owned_files(header: &Header<'_>, owned: &mut HashSet<String>) {
         path.push_str(&String::from_utf8_lossy(base));
         owned.insert(path);
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! over corrupted copies of them.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use crscan_model::Digest;
 use proptest::prelude::*;
 
 use super::*;
+use crate::test_support;
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -33,25 +33,16 @@ fn read(fixture: &str) -> Vec<u8> {
     std::fs::read(format!("{DATA}/{fixture}")).unwrap()
 }
 
+/// A file written by one fixed layer.
 fn image_file(path: &str, contents: Vec<u8>) -> ImageFile {
     ImageFile {
-        path: path.to_owned(),
         layer_digest: Some(Digest::from_str(&format!("sha256:{}", "ab".repeat(32))).unwrap()),
-        mode: 0o644,
-        contents: Arc::from(contents),
-        truncated: false,
-        history: Vec::new(),
+        ..test_support::image_file(path, contents)
     }
 }
 
 fn detect_in(files: Vec<ImageFile>, os: Option<&OsRelease>) -> Detected {
-    let mut view = FileView::new();
-    for file in files {
-        view.insert(file);
-    }
-    let mut out = Detected::default();
-    RpmDetector.detect(&view, os, &mut out);
-    out
+    test_support::detect(&RpmDetector, files, os)
 }
 
 /// name, version, epoch, arch, source name, source version.
