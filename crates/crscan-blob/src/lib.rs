@@ -1,1 +1,658 @@
 //! Content-addressed blob storage with digest verification and atomic writes.
+//!
+//! Blobs live at `<data>/blobs/<algorithm>/<first two hex>/<hex>`. Every write goes to a
+//! temporary name in the directory that will hold the blob (or in the upload's own
+//! directory, on the same filesystem), is hashed while it is written, is compared with
+//! the digest the client claimed, is flushed with `fsync`, and only then is renamed into
+//! place. An interrupted write therefore never leaves a visible blob.
+//!
+//! Upload sessions are directories `<data>/uploads/<uuid>/` holding the bytes received so
+//! far (`data`) and who owns the session (`info.json`). They survive a restart: the offset
+//! is the length of `data`, and the running hash is rebuilt from the file when the
+//! in-memory one is gone.
+//!
+//! Architecture invariant: this crate knows digests and bytes only. It does not know
+//! manifests, tags or repositories; the owner string of an upload is opaque to it.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crscan_model::{Digest, DigestAlgorithm};
+use sha2::{Digest as _, Sha256, Sha512};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Why a blob operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0} is not stored")]
+    NotFound(Digest),
+    #[error("upload session {0:?} does not exist")]
+    UploadNotFound(String),
+    #[error("content digest {actual} does not match the expected digest {expected}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("chunk starts at byte {given} but the upload has {expected} bytes")]
+    BadOffset { expected: u64, given: u64 },
+    #[error("range {start}-{end} is outside blob of {size} bytes")]
+    BadRange { start: u64, end: u64, size: u64 },
+    #[error("blob store I/O failed on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A hash being computed incrementally.
+#[derive(Clone)]
+enum Hasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    fn new(algorithm: DigestAlgorithm) -> Hasher {
+        match algorithm {
+            DigestAlgorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+            DigestAlgorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(hasher) => hasher.update(bytes),
+            Hasher::Sha512(hasher) => hasher.update(bytes),
+        }
+    }
+
+    fn finish(self) -> Digest {
+        match self {
+            Hasher::Sha256(hasher) => {
+                Digest::from_bytes(DigestAlgorithm::Sha256, &hasher.finalize())
+            }
+            Hasher::Sha512(hasher) => {
+                Digest::from_bytes(DigestAlgorithm::Sha512, &hasher.finalize())
+            }
+        }
+    }
+}
+
+/// Computes the digest of `bytes` with `algorithm`.
+pub fn digest_of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Digest {
+    let mut hasher = Hasher::new(algorithm);
+    hasher.update(bytes);
+    hasher.finish()
+}
+
+/// One stored blob, as listed for garbage collection.
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// The state of an upload session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub id: String,
+    pub owner: String,
+    /// Bytes received so far.
+    pub size: u64,
+    pub started: SystemTime,
+}
+
+/// In-memory state of an upload that is being written: the offset and the running
+/// SHA-256 of the bytes so far. Missing after a restart; rebuilt from disk on demand.
+struct Session {
+    offset: u64,
+    hasher: Option<(u64, Hasher)>,
+}
+
+/// The filesystem blob store.
+pub struct BlobStore {
+    root: PathBuf,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UploadInfo {
+    owner: String,
+}
+
+const READ_CHUNK: usize = 256 * 1024;
+
+impl BlobStore {
+    /// Opens (and creates when missing) the blob store under `data_dir`.
+    pub async fn open(data_dir: &Path) -> Result<BlobStore, BlobError> {
+        for sub in ["blobs", "uploads"] {
+            let path = data_dir.join(sub);
+            tokio::fs::create_dir_all(&path)
+                .await
+                .map_err(io_error(&path))?;
+        }
+        Ok(BlobStore {
+            root: data_dir.to_owned(),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where the blob with `digest` lives.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().name())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_dir(&self, id: &str) -> Result<PathBuf, BlobError> {
+        // Upload ids are UUIDs we generated; anything else cannot name a session.
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(BlobError::UploadNotFound(id.to_owned()));
+        }
+        Ok(self.root.join("uploads").join(id))
+    }
+
+    /// The size of a stored blob, or `None` when it is absent.
+    pub async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
+        let path = self.blob_path(digest);
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error(&path)(error)),
+        }
+    }
+
+    /// Marks a blob as just used (sets its modification time to now) and returns its
+    /// size, or `None` when it is absent. A manifest push calls this on every blob it
+    /// references, so garbage collection's grace period protects them.
+    pub async fn touch(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
+        let path = self.blob_path(digest);
+        tokio::task::spawn_blocking(move || {
+            let file = match std::fs::OpenOptions::new().append(true).open(&path) {
+                Ok(file) => file,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(io_error(&path)(error)),
+            };
+            file.set_modified(SystemTime::now())
+                .map_err(io_error(&path))?;
+            let size = file.metadata().map_err(io_error(&path))?.len();
+            Ok(Some(size))
+        })
+        .await
+        .map_err(|error| BlobError::Io {
+            path: PathBuf::from("blobs"),
+            source: io::Error::other(error),
+        })?
+    }
+
+    /// Removes temporary files (`.tmp-*`) that interrupted writes left in the blob
+    /// directories, when older than `age`. Returns how many were removed.
+    pub async fn remove_stale_temporaries(
+        &self,
+        age: std::time::Duration,
+    ) -> Result<usize, BlobError> {
+        let root = self.root.join("blobs");
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+                let Ok(prefixes) = std::fs::read_dir(root.join(algorithm.name())) else {
+                    continue;
+                };
+                for prefix in prefixes.flatten() {
+                    let Ok(entries) = std::fs::read_dir(prefix.path()) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let is_temp = entry.file_name().to_string_lossy().starts_with(".tmp-");
+                        let old = entry
+                            .metadata()
+                            .and_then(|meta| meta.modified())
+                            .ok()
+                            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+                            .is_some_and(|elapsed| elapsed >= age);
+                        if is_temp && old && std::fs::remove_file(entry.path()).is_ok() {
+                            removed += 1;
+                        }
+                    }
+                }
+            }
+            removed
+        })
+        .await
+        .map_err(|error| BlobError::Io {
+            path: PathBuf::from("blobs"),
+            source: io::Error::other(error),
+        })
+    }
+
+    /// Reads a whole blob into memory; meant for manifests, which are small.
+    pub async fn read_all(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
+        let path = self.blob_path(digest);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(bytes),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(BlobError::NotFound(digest.clone()))
+            }
+            Err(error) => Err(io_error(&path)(error)),
+        }
+    }
+
+    /// Opens a blob for reading the inclusive byte range `start..=end` (the whole blob when
+    /// `range` is `None`; an `end` of `None` means "to the end").
+    pub async fn open_read(
+        &self,
+        digest: &Digest,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<BlobRead, BlobError> {
+        let path = self.blob_path(digest);
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(digest.clone()));
+            }
+            Err(error) => return Err(io_error(&path)(error)),
+        };
+        let size = file.metadata().await.map_err(io_error(&path))?.len();
+        let (start, end) = match range {
+            None => (0, size.saturating_sub(1)),
+            Some((start, end)) => {
+                let end = end.unwrap_or(size.saturating_sub(1));
+                if start > end || end >= size {
+                    return Err(BlobError::BadRange { start, end, size });
+                }
+                (start, end)
+            }
+        };
+        let length = if size == 0 { 0 } else { end - start + 1 };
+        if start > 0 {
+            file.seek(io::SeekFrom::Start(start))
+                .await
+                .map_err(io_error(&path))?;
+        }
+        Ok(BlobRead {
+            file,
+            start,
+            length,
+            total: size,
+            remaining: length,
+        })
+    }
+
+    /// Stores `bytes` under `expected` after checking that they hash to it.
+    pub async fn put_bytes(&self, expected: &Digest, bytes: &[u8]) -> Result<(), BlobError> {
+        let actual = digest_of(expected.algorithm(), bytes);
+        if &actual != expected {
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        if self.stat(expected).await?.is_some() {
+            return Ok(());
+        }
+        let target = self.blob_path(expected);
+        let dir = target.parent().map(Path::to_owned).unwrap_or_default();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_error(&dir))?;
+        let temp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(io_error(&temp))?;
+            file.write_all(bytes).await.map_err(io_error(&temp))?;
+            file.sync_all().await.map_err(io_error(&temp))?;
+            tokio::fs::rename(&temp, &target)
+                .await
+                .map_err(io_error(&target))?;
+            sync_dir(&dir).await
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    /// Deletes a blob; `false` when it was not there.
+    pub async fn delete(&self, digest: &Digest) -> Result<bool, BlobError> {
+        let path = self.blob_path(digest);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(io_error(&path)(error)),
+        }
+    }
+
+    /// Lists every stored blob (for garbage collection). Temporary files are skipped.
+    pub async fn list(&self) -> Result<Vec<StoredBlob>, BlobError> {
+        let root = self.root.join("blobs");
+        tokio::task::spawn_blocking(move || list_blobs(&root))
+            .await
+            .map_err(|error| BlobError::Io {
+                path: PathBuf::from("blobs"),
+                source: io::Error::other(error),
+            })?
+    }
+
+    /// Starts an upload session owned by `owner` and returns its id.
+    pub async fn create_upload(&self, owner: &str) -> Result<String, BlobError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let dir = self.root.join("uploads").join(&id);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_error(&dir))?;
+        let info = serde_json::to_vec(&UploadInfo {
+            owner: owner.to_owned(),
+        })
+        .map_err(|error| io_error(&dir)(io::Error::other(error)))?;
+        let info_path = dir.join("info.json");
+        tokio::fs::write(&info_path, info)
+            .await
+            .map_err(io_error(&info_path))?;
+        let data = dir.join("data");
+        tokio::fs::write(&data, b"")
+            .await
+            .map_err(io_error(&data))?;
+        self.lock_sessions().insert(
+            id.clone(),
+            Arc::new(tokio::sync::Mutex::new(Session {
+                offset: 0,
+                hasher: Some((0, Hasher::new(DigestAlgorithm::Sha256))),
+            })),
+        );
+        Ok(id)
+    }
+
+    fn lock_sessions(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Session>>>> {
+        // A poisoned map only means another request panicked while holding it; the map
+        // itself is still consistent because every operation on it is a single call.
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The status of an upload session, read from disk.
+    pub async fn upload_status(&self, id: &str) -> Result<UploadStatus, BlobError> {
+        let dir = self.upload_dir(id)?;
+        let info_path = dir.join("info.json");
+        let info = match tokio::fs::read(&info_path).await {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::UploadNotFound(id.to_owned()));
+            }
+            Err(error) => return Err(io_error(&info_path)(error)),
+        };
+        let info: UploadInfo = serde_json::from_slice(&info)
+            .map_err(|error| io_error(&info_path)(io::Error::other(error)))?;
+        let data = dir.join("data");
+        let meta = tokio::fs::metadata(&data).await.map_err(io_error(&data))?;
+        let started = tokio::fs::metadata(&info_path)
+            .await
+            .and_then(|meta| meta.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(UploadStatus {
+            id: id.to_owned(),
+            owner: info.owner,
+            size: meta.len(),
+            started,
+        })
+    }
+
+    async fn session(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<Session>>, BlobError> {
+        if let Some(session) = self.lock_sessions().get(id) {
+            return Ok(session.clone());
+        }
+        let status = self.upload_status(id).await?;
+        let session = Arc::new(tokio::sync::Mutex::new(Session {
+            offset: status.size,
+            hasher: None,
+        }));
+        Ok(self
+            .lock_sessions()
+            .entry(id.to_owned())
+            .or_insert(session)
+            .clone())
+    }
+
+    /// Opens an upload for appending. When `offset` is given it must equal the bytes
+    /// received so far (the OCI chunked-upload rule); otherwise `BadOffset`.
+    pub async fn append(&self, id: &str, offset: Option<u64>) -> Result<UploadAppend, BlobError> {
+        let session = self.session(id).await?;
+        let guard = session.lock_owned().await;
+        let dir = self.upload_dir(id)?;
+        let data = dir.join("data");
+        // The file on disk is the truth: a crash may have left more or fewer bytes than
+        // the in-memory state remembers.
+        let on_disk = match tokio::fs::metadata(&data).await {
+            Ok(meta) => meta.len(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::UploadNotFound(id.to_owned()));
+            }
+            Err(error) => return Err(io_error(&data)(error)),
+        };
+        if let Some(given) = offset
+            && given != on_disk
+        {
+            return Err(BlobError::BadOffset {
+                expected: on_disk,
+                given,
+            });
+        }
+        let mut guard = guard;
+        guard.offset = on_disk;
+        if !matches!(&guard.hasher, Some((at, _)) if *at == on_disk) {
+            guard.hasher = None;
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&data)
+            .await
+            .map_err(io_error(&data))?;
+        Ok(UploadAppend {
+            file: tokio::io::BufWriter::with_capacity(1 << 20, file),
+            path: data,
+            session: guard,
+        })
+    }
+
+    /// Finishes an upload: checks the bytes against `expected`, flushes them to disk and
+    /// moves them to the blob's place. The session is removed on success; on a digest
+    /// mismatch the session is removed too (the bytes can never become that blob).
+    pub async fn finish_upload(&self, id: &str, expected: &Digest) -> Result<u64, BlobError> {
+        let session = self.session(id).await?;
+        let mut guard = session.lock().await;
+        let dir = self.upload_dir(id)?;
+        let data = dir.join("data");
+        let size = tokio::fs::metadata(&data)
+            .await
+            .map_err(|_| BlobError::UploadNotFound(id.to_owned()))?
+            .len();
+        let actual = match guard.hasher.take() {
+            Some((at, hasher)) if at == size && expected.algorithm() == DigestAlgorithm::Sha256 => {
+                hasher.finish()
+            }
+            _ => hash_file(&data, expected.algorithm()).await?,
+        };
+        if &actual != expected {
+            drop(guard);
+            self.cancel_upload(id).await?;
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        let target = self.blob_path(expected);
+        if tokio::fs::metadata(&target).await.is_err() {
+            let file = tokio::fs::File::open(&data)
+                .await
+                .map_err(io_error(&data))?;
+            file.sync_all().await.map_err(io_error(&data))?;
+            let parent = target.parent().map(Path::to_owned).unwrap_or_default();
+            tokio::fs::create_dir_all(&parent)
+                .await
+                .map_err(io_error(&parent))?;
+            tokio::fs::rename(&data, &target)
+                .await
+                .map_err(io_error(&target))?;
+            sync_dir(&parent).await?;
+        }
+        drop(guard);
+        self.lock_sessions().remove(id);
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(size)
+    }
+
+    /// Cancels an upload session and deletes what it received.
+    pub async fn cancel_upload(&self, id: &str) -> Result<(), BlobError> {
+        let dir = self.upload_dir(id)?;
+        self.lock_sessions().remove(id);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(BlobError::UploadNotFound(id.to_owned()))
+            }
+            Err(error) => Err(io_error(&dir)(error)),
+        }
+    }
+
+    /// Lists the ids of all upload sessions on disk, with their start times.
+    pub async fn list_uploads(&self) -> Result<Vec<UploadStatus>, BlobError> {
+        let dir = self.root.join("uploads");
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_error(&dir))?;
+        let mut uploads = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_error(&dir))? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(status) = self.upload_status(&name).await {
+                uploads.push(status);
+            }
+        }
+        Ok(uploads)
+    }
+}
+
+/// An open append to an upload session; holds the session's lock until finished.
+pub struct UploadAppend {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    path: PathBuf,
+    session: tokio::sync::OwnedMutexGuard<Session>,
+}
+
+impl UploadAppend {
+    /// Appends bytes.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(io_error(&self.path))?;
+        self.session.offset += bytes.len() as u64;
+        if let Some((at, hasher)) = &mut self.session.hasher {
+            hasher.update(bytes);
+            *at += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Flushes what was written and returns the upload's new size.
+    pub async fn finish(mut self) -> Result<u64, BlobError> {
+        self.file.flush().await.map_err(io_error(&self.path))?;
+        Ok(self.session.offset)
+    }
+
+    /// Bytes in the upload so far, including this append's.
+    pub fn offset(&self) -> u64 {
+        self.session.offset
+    }
+}
+
+/// A blob opened for a (possibly partial) read.
+pub struct BlobRead {
+    file: tokio::fs::File,
+    /// First byte of the range.
+    pub start: u64,
+    /// Bytes in the range.
+    pub length: u64,
+    /// Size of the whole blob.
+    pub total: u64,
+    remaining: u64,
+}
+
+impl BlobRead {
+    /// Reads the next chunk of the range; an empty vector at the end.
+    pub async fn next_chunk(&mut self) -> io::Result<Vec<u8>> {
+        if self.remaining == 0 {
+            return Ok(Vec::new());
+        }
+        let want = usize::try_from(self.remaining.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
+        let mut buffer = vec![0; want];
+        let read = self.file.read(&mut buffer).await?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "blob shorter than its recorded size",
+            ));
+        }
+        buffer.truncate(read);
+        self.remaining -= read as u64;
+        Ok(buffer)
+    }
+}
+
+async fn hash_file(path: &Path, algorithm: DigestAlgorithm) -> Result<Digest, BlobError> {
+    let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
+    let mut hasher = Hasher::new(algorithm);
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).await.map_err(io_error(path))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher.finish())
+}
+
+async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    let handle = tokio::fs::File::open(dir).await.map_err(io_error(dir))?;
+    handle.sync_all().await.map_err(io_error(dir))
+}
+
+fn list_blobs(root: &Path) -> Result<Vec<StoredBlob>, BlobError> {
+    let mut blobs = Vec::new();
+    for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+        let algorithm_dir = root.join(algorithm.name());
+        let prefixes = match std::fs::read_dir(&algorithm_dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(io_error(&algorithm_dir)(error)),
+        };
+        for prefix in prefixes {
+            let prefix = prefix.map_err(io_error(&algorithm_dir))?;
+            let prefix_path = prefix.path();
+            for entry in std::fs::read_dir(&prefix_path).map_err(io_error(&prefix_path))? {
+                let entry = entry.map_err(io_error(&prefix_path))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(digest) = format!("{}:{name}", algorithm.name()).parse::<Digest>() else {
+                    continue;
+                };
+                let meta = entry.metadata().map_err(io_error(&entry.path()))?;
+                blobs.push(StoredBlob {
+                    digest,
+                    size: meta.len(),
+                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+        }
+    }
+    Ok(blobs)
+}

@@ -1,1 +1,529 @@
-//! OCI distribution semantics: uploads, manifests, tags, referrers, deletes, garbage collection.
+//! OCI distribution semantics: uploads, manifests, tags, referrers, deletes, garbage
+//! collection, as the OCI Distribution Specification v1.1 defines them
+//! (<https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md>).
+//!
+//! [`Registry`] ties the metadata [`Store`] to the [`BlobStore`]: blobs are written and
+//! verified first, metadata is recorded after, so a crash between the two leaves only an
+//! unreferenced blob that garbage collection removes.
+//!
+//! Architecture invariant: no HTTP types or status codes here. Errors carry the
+//! specification's error codes ([`RegistryError::code`]); the API crate maps them to
+//! statuses.
+
+mod error;
+mod gc;
+mod manifest;
+mod names;
+
+use std::sync::Arc;
+
+use crscan_blob::{BlobRead, BlobStore, UploadAppend, UploadStatus};
+use crscan_model::{Digest, DigestAlgorithm};
+use crscan_store::{BlobRole, Image, NewImage, Repository, Store, StoreError};
+
+pub use error::RegistryError;
+pub use gc::{GcOptions, GcReport};
+pub use manifest::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, ParsedManifest,
+    media_type_accepted, parse_manifest,
+};
+pub use names::{RepositoryPath, validate_tag};
+
+/// Limits on what a client may send.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest manifest accepted, in bytes (4 MiB by default, as the spec suggests).
+    pub manifest_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            manifest_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// A manifest reference: a tag or a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Tag(String),
+    Digest(Digest),
+}
+
+impl Reference {
+    /// Parses the `<reference>` of `/v2/<name>/manifests/<reference>`.
+    pub fn parse(text: &str) -> Result<Reference, RegistryError> {
+        if text.contains(':') {
+            text.parse::<Digest>()
+                .map(Reference::Digest)
+                .map_err(|error| RegistryError::DigestInvalid(error.to_string()))
+        } else {
+            validate_tag(text)?;
+            Ok(Reference::Tag(text.to_owned()))
+        }
+    }
+}
+
+/// A stored manifest with the image it belongs to.
+#[derive(Debug, Clone)]
+pub struct ManifestContent {
+    pub image: Image,
+    pub bytes: Vec<u8>,
+}
+
+/// What a manifest push produced.
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    pub image: Image,
+    pub digest: Digest,
+    /// The manifest's `subject`, reported back in the `OCI-Subject` header.
+    pub subject: Option<Digest>,
+}
+
+/// The registry.
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    blobs: Arc<BlobStore>,
+    limits: Limits,
+}
+
+impl Registry {
+    pub fn new(store: Store, blobs: Arc<BlobStore>, limits: Limits) -> Registry {
+        Registry {
+            store,
+            blobs,
+            limits,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Finds the repository a path names; `NAME_UNKNOWN` when its registry or the
+    /// repository does not exist.
+    pub async fn repository(&self, path: &RepositoryPath) -> Result<Repository, RegistryError> {
+        let registry = self
+            .store
+            .find_registry(path.registry())
+            .await
+            .map_err(|error| {
+                not_found_as(error, || RegistryError::NameUnknown(path.to_string()))
+            })?;
+        self.store
+            .get_repository_by_name(&format!("{}/{}", registry.id, path.name()))
+            .await
+            .map_err(|error| not_found_as(error, || RegistryError::NameUnknown(path.to_string())))
+    }
+
+    /// Finds or creates the repository a path names (pushes create repositories).
+    pub async fn repository_for_push(
+        &self,
+        path: &RepositoryPath,
+    ) -> Result<Repository, RegistryError> {
+        let registry = self
+            .store
+            .find_registry(path.registry())
+            .await
+            .map_err(|error| {
+                not_found_as(error, || RegistryError::NameUnknown(path.to_string()))
+            })?;
+        Ok(self
+            .store
+            .upsert_repository(&registry.id, &format!("{}/{}", registry.id, path.name()))
+            .await?)
+    }
+
+    // ---- blobs ------------------------------------------------------------------
+
+    /// The size of a blob the repository may serve.
+    pub async fn blob_size(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<u64, RegistryError> {
+        if !self.store.blob_linked(&repository.id, digest).await? {
+            return Err(RegistryError::BlobUnknown(digest.to_string()));
+        }
+        self.blobs
+            .stat(digest)
+            .await?
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.to_string()))
+    }
+
+    /// Opens a blob (or an inclusive byte range of it) for reading.
+    pub async fn open_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<BlobRead, RegistryError> {
+        self.blob_size(repository, digest).await?;
+        Ok(self.blobs.open_read(digest, range).await?)
+    }
+
+    /// Removes a blob from a repository. The bytes stay until garbage collection finds
+    /// nothing else uses them.
+    pub async fn delete_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        if self.store.unlink_blob(&repository.id, digest).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown(digest.to_string()))
+        }
+    }
+
+    /// The upload owner string of a path: the repository's full name
+    /// `<registryId>/<name>`. Resolving it checks the registry exists but creates
+    /// nothing, so a failed upload leaves the store untouched.
+    pub async fn upload_owner(&self, path: &RepositoryPath) -> Result<String, RegistryError> {
+        let registry = self
+            .store
+            .find_registry(path.registry())
+            .await
+            .map_err(|error| {
+                not_found_as(error, || RegistryError::NameUnknown(path.to_string()))
+            })?;
+        Ok(format!("{}/{}", registry.id, path.name()))
+    }
+
+    /// Starts an upload session for the repository `owner` names.
+    pub async fn start_upload(&self, owner: &str) -> Result<String, RegistryError> {
+        Ok(self.blobs.create_upload(owner).await?)
+    }
+
+    /// Mounts `digest` from the repository at `from` when the blob is there; `false` when
+    /// it is not (the caller then starts a normal upload, as the spec says).
+    pub async fn mount_blob(
+        &self,
+        path: &RepositoryPath,
+        digest: &Digest,
+        from: &RepositoryPath,
+    ) -> Result<bool, RegistryError> {
+        let Ok(source) = self.repository(from).await else {
+            return Ok(false);
+        };
+        if !self.store.blob_linked(&source.id, digest).await?
+            || self.blobs.stat(digest).await?.is_none()
+        {
+            return Ok(false);
+        }
+        let repository = self.repository_for_push(path).await?;
+        self.store.link_blob(&repository.id, digest).await?;
+        Ok(true)
+    }
+
+    async fn owned_upload(&self, owner: &str, id: &str) -> Result<UploadStatus, RegistryError> {
+        let status = self
+            .blobs
+            .upload_status(id)
+            .await
+            .map_err(|_| RegistryError::BlobUploadUnknown(id.to_owned()))?;
+        if status.owner != owner {
+            return Err(RegistryError::BlobUploadUnknown(id.to_owned()));
+        }
+        Ok(status)
+    }
+
+    /// The bytes an upload session has received so far.
+    pub async fn upload_status(&self, owner: &str, id: &str) -> Result<u64, RegistryError> {
+        Ok(self.owned_upload(owner, id).await?.size)
+    }
+
+    /// Opens an upload session for appending a chunk that starts at `offset` (when the
+    /// client said so with `Content-Range`).
+    pub async fn append_upload(
+        &self,
+        owner: &str,
+        id: &str,
+        offset: Option<u64>,
+    ) -> Result<UploadAppend, RegistryError> {
+        self.owned_upload(owner, id).await?;
+        Ok(self.blobs.append(id, offset).await?)
+    }
+
+    /// Finishes an upload: verifies `digest`, stores the blob, and links it to the
+    /// repository (created now if it is new). Returns the blob's size.
+    pub async fn finish_upload(
+        &self,
+        path: &RepositoryPath,
+        id: &str,
+        digest: &Digest,
+    ) -> Result<u64, RegistryError> {
+        let owner = self.upload_owner(path).await?;
+        self.owned_upload(&owner, id).await?;
+        let size = self.blobs.finish_upload(id, digest).await?;
+        let repository = self.repository_for_push(path).await?;
+        self.store.link_blob(&repository.id, digest).await?;
+        Ok(size)
+    }
+
+    /// Cancels an upload session.
+    pub async fn cancel_upload(&self, owner: &str, id: &str) -> Result<(), RegistryError> {
+        self.owned_upload(owner, id).await?;
+        self.blobs
+            .cancel_upload(id)
+            .await
+            .map_err(|_| RegistryError::BlobUploadUnknown(id.to_owned()))
+    }
+
+    // ---- manifests --------------------------------------------------------------
+
+    /// Stores a manifest under a tag or digest after checking it: size limit, digest,
+    /// JSON shape, media type, and that every blob or child manifest it references is
+    /// present (`MANIFEST_BLOB_UNKNOWN` otherwise).
+    pub async fn put_manifest(
+        &self,
+        path: &RepositoryPath,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<PushedManifest, RegistryError> {
+        if bytes.len() > self.limits.manifest_bytes {
+            return Err(RegistryError::ManifestTooLarge {
+                size: bytes.len(),
+                limit: self.limits.manifest_bytes,
+            });
+        }
+        let digest = match reference {
+            Reference::Digest(expected) => {
+                let actual = crscan_blob::digest_of(expected.algorithm(), bytes);
+                if &actual != expected {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "manifest digest {actual} does not match {expected}"
+                    )));
+                }
+                actual
+            }
+            Reference::Tag(_) => crscan_blob::digest_of(DigestAlgorithm::Sha256, bytes),
+        };
+        let parsed = parse_manifest(bytes, content_type)?;
+        // Check references before creating anything, so a rejected push changes nothing.
+        let registry = self
+            .store
+            .find_registry(path.registry())
+            .await
+            .map_err(|error| {
+                not_found_as(error, || RegistryError::NameUnknown(path.to_string()))
+            })?;
+        let repository_name = format!("{}/{}", registry.id, path.name());
+        let existing = match self.store.get_repository_by_name(&repository_name).await {
+            Ok(repository) => Some(repository),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(error) => return Err(error.into()),
+        };
+        for (role, blob, size, _) in &parsed.references {
+            match role {
+                BlobRole::Child => {
+                    let present = match &existing {
+                        Some(repository) => self
+                            .store
+                            .find_image_by_digest(&repository.id, blob)
+                            .await?
+                            .is_some(),
+                        None => false,
+                    };
+                    if !present {
+                        return Err(RegistryError::ManifestBlobUnknown(blob.to_string()));
+                    }
+                }
+                BlobRole::Config | BlobRole::Layer => {
+                    if parsed.foreign.contains(blob) {
+                        continue;
+                    }
+                    match self.blobs.touch(blob).await? {
+                        Some(stored) if i64::try_from(stored).ok() == Some(*size) => {}
+                        Some(stored) => {
+                            return Err(RegistryError::ManifestInvalid(format!(
+                                "descriptor of {blob} says {size} bytes but the blob has {stored}"
+                            )));
+                        }
+                        None => return Err(RegistryError::ManifestBlobUnknown(blob.to_string())),
+                    }
+                }
+            }
+        }
+        self.blobs.put_bytes(&digest, bytes).await?;
+        let repository = match existing {
+            Some(repository) => repository,
+            None => {
+                self.store
+                    .upsert_repository(&registry.id, &repository_name)
+                    .await?
+            }
+        };
+        let new = NewImage {
+            repository_id: repository.id.clone(),
+            digest: digest.clone(),
+            media_type: parsed.media_type.clone(),
+            manifest_size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            artifact_type: parsed.artifact_type.clone(),
+            subject: parsed.subject.clone(),
+            blobs: parsed.references.clone(),
+        };
+        let tag = match reference {
+            Reference::Tag(tag) => Some(tag.as_str()),
+            Reference::Digest(_) => None,
+        };
+        let image = self.store.put_image(&new, tag).await?;
+        tracing::info!(
+            repository = %repository.name,
+            image.digest = %digest,
+            image.id = %image.id,
+            "manifest pushed"
+        );
+        Ok(PushedManifest {
+            image,
+            digest,
+            subject: parsed.subject,
+        })
+    }
+
+    async fn find_image(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<Image, RegistryError> {
+        let image = match reference {
+            Reference::Tag(tag) => self.store.find_image_by_tag(&repository.id, tag).await?,
+            Reference::Digest(digest) => {
+                self.store
+                    .find_image_by_digest(&repository.id, digest)
+                    .await?
+            }
+        };
+        image.ok_or_else(|| {
+            RegistryError::ManifestUnknown(match reference {
+                Reference::Tag(tag) => tag.clone(),
+                Reference::Digest(digest) => digest.to_string(),
+            })
+        })
+    }
+
+    /// Reads a manifest by tag or digest.
+    pub async fn get_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<ManifestContent, RegistryError> {
+        let image = self.find_image(repository, reference).await?;
+        let bytes = self.blobs.read_all(&image.digest).await?;
+        Ok(ManifestContent { image, bytes })
+    }
+
+    /// The image a reference names, without reading the manifest.
+    pub async fn manifest_image(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<Image, RegistryError> {
+        self.find_image(repository, reference).await
+    }
+
+    /// Deletes a manifest by digest (the image and all its tags) or a tag.
+    pub async fn delete_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
+        match reference {
+            Reference::Tag(tag) => {
+                if self.store.delete_tag(&repository.id, tag).await? {
+                    Ok(())
+                } else {
+                    Err(RegistryError::ManifestUnknown(tag.clone()))
+                }
+            }
+            Reference::Digest(_) => {
+                let image = self.find_image(repository, reference).await?;
+                self.store.delete_image(&image.id).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Tags of a repository, `n` at most, after `last`.
+    pub async fn tags(
+        &self,
+        repository: &Repository,
+        n: Option<u32>,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, RegistryError> {
+        let limit = n.map_or(10_000, i64::from);
+        Ok(self.store.list_tags(&repository.id, last, limit).await?)
+    }
+
+    /// Repository names, `n` at most, after `last`.
+    pub async fn catalog(
+        &self,
+        n: Option<u32>,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, RegistryError> {
+        let limit = n.map_or(10_000, i64::from);
+        Ok(self.store.catalog(last, limit).await?)
+    }
+
+    /// The referrers of `subject` as an OCI image index, optionally filtered by artifact
+    /// type (spec "Listing Referrers").
+    pub async fn referrers(
+        &self,
+        repository: &Repository,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let images = self
+            .store
+            .referrers(&repository.id, subject, artifact_type)
+            .await?;
+        let mut descriptors = Vec::with_capacity(images.len());
+        for image in images {
+            let annotations = match self.blobs.read_all(&image.digest).await {
+                Ok(bytes) => manifest::annotations(&bytes),
+                Err(_) => None,
+            };
+            let mut descriptor = serde_json::json!({
+                "mediaType": image.media_type,
+                "digest": image.digest.to_string(),
+                "size": image.manifest_size,
+            });
+            if let Some(artifact_type) = &image.artifact_type {
+                descriptor["artifactType"] = serde_json::Value::String(artifact_type.clone());
+            }
+            if let Some(annotations) = annotations {
+                descriptor["annotations"] = annotations;
+            }
+            descriptors.push(descriptor);
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": descriptors,
+        });
+        serde_json::to_vec(&index).map_err(|error| RegistryError::Internal(error.to_string()))
+    }
+
+    /// Runs garbage collection; see [`gc`].
+    pub async fn gc(&self, options: &GcOptions) -> Result<GcReport, RegistryError> {
+        gc::run(self, options).await
+    }
+}
+
+fn not_found_as(error: StoreError, make: impl FnOnce() -> RegistryError) -> RegistryError {
+    match error {
+        StoreError::NotFound { .. } => make(),
+        other => other.into(),
+    }
+}

@@ -1,11 +1,61 @@
-//! `crscan gc`: garbage collection of unreferenced blobs and manifests.
+//! `crscan gc`: garbage collection of unreferenced blobs and manifests. A dry run by
+//! default: it lists what it would delete; `--delete` deletes.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use crscan_registry::{GcOptions, Limits, Registry};
 
 /// Arguments of `crscan gc`.
 #[derive(Debug, clap::Args)]
-pub struct GcArgs {}
+pub struct GcArgs {
+    /// Directory for blobs, uploads and the SQLite database.
+    #[arg(long, env = "CRSCAN_DATA_DIR", default_value = "./crscan-data")]
+    pub data_dir: PathBuf,
+    /// Metadata store: sqlite://FILE or postgres://… [default: SQLite in the data dir].
+    #[arg(long, env = "CRSCAN_STORE")]
+    pub store: Option<String>,
+    /// Delete instead of only listing.
+    #[arg(long)]
+    pub delete: bool,
+    /// Keep unreferenced blobs younger than this many seconds (pushes in progress).
+    #[arg(long, default_value_t = 3600)]
+    pub grace_seconds: u64,
+}
 
-pub fn run(_args: GcArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`crscan gc` is not wired yet")
+pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
+    super::serve::init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (store, blobs) = super::serve::open_stores(&args.data_dir, args.store.as_deref()).await?;
+        let registry = Registry::new(store.clone(), blobs, Limits::default());
+        let options = GcOptions {
+            dry_run: !args.delete,
+            grace: Duration::from_secs(args.grace_seconds),
+            ..GcOptions::default()
+        };
+        let report = registry.gc(&options).await.context("garbage collection failed")?;
+        let verb = if args.delete { "deleted" } else { "would delete" };
+        for (digest, size) in &report.unreferenced {
+            println!("{verb} {digest} {size}");
+        }
+        for upload in &report.expired_uploads {
+            println!("{verb} upload {upload}");
+        }
+        let total: u64 = report.unreferenced.iter().map(|(_, size)| size).sum();
+        eprintln!(
+            "{} unreferenced blobs ({total} bytes), {} kept as recent, {} deleted, {} expired uploads",
+            report.unreferenced.len(),
+            report.kept_recent,
+            report.deleted,
+            report.expired_uploads.len()
+        );
+        store.close().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }

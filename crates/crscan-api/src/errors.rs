@@ -1,0 +1,230 @@
+//! The two error surfaces and their one mapping to HTTP statuses each: OCI distribution
+//! errors (`{"errors":[{"code","message","detail"}]}`, spec "Error Codes") for `/v2/`,
+//! and `google.rpc.Status` bodies (`{"code","message","details"}`, contract §1.7) for the
+//! management API.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crscan_registry::RegistryError;
+use crscan_store::StoreError;
+use serde_json::json;
+
+use crate::AuthError;
+
+/// An error answered on `/v2/`.
+#[derive(Debug)]
+pub struct OciError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra headers (`Range` on 416, `WWW-Authenticate` on 401).
+    pub headers: Vec<(header::HeaderName, String)>,
+}
+
+impl OciError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> OciError {
+        OciError {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn unauthorized() -> OciError {
+        let mut error = OciError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required",
+        );
+        error.headers.push((
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"crscan\"".to_owned(),
+        ));
+        error
+    }
+
+    pub fn from_auth(error: AuthError) -> OciError {
+        match error {
+            AuthError::Unauthenticated => OciError::unauthorized(),
+            AuthError::Denied => OciError::new(
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                "requested access to the resource is denied",
+            ),
+        }
+    }
+}
+
+impl From<RegistryError> for OciError {
+    fn from(error: RegistryError) -> OciError {
+        let status = match &error {
+            RegistryError::BlobUnknown(_)
+            | RegistryError::BlobUploadUnknown(_)
+            | RegistryError::ManifestUnknown(_)
+            | RegistryError::NameUnknown(_) => StatusCode::NOT_FOUND,
+            RegistryError::RangeInvalid { .. } | RegistryError::RangeNotSatisfiable { .. } => {
+                StatusCode::RANGE_NOT_SATISFIABLE
+            }
+            RegistryError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RegistryError::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+            RegistryError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            RegistryError::Store(_) | RegistryError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(%error, "registry request failed");
+        }
+        let mut oci = OciError::new(status, error.code(), error.to_string());
+        match error {
+            RegistryError::RangeInvalid { expected, .. } => {
+                oci.headers
+                    .push((header::RANGE, format!("0-{}", expected.max(1) - 1)));
+            }
+            RegistryError::RangeNotSatisfiable { size } => {
+                oci.headers
+                    .push((header::CONTENT_RANGE, format!("bytes */{size}")));
+            }
+            _ => {}
+        }
+        oci
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"errors": [{"code": self.code, "message": self.message, "detail": null}]});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// A `google.rpc.Status` error of the management API.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 3,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 5,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 13,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status of a gRPC code (contract §1.7).
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            1 => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            3 | 9 | 11 => StatusCode::BAD_REQUEST,
+            4 => StatusCode::GATEWAY_TIMEOUT,
+            5 => StatusCode::NOT_FOUND,
+            6 | 10 => StatusCode::CONFLICT,
+            7 => StatusCode::FORBIDDEN,
+            8 => StatusCode::TOO_MANY_REQUESTS,
+            12 => StatusCode::NOT_IMPLEMENTED,
+            14 => StatusCode::SERVICE_UNAVAILABLE,
+            16 => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error as a `google.rpc.Status` JSON value (also used in `Operation.error`).
+    pub fn status_json(&self) -> serde_json::Value {
+        json!({
+            "code": self.code,
+            "message": self.message,
+            "details": [{
+                "@type": "type.googleapis.com/google.rpc.RequestInfo",
+                "requestId": uuid_like(),
+            }],
+        })
+    }
+}
+
+fn uuid_like() -> String {
+    crscan_store::new_id(crscan_store::IdKind::Operation)
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        match error {
+            AuthError::Unauthenticated => ApiError {
+                code: 16,
+                message: "a valid bearer token is required".to_owned(),
+            },
+            AuthError::Denied => ApiError {
+                code: 7,
+                message: "the token lacks the role this call needs".to_owned(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match &error {
+            StoreError::NotFound { .. } => ApiError::not_found(error.to_string()),
+            StoreError::AlreadyExists { .. } => ApiError {
+                code: 6,
+                message: error.to_string(),
+            },
+            StoreError::FailedPrecondition(_) => ApiError {
+                code: 9,
+                message: error.to_string(),
+            },
+            _ => {
+                tracing::error!(%error, "store failure");
+                ApiError::internal("internal store error")
+            }
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> ApiError {
+        match error {
+            RegistryError::Store(store) => store.into(),
+            RegistryError::NameInvalid(_) | RegistryError::TagInvalid(_) => {
+                ApiError::invalid(error.to_string())
+            }
+            RegistryError::NameUnknown(_)
+            | RegistryError::ManifestUnknown(_)
+            | RegistryError::BlobUnknown(_) => ApiError::not_found(error.to_string()),
+            other => {
+                tracing::error!(error = %other, "registry failure");
+                ApiError::internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), axum::Json(self.status_json())).into_response()
+    }
+}

@@ -1,0 +1,691 @@
+//! The OCI distribution endpoints under `/v2/`
+//! (<https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#endpoints>).
+//! Repository names contain slashes, so one wildcard route takes every `/v2/…` path and
+//! [`Endpoint::parse`] splits it from the right.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use bytes::Bytes;
+use crscan_model::Digest;
+use crscan_registry::{Reference, Registry, RegistryError, RepositoryPath, media_type_accepted};
+use crscan_store::Repository;
+use futures::StreamExt;
+
+use crate::errors::OciError;
+use crate::{AppState, Role};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2", get(base))
+        .route("/v2/", get(base))
+        .route("/v2/{*rest}", any(dispatch))
+}
+
+type OciResult = Result<Response, OciError>;
+
+async fn base(State(state): State<AppState>, headers: HeaderMap) -> OciResult {
+    state
+        .auth
+        .check(&headers, &[Role::Viewer, Role::Pusher, Role::Scanner])
+        .map_err(OciError::from_auth)?;
+    Ok(with_headers(
+        (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
+        &[("docker-distribution-api-version", "registry/2.0".to_owned())],
+    ))
+}
+
+/// What a `/v2/…` path addresses.
+#[derive(Debug, PartialEq, Eq)]
+enum Endpoint {
+    Catalog,
+    Tags(String),
+    Manifest(String, String),
+    Blob(String, String),
+    Uploads(String),
+    Upload(String, String),
+    Referrers(String, String),
+}
+
+impl Endpoint {
+    fn parse(rest: &str) -> Option<Endpoint> {
+        if rest == "_catalog" {
+            return Some(Endpoint::Catalog);
+        }
+        let segments: Vec<&str> = rest.split('/').collect();
+        let count = segments.len();
+        let name = |drop: usize| segments[..count - drop].join("/");
+        if count >= 3 && segments[count - 2] == "tags" && segments[count - 1] == "list" {
+            return Some(Endpoint::Tags(name(2)));
+        }
+        if count >= 4 && segments[count - 3] == "blobs" && segments[count - 2] == "uploads" {
+            let id = segments[count - 1];
+            return Some(if id.is_empty() {
+                Endpoint::Uploads(name(3))
+            } else {
+                Endpoint::Upload(name(3), id.to_owned())
+            });
+        }
+        if count >= 3 && segments[count - 2] == "blobs" && segments[count - 1] == "uploads" {
+            return Some(Endpoint::Uploads(name(2)));
+        }
+        if count >= 3 {
+            let last = segments[count - 1].to_owned();
+            match segments[count - 2] {
+                "manifests" => return Some(Endpoint::Manifest(name(2), last)),
+                "blobs" => return Some(Endpoint::Blob(name(2), last)),
+                "referrers" => return Some(Endpoint::Referrers(name(2), last)),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    body: Body,
+) -> Response {
+    match handle(&state, &method, &headers, &query, &rest, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            let mut response = error.into_response();
+            if method == Method::HEAD {
+                *response.body_mut() = Body::empty();
+            }
+            response
+        }
+    }
+}
+
+fn needed_roles(method: &Method) -> &'static [Role] {
+    if method == Method::GET || method == Method::HEAD {
+        &[Role::Viewer, Role::Pusher, Role::Scanner]
+    } else {
+        &[Role::Pusher]
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    rest: &str,
+    body: Body,
+) -> OciResult {
+    state
+        .auth
+        .check(headers, needed_roles(method))
+        .map_err(OciError::from_auth)?;
+    let endpoint = Endpoint::parse(rest).ok_or_else(|| {
+        OciError::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            format!("no endpoint at /v2/{rest}"),
+        )
+    })?;
+    let registry = &state.registry;
+    let unsupported = || {
+        OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            format!("{method} is not supported on /v2/{rest}"),
+        )
+    };
+    match endpoint {
+        Endpoint::Catalog if *method == Method::GET => catalog(registry, query).await,
+        Endpoint::Tags(name) if *method == Method::GET => {
+            let path = RepositoryPath::parse(&name)?;
+            tags(registry, &path, query).await
+        }
+        Endpoint::Manifest(name, reference) => {
+            let path = RepositoryPath::parse(&name)?;
+            let reference = Reference::parse(&reference)?;
+            match *method {
+                Method::GET | Method::HEAD => {
+                    get_manifest(
+                        registry,
+                        &path,
+                        &reference,
+                        headers,
+                        *method == Method::HEAD,
+                    )
+                    .await
+                }
+                Method::PUT => put_manifest(registry, &path, &reference, headers, body).await,
+                Method::DELETE => {
+                    let repository = registry.repository(&path).await?;
+                    registry.delete_manifest(&repository, &reference).await?;
+                    Ok(StatusCode::ACCEPTED.into_response())
+                }
+                _ => Err(unsupported()),
+            }
+        }
+        Endpoint::Blob(name, digest) => {
+            let path = RepositoryPath::parse(&name)?;
+            let digest = parse_digest(&digest)?;
+            let repository = registry.repository(&path).await?;
+            match *method {
+                Method::GET | Method::HEAD => {
+                    get_blob(
+                        registry,
+                        &repository,
+                        &digest,
+                        headers,
+                        *method == Method::HEAD,
+                    )
+                    .await
+                }
+                Method::DELETE => {
+                    registry.delete_blob(&repository, &digest).await?;
+                    Ok(StatusCode::ACCEPTED.into_response())
+                }
+                _ => Err(unsupported()),
+            }
+        }
+        Endpoint::Uploads(name) if *method == Method::POST => {
+            let path = RepositoryPath::parse(&name)?;
+            start_upload(registry, &path, query, body).await
+        }
+        Endpoint::Upload(name, id) => {
+            let path = RepositoryPath::parse(&name)?;
+            let owner = registry
+                .upload_owner(&path)
+                .await
+                .map_err(|_| OciError::from(RegistryError::BlobUploadUnknown(id.clone())))?;
+            match *method {
+                Method::GET => {
+                    let size = registry.upload_status(&owner, &id).await?;
+                    Ok(upload_accepted(StatusCode::NO_CONTENT, &path, &id, size))
+                }
+                Method::PATCH => {
+                    let offset = content_range_start(headers)?;
+                    let size = write_chunk(registry, &owner, &id, offset, body).await?;
+                    Ok(upload_accepted(StatusCode::ACCEPTED, &path, &id, size))
+                }
+                Method::PUT => {
+                    let digest = query
+                        .get("digest")
+                        .ok_or_else(|| {
+                            OciError::new(
+                                StatusCode::BAD_REQUEST,
+                                "DIGEST_INVALID",
+                                "the digest query parameter is required",
+                            )
+                        })
+                        .and_then(|text| parse_digest(text))?;
+                    let offset = content_range_start(headers)?;
+                    write_chunk(registry, &owner, &id, offset, body).await?;
+                    registry.finish_upload(&path, &id, &digest).await?;
+                    Ok(blob_created(&path, &digest))
+                }
+                Method::DELETE => {
+                    registry.cancel_upload(&owner, &id).await?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                }
+                _ => Err(unsupported()),
+            }
+        }
+        Endpoint::Referrers(name, digest) if *method == Method::GET => {
+            let path = RepositoryPath::parse(&name)?;
+            let digest = parse_digest(&digest)?;
+            let artifact_type = query.get("artifactType").map(String::as_str);
+            // An unknown repository has no referrers; the spec wants an empty index.
+            let body = match registry.repository(&path).await {
+                Ok(repository) => registry.referrers(&repository, &digest, artifact_type).await?,
+                Err(RegistryError::NameUnknown(_)) => {
+                    serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": crscan_registry::OCI_INDEX, "manifests": []}))
+                        .unwrap_or_default()
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let mut extra = vec![(
+                header::CONTENT_TYPE.as_str(),
+                crscan_registry::OCI_INDEX.to_owned(),
+            )];
+            if artifact_type.is_some() {
+                extra.push(("oci-filters-applied", "artifactType".to_owned()));
+            }
+            Ok(with_headers((StatusCode::OK, body).into_response(), &extra))
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+fn parse_digest(text: &str) -> Result<Digest, OciError> {
+    text.parse::<Digest>().map_err(|error| {
+        OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", error.to_string())
+    })
+}
+
+fn with_headers(mut response: Response, headers: &[(&str, String)]) -> Response {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn page_size(query: &HashMap<String, String>) -> Result<Option<u32>, OciError> {
+    match query.get("n") {
+        None => Ok(None),
+        Some(text) => text.parse::<u32>().map(Some).map_err(|_| {
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                format!("n={text} is not a number"),
+            )
+        }),
+    }
+}
+
+/// A `Link` header for the next page, percent-encoding what needs it.
+fn next_link(base: &str, n: u32, last: &str) -> String {
+    let mut encoded = String::new();
+    for byte in last.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("<{base}?n={n}&last={encoded}>; rel=\"next\"")
+}
+
+async fn catalog(registry: &Registry, query: &HashMap<String, String>) -> OciResult {
+    let n = page_size(query)?;
+    let names = registry
+        .catalog(n, query.get("last").map(String::as_str))
+        .await?;
+    let mut response = axum::Json(serde_json::json!({"repositories": names})).into_response();
+    if let (Some(n), Some(last)) = (n, names.last())
+        && n > 0
+        && names.len() == n as usize
+    {
+        response = with_headers(response, &[("link", next_link("/v2/_catalog", n, last))]);
+    }
+    Ok(response)
+}
+
+async fn tags(
+    registry: &Registry,
+    path: &RepositoryPath,
+    query: &HashMap<String, String>,
+) -> OciResult {
+    let repository = registry.repository(path).await?;
+    let n = page_size(query)?;
+    let tags = registry
+        .tags(&repository, n, query.get("last").map(String::as_str))
+        .await?;
+    let mut response =
+        axum::Json(serde_json::json!({"name": path.to_string(), "tags": tags})).into_response();
+    if let (Some(n), Some(last)) = (n, tags.last())
+        && n > 0
+        && tags.len() == n as usize
+    {
+        response = with_headers(
+            response,
+            &[("link", next_link(&format!("/v2/{path}/tags/list"), n, last))],
+        );
+    }
+    Ok(response)
+}
+
+async fn get_manifest(
+    registry: &Registry,
+    path: &RepositoryPath,
+    reference: &Reference,
+    headers: &HeaderMap,
+    head: bool,
+) -> OciResult {
+    let repository = registry.repository(path).await?;
+    let accept: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok().map(str::to_owned))
+        .collect();
+    let (image, bytes) = if head {
+        let image = registry.manifest_image(&repository, reference).await?;
+        (image, Vec::new())
+    } else {
+        let content = registry.get_manifest(&repository, reference).await?;
+        (content.image, content.bytes)
+    };
+    if !media_type_accepted(&image.media_type, &accept) {
+        return Err(RegistryError::ManifestUnknown(format!(
+            "{} is stored as {}, which the client does not accept",
+            image.digest, image.media_type
+        ))
+        .into());
+    }
+    let length = if head {
+        image.manifest_size.to_string()
+    } else {
+        bytes.len().to_string()
+    };
+    let response = (
+        StatusCode::OK,
+        if head {
+            Body::empty()
+        } else {
+            Body::from(bytes)
+        },
+    )
+        .into_response();
+    Ok(with_headers(
+        response,
+        &[
+            (header::CONTENT_TYPE.as_str(), image.media_type.clone()),
+            (header::CONTENT_LENGTH.as_str(), length),
+            ("docker-content-digest", image.digest.to_string()),
+        ],
+    ))
+}
+
+async fn put_manifest(
+    registry: &Registry,
+    path: &RepositoryPath,
+    reference: &Reference,
+    headers: &HeaderMap,
+    body: Body,
+) -> OciResult {
+    let limit = registry.limits().manifest_bytes;
+    let bytes = read_limited(body, limit).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let pushed = registry
+        .put_manifest(path, reference, content_type, &bytes)
+        .await?;
+    let mut extra = vec![
+        (
+            header::LOCATION.as_str(),
+            format!("/v2/{path}/manifests/{}", pushed.digest),
+        ),
+        ("docker-content-digest", pushed.digest.to_string()),
+    ];
+    if let Some(subject) = &pushed.subject {
+        extra.push(("oci-subject", subject.to_string()));
+    }
+    Ok(with_headers(StatusCode::CREATED.into_response(), &extra))
+}
+
+/// Reads a request body, refusing it once it passes `limit` bytes.
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, OciError> {
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "MANIFEST_INVALID",
+                format!("reading the body failed: {error}"),
+            )
+        })?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > limit {
+            return Err(RegistryError::ManifestTooLarge {
+                size: bytes.len(),
+                limit,
+            }
+            .into());
+        }
+    }
+    Ok(bytes)
+}
+
+async fn get_blob(
+    registry: &Registry,
+    repository: &Repository,
+    digest: &Digest,
+    headers: &HeaderMap,
+    head: bool,
+) -> OciResult {
+    let range = match headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok())
+    {
+        None => None,
+        Some(text) => Some(parse_range(text).ok_or_else(|| {
+            OciError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UNKNOWN",
+                format!("range {text:?} is not a single bytes range"),
+            )
+        })?),
+    };
+    let digest_header = ("docker-content-digest", digest.to_string());
+    if head && range.is_none() {
+        let size = registry.blob_size(repository, digest).await?;
+        return Ok(with_headers(
+            StatusCode::OK.into_response(),
+            &[
+                (header::CONTENT_LENGTH.as_str(), size.to_string()),
+                (
+                    header::CONTENT_TYPE.as_str(),
+                    "application/octet-stream".to_owned(),
+                ),
+                (header::ACCEPT_RANGES.as_str(), "bytes".to_owned()),
+                digest_header,
+            ],
+        ));
+    }
+    let read = registry.open_blob(repository, digest, range).await?;
+    let (start, length, total) = (read.start, read.length, read.total);
+    let body = if head {
+        Body::empty()
+    } else {
+        let stream = futures::stream::unfold(read, |mut read| async move {
+            match read.next_chunk().await {
+                Ok(chunk) if chunk.is_empty() => None,
+                Ok(chunk) => Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), read)),
+                Err(error) => Some((Err(error), read)),
+            }
+        });
+        Body::from_stream(stream)
+    };
+    let mut extra = vec![
+        (header::CONTENT_LENGTH.as_str(), length.to_string()),
+        (
+            header::CONTENT_TYPE.as_str(),
+            "application/octet-stream".to_owned(),
+        ),
+        (header::ACCEPT_RANGES.as_str(), "bytes".to_owned()),
+        digest_header,
+    ];
+    let status = if range.is_some() {
+        extra.push((
+            header::CONTENT_RANGE.as_str(),
+            format!(
+                "bytes {start}-{}/{total}",
+                (start + length).saturating_sub(1)
+            ),
+        ));
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_headers((status, body).into_response(), &extra))
+}
+
+/// Parses `bytes=start-end` or `bytes=start-` (one range only).
+fn parse_range(text: &str) -> Option<(u64, Option<u64>)> {
+    let spec = text.trim().strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    let start = start.trim().parse().ok()?;
+    let end = match end.trim() {
+        "" => None,
+        end => Some(end.parse().ok()?),
+    };
+    Some((start, end))
+}
+
+/// The start of a `Content-Range: <start>-<end>` on an upload chunk, if present.
+fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>, OciError> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("bytes ").unwrap_or(text);
+    let parsed = text.split_once('-').and_then(|(start, end)| {
+        Some((
+            start.parse::<u64>().ok()?,
+            end.split('/').next()?.parse::<u64>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((start, end)) if end >= start => Ok(Some(start)),
+        _ => Err(OciError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            format!("Content-Range {text:?} is not <start>-<end>"),
+        )),
+    }
+}
+
+async fn write_chunk(
+    registry: &Registry,
+    owner: &str,
+    id: &str,
+    offset: Option<u64>,
+    body: Body,
+) -> Result<u64, OciError> {
+    let mut append = registry.append_upload(owner, id, offset).await?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "BLOB_UPLOAD_INVALID",
+                format!("reading the chunk failed: {error}"),
+            )
+        })?;
+        append.write(&chunk).await.map_err(RegistryError::from)?;
+    }
+    Ok(append.finish().await.map_err(RegistryError::from)?)
+}
+
+fn upload_accepted(status: StatusCode, path: &RepositoryPath, id: &str, size: u64) -> Response {
+    with_headers(
+        status.into_response(),
+        &[
+            (
+                header::LOCATION.as_str(),
+                format!("/v2/{path}/blobs/uploads/{id}"),
+            ),
+            (header::RANGE.as_str(), format!("0-{}", size.max(1) - 1)),
+            ("docker-upload-uuid", id.to_owned()),
+            (header::CONTENT_LENGTH.as_str(), "0".to_owned()),
+        ],
+    )
+}
+
+fn blob_created(path: &RepositoryPath, digest: &Digest) -> Response {
+    with_headers(
+        StatusCode::CREATED.into_response(),
+        &[
+            (
+                header::LOCATION.as_str(),
+                format!("/v2/{path}/blobs/{digest}"),
+            ),
+            ("docker-content-digest", digest.to_string()),
+            (header::CONTENT_LENGTH.as_str(), "0".to_owned()),
+        ],
+    )
+}
+
+async fn start_upload(
+    registry: &Registry,
+    path: &RepositoryPath,
+    query: &HashMap<String, String>,
+    body: Body,
+) -> OciResult {
+    let owner = registry.upload_owner(path).await?;
+    if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
+        let digest = parse_digest(mount)?;
+        if let Ok(from) = RepositoryPath::parse(from)
+            && registry.mount_blob(path, &digest, &from).await?
+        {
+            return Ok(blob_created(path, &digest));
+        }
+    }
+    let digest = match query.get("digest") {
+        Some(digest) => Some(parse_digest(digest)?),
+        None => None,
+    };
+    let id = registry.start_upload(&owner).await?;
+    if let Some(digest) = digest {
+        // Monolithic upload: the whole blob is in this POST.
+        let finished = match write_chunk(registry, &owner, &id, None, body).await {
+            Ok(_) => registry
+                .finish_upload(path, &id, &digest)
+                .await
+                .map_err(OciError::from),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = finished {
+            let _ = registry.cancel_upload(&owner, &id).await;
+            return Err(error);
+        }
+        return Ok(blob_created(path, &digest));
+    }
+    Ok(upload_accepted(StatusCode::ACCEPTED, path, &id, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_split_from_the_right() {
+        assert_eq!(Endpoint::parse("_catalog"), Some(Endpoint::Catalog));
+        assert_eq!(
+            Endpoint::parse("default/a/b/tags/list"),
+            Some(Endpoint::Tags("default/a/b".to_owned()))
+        );
+        assert_eq!(
+            Endpoint::parse("default/blobs/manifests/latest"),
+            Some(Endpoint::Manifest(
+                "default/blobs".to_owned(),
+                "latest".to_owned()
+            ))
+        );
+        assert_eq!(
+            Endpoint::parse("default/app/blobs/uploads/"),
+            Some(Endpoint::Uploads("default/app".to_owned()))
+        );
+        assert_eq!(
+            Endpoint::parse("default/app/blobs/uploads/abc"),
+            Some(Endpoint::Upload("default/app".to_owned(), "abc".to_owned()))
+        );
+        assert_eq!(
+            Endpoint::parse("default/app/blobs/sha256:00"),
+            Some(Endpoint::Blob(
+                "default/app".to_owned(),
+                "sha256:00".to_owned()
+            ))
+        );
+        assert_eq!(Endpoint::parse("x"), None);
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99"), Some((0, Some(99))));
+        assert_eq!(parse_range("bytes=10-"), Some((10, None)));
+        assert_eq!(parse_range("items=1-2"), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! The OpenAPI 3.0 document served at `/openapi.json`, written by hand from the
+//! contract so that it says exactly what the handlers do.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn operation(summary: &str, tag: &str, params: &[(&str, &str)], response: &str) -> Value {
+    let parameters: Vec<Value> = params
+        .iter()
+        .map(|(name, location)| {
+            json!({"name": name, "in": location, "required": *location == "path", "schema": {"type": "string"}})
+        })
+        .collect();
+    json!({
+        "summary": summary,
+        "tags": [tag],
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{response}")}}}},
+            "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+        },
+    })
+}
+
+fn with_body(mut value: Value, schema: &str) -> Value {
+    value["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    value
+}
+
+pub(crate) async fn document() -> Json<Value> {
+    let paging = [
+        ("pageSize", "query"),
+        ("pageToken", "query"),
+        ("filter", "query"),
+        ("orderBy", "query"),
+    ];
+    let list_registries = [&[("folderId", "query")][..], &paging[..]].concat();
+    let list_repositories = [
+        &[("registryId", "query"), ("folderId", "query")][..],
+        &paging[..],
+    ]
+    .concat();
+    let list_images = [
+        &[
+            ("registryId", "query"),
+            ("repositoryName", "query"),
+            ("folderId", "query"),
+        ][..],
+        &paging[..],
+    ]
+    .concat();
+    let string = json!({"type": "string"});
+    let int64 = json!({"type": "string", "format": "int64"});
+    let time = json!({"type": "string", "format": "date-time"});
+    Json(json!({
+        "openapi": "3.0.3",
+        "info": {"title": "crscan Container Registry API", "version": "v1"},
+        "paths": {
+            "/container-registry/v1/registries": {
+                "get": operation("List registries of a folder", "RegistryService", &list_registries, "ListRegistriesResponse"),
+                "post": with_body(operation("Create a registry", "RegistryService", &[("Idempotency-Key", "header")], "Operation"), "CreateRegistryRequest"),
+            },
+            "/container-registry/v1/registries/{registryId}": {
+                "get": operation("Get a registry", "RegistryService", &[("registryId", "path")], "Registry"),
+                "patch": with_body(operation("Update a registry", "RegistryService", &[("registryId", "path"), ("Idempotency-Key", "header")], "Operation"), "UpdateRegistryRequest"),
+                "delete": operation("Delete an empty registry", "RegistryService", &[("registryId", "path"), ("Idempotency-Key", "header")], "Operation"),
+            },
+            "/container-registry/v1/repositories": {
+                "get": operation("List repositories", "RepositoryService", &list_repositories, "ListRepositoriesResponse"),
+                "post": with_body(operation("Create a repository if it does not exist", "RepositoryService", &[("Idempotency-Key", "header")], "Operation"), "UpsertRepositoryRequest"),
+            },
+            "/container-registry/v1/repositories/{repositoryId}": {
+                "get": operation("Get a repository", "RepositoryService", &[("repositoryId", "path")], "Repository"),
+                "delete": operation("Delete a repository with its images", "RepositoryService", &[("repositoryId", "path"), ("Idempotency-Key", "header")], "Operation"),
+            },
+            "/container-registry/v1/repositories/{repositoryName}:byName": {
+                "get": operation("Get a repository by its URL-encoded name", "RepositoryService", &[("repositoryName", "path")], "Repository"),
+            },
+            "/container-registry/v1/images": {
+                "get": operation("List images", "ImageService", &list_images, "ListImagesResponse"),
+            },
+            "/container-registry/v1/images/{imageId}": {
+                "get": operation("Get an image", "ImageService", &[("imageId", "path")], "Image"),
+                "delete": operation("Delete an image", "ImageService", &[("imageId", "path"), ("Idempotency-Key", "header")], "Operation"),
+            },
+            "/operations/{operationId}": {
+                "get": operation("Get an operation", "OperationService", &[("operationId", "path")], "Operation"),
+            },
+            "/operations/{operationId}:cancel": {
+                "get": operation("Cancel an operation (returns its state)", "OperationService", &[("operationId", "path")], "Operation"),
+                "post": operation("Cancel an operation (returns its state)", "OperationService", &[("operationId", "path")], "Operation"),
+            },
+        },
+        "components": {"schemas": {
+            "Status": {"type": "object", "properties": {"code": {"type": "integer"}, "message": string, "details": {"type": "array", "items": {"type": "object"}}}},
+            "Registry": {"type": "object", "properties": {"id": string, "folderId": string, "name": string, "status": {"type": "string", "enum": ["STATUS_UNSPECIFIED", "CREATING", "ACTIVE", "DELETING"]}, "createdAt": time, "labels": {"type": "object", "additionalProperties": string}}},
+            "Repository": {"type": "object", "properties": {"name": string, "id": string}},
+            "Blob": {"type": "object", "properties": {"id": string, "digest": string, "size": int64, "urls": {"type": "array", "items": string}}},
+            "Image": {"type": "object", "properties": {"id": string, "name": string, "digest": string, "compressedSize": int64, "config": {"$ref": "#/components/schemas/Blob"}, "layers": {"type": "array", "items": {"$ref": "#/components/schemas/Blob"}}, "tags": {"type": "array", "items": string}, "createdAt": time}},
+            "Operation": {"type": "object", "properties": {"id": string, "description": string, "createdAt": time, "createdBy": string, "modifiedAt": time, "done": {"type": "boolean"}, "metadata": {"type": "object"}, "error": {"$ref": "#/components/schemas/Status"}, "response": {"type": "object"}}},
+            "ListRegistriesResponse": {"type": "object", "properties": {"registries": {"type": "array", "items": {"$ref": "#/components/schemas/Registry"}}, "nextPageToken": string}},
+            "ListRepositoriesResponse": {"type": "object", "properties": {"repositories": {"type": "array", "items": {"$ref": "#/components/schemas/Repository"}}, "nextPageToken": string}},
+            "ListImagesResponse": {"type": "object", "properties": {"images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}}, "nextPageToken": string}},
+            "CreateRegistryRequest": {"type": "object", "required": ["folderId"], "properties": {"folderId": string, "name": string, "labels": {"type": "object", "additionalProperties": string}}},
+            "UpdateRegistryRequest": {"type": "object", "properties": {"updateMask": string, "name": string, "labels": {"type": "object", "additionalProperties": string}}},
+            "UpsertRepositoryRequest": {"type": "object", "required": ["name"], "properties": {"name": string}},
+        }},
+    }))
+}

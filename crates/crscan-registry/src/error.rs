@@ -1,0 +1,84 @@
+//! Registry errors, each carrying an error code of the distribution specification
+//! (<https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#error-codes>).
+
+use crscan_blob::BlobError;
+use crscan_store::StoreError;
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob unknown to registry: {0}")]
+    BlobUnknown(String),
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    #[error("blob upload unknown to registry: {0}")]
+    BlobUploadUnknown(String),
+    #[error("provided digest did not match uploaded content: {0}")]
+    DigestInvalid(String),
+    #[error("manifest references a manifest or blob unknown to registry: {0}")]
+    ManifestBlobUnknown(String),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest unknown to registry: {0}")]
+    ManifestUnknown(String),
+    #[error("manifest of {size} bytes is over the limit of {limit} bytes")]
+    ManifestTooLarge { size: usize, limit: usize },
+    #[error("invalid repository name: {0}")]
+    NameInvalid(String),
+    #[error("repository name not known to registry: {0}")]
+    NameUnknown(String),
+    #[error("invalid tag {0:?}")]
+    TagInvalid(String),
+    #[error("chunk out of order: the upload has {expected} bytes, the chunk starts at {given}")]
+    RangeInvalid { expected: u64, given: u64 },
+    #[error("requested range is not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("the operation is unsupported: {0}")]
+    Unsupported(String),
+    #[error("store failure: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl RegistryError {
+    /// The specification's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegistryError::BlobUnknown(_) => "BLOB_UNKNOWN",
+            RegistryError::BlobUploadInvalid(_) | RegistryError::RangeInvalid { .. } => {
+                "BLOB_UPLOAD_INVALID"
+            }
+            RegistryError::BlobUploadUnknown(_) => "BLOB_UPLOAD_UNKNOWN",
+            RegistryError::DigestInvalid(_) => "DIGEST_INVALID",
+            RegistryError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+            RegistryError::ManifestInvalid(_) => "MANIFEST_INVALID",
+            RegistryError::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
+            RegistryError::ManifestTooLarge { .. } => "SIZE_INVALID",
+            RegistryError::NameInvalid(_) => "NAME_INVALID",
+            RegistryError::NameUnknown(_) => "NAME_UNKNOWN",
+            RegistryError::TagInvalid(_) => "MANIFEST_INVALID",
+            RegistryError::RangeNotSatisfiable { .. } => "BLOB_UNKNOWN",
+            RegistryError::Unsupported(_) => "UNSUPPORTED",
+            RegistryError::Store(StoreError::NotFound { .. }) => "NAME_UNKNOWN",
+            RegistryError::Store(_) | RegistryError::Internal(_) => "UNKNOWN",
+        }
+    }
+}
+
+impl From<BlobError> for RegistryError {
+    fn from(error: BlobError) -> RegistryError {
+        match error {
+            BlobError::NotFound(digest) => RegistryError::BlobUnknown(digest.to_string()),
+            BlobError::UploadNotFound(id) => RegistryError::BlobUploadUnknown(id),
+            BlobError::DigestMismatch { expected, actual } => {
+                RegistryError::DigestInvalid(format!("content has digest {actual}, not {expected}"))
+            }
+            BlobError::BadOffset { expected, given } => {
+                RegistryError::RangeInvalid { expected, given }
+            }
+            BlobError::BadRange { size, .. } => RegistryError::RangeNotSatisfiable { size },
+            error @ BlobError::Io { .. } => RegistryError::Internal(error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! A small migration runner: each backend's SQL files are embedded in order and applied
+//! once, recorded in `crscan_migrations`. The two folders must hold the same versions
+//! (a test checks that).
+
+use sqlx::AnyPool;
+
+use crate::StoreError;
+use crate::store::Backend;
+
+/// The SQLite migrations, in order.
+pub(crate) const SQLITE: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/sqlite/0001_registry.sql"))];
+
+/// The PostgreSQL migrations, in order.
+pub(crate) const POSTGRES: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/postgres/0001_registry.sql"))];
+
+/// Applies the migrations of `backend` that the database has not seen yet.
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS crscan_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let migrations = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    for (version, sql) in migrations {
+        let mut tx = pool.begin().await?;
+        let applied: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM crscan_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO crscan_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(crate::store::now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(migration.version = version, "applied store migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,951 @@
+//! The [`Store`]: one connection pool and the queries behind the domain API.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crscan_model::Digest;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::model::*;
+use crate::{IdKind, StoreError, new_id};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The metadata store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer; writers queue here instead of failing with `SQLITE_BUSY`
+    /// when two transactions try to upgrade to a write lock at once.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    schema: Option<String>,
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn parse_digest(text: &str) -> Result<Digest, StoreError> {
+    Digest::from_str(text).map_err(|_| StoreError::Corrupt(text.to_owned()))
+}
+
+const IMAGE_COLUMNS: &str = "i.id, i.repository_id, r.name AS repository_name, i.digest, i.media_type, \
+     i.manifest_size, i.artifact_type, i.subject_digest, i.compressed_size, i.created_at";
+
+impl Store {
+    /// Opens the SQLite database file at `path` (created when missing) and migrates it.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Store::connect(&url).await
+    }
+
+    /// Connects to `sqlite://…` or `postgres://…` and migrates the database.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_in_schema(url, None).await
+    }
+
+    /// Connects to PostgreSQL with every connection's `search_path` set to `schema`,
+    /// which is created when missing (used by tests to isolate runs).
+    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(url.to_owned()));
+        };
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        match backend {
+            Backend::Sqlite => {
+                options = options.max_connections(4).after_connect(|connection, _| {
+                    Box::pin(async move {
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .execute(connection)
+                        .await?;
+                        Ok(())
+                    })
+                });
+            }
+            Backend::Postgres => {
+                options = options.max_connections(10);
+                if let Some(schema) = schema {
+                    let bootstrap = AnyPoolOptions::new()
+                        .max_connections(1)
+                        .connect(url)
+                        .await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+                    )))
+                    .execute(&bootstrap)
+                    .await?;
+                    bootstrap.close().await;
+                    let set_path = format!("SET search_path TO \"{schema}\"");
+                    options = options.after_connect(move |connection, _| {
+                        let set_path = set_path.clone();
+                        Box::pin(async move {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(set_path))
+                                .execute(connection)
+                                .await?;
+                            Ok(())
+                        })
+                    });
+                }
+            }
+        }
+        let pool = options.connect(url).await?;
+        crate::migrate::migrate(&pool, backend).await?;
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            schema: schema.map(str::to_owned),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Drops the PostgreSQL schema this store was opened in (tests clean up with this).
+    pub async fn drop_schema(self) -> Result<(), StoreError> {
+        if let Some(schema) = &self.schema {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+            )))
+            .execute(&self.pool)
+            .await?;
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn write_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
+    // ---- registries -------------------------------------------------------------
+
+    fn registry_from_row(row: &AnyRow) -> Result<Registry, StoreError> {
+        let labels: String = row.try_get("labels")?;
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&labels).map_err(|_| StoreError::Corrupt(labels.clone()))?;
+        Ok(Registry {
+            id: row.try_get("id")?,
+            folder_id: row.try_get("folder_id")?,
+            name: row.try_get("name")?,
+            status: RegistryStatus::from_number(row.try_get("status")?),
+            labels,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    /// Creates a registry. Names are unique, and so is a registry per folder.
+    pub async fn create_registry(
+        &self,
+        folder_id: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Registry, StoreError> {
+        let _gate = self.write_lock().await;
+        let mut tx = self.pool.begin().await?;
+        let clash: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM registries WHERE name = $1 OR folder_id = $2")
+                .bind(name.to_owned())
+                .bind(folder_id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if clash.is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: "registry",
+                key: format!("{folder_id}/{name}"),
+            });
+        }
+        let registry = Registry {
+            id: new_id(IdKind::Registry),
+            folder_id: folder_id.to_owned(),
+            name: name.to_owned(),
+            status: RegistryStatus::Active,
+            labels: labels.clone(),
+            created_at: now_millis(),
+        };
+        sqlx::query(
+            "INSERT INTO registries (id, folder_id, name, status, labels, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(registry.id.clone())
+        .bind(registry.folder_id.clone())
+        .bind(registry.name.clone())
+        .bind(registry.status.number())
+        .bind(labels_json(labels))
+        .bind(registry.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(registry)
+    }
+
+    pub async fn get_registry(&self, id: &str) -> Result<Registry, StoreError> {
+        let row = sqlx::query("SELECT * FROM registries WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "registry",
+                key: id.to_owned(),
+            })?;
+        Store::registry_from_row(&row)
+    }
+
+    /// Finds a registry by its ID or, failing that, by its name.
+    pub async fn find_registry(&self, id_or_name: &str) -> Result<Registry, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM registries WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC",
+        )
+        .bind(id_or_name.to_owned())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "registry",
+            key: id_or_name.to_owned(),
+        })?;
+        Store::registry_from_row(&row)
+    }
+
+    /// Lists registries, optionally of one folder and with one name, by name.
+    pub async fn list_registries(
+        &self,
+        folder_id: Option<&str>,
+        name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Registry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM registries WHERE ($1 = '' OR folder_id = $1) AND ($2 = '' OR name = $2) \
+             ORDER BY name, id LIMIT $3 OFFSET $4",
+        )
+        .bind(folder_id.unwrap_or_default().to_owned())
+        .bind(name.unwrap_or_default().to_owned())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Store::registry_from_row).collect()
+    }
+
+    /// Updates a registry's name and/or labels.
+    pub async fn update_registry(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<Registry, StoreError> {
+        let _gate = self.write_lock().await;
+        let mut registry = self.get_registry(id).await?;
+        if let Some(name) = name {
+            if name != registry.name {
+                let clash: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM registries WHERE name = $1")
+                        .bind(name.to_owned())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if clash.is_some() {
+                    return Err(StoreError::AlreadyExists {
+                        kind: "registry",
+                        key: name.to_owned(),
+                    });
+                }
+            }
+            registry.name = name.to_owned();
+        }
+        if let Some(labels) = labels {
+            registry.labels = labels.clone();
+        }
+        sqlx::query("UPDATE registries SET name = $1, labels = $2 WHERE id = $3")
+            .bind(registry.name.clone())
+            .bind(labels_json(&registry.labels))
+            .bind(id.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(registry)
+    }
+
+    /// Deletes an empty registry.
+    pub async fn delete_registry(&self, id: &str) -> Result<(), StoreError> {
+        let _gate = self.write_lock().await;
+        self.get_registry(id).await?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM repositories WHERE registry_id = $1")
+                .bind(id.to_owned())
+                .fetch_one(&self.pool)
+                .await?;
+        if count > 0 {
+            return Err(StoreError::FailedPrecondition(format!(
+                "registry {id} still holds {count} repositories"
+            )));
+        }
+        sqlx::query("DELETE FROM registries WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Returns the registry named `default`, creating it (folder `default`) when absent.
+    pub async fn ensure_default_registry(&self) -> Result<(Registry, bool), StoreError> {
+        match self.find_registry("default").await {
+            Ok(registry) => Ok((registry, false)),
+            Err(StoreError::NotFound { .. }) => {
+                match self
+                    .create_registry("default", "default", &BTreeMap::new())
+                    .await
+                {
+                    Ok(registry) => Ok((registry, true)),
+                    Err(StoreError::AlreadyExists { .. }) => {
+                        Ok((self.find_registry("default").await?, false))
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    // ---- repositories -----------------------------------------------------------
+
+    fn repository_from_row(row: &AnyRow) -> Result<Repository, StoreError> {
+        Ok(Repository {
+            id: row.try_get("id")?,
+            registry_id: row.try_get("registry_id")?,
+            name: row.try_get("name")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    pub async fn get_repository(&self, id: &str) -> Result<Repository, StoreError> {
+        let row = sqlx::query("SELECT * FROM repositories WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "repository",
+                key: id.to_owned(),
+            })?;
+        Store::repository_from_row(&row)
+    }
+
+    /// Finds a repository by its full name `<registryId>/<name>`.
+    pub async fn get_repository_by_name(&self, name: &str) -> Result<Repository, StoreError> {
+        let row = sqlx::query("SELECT * FROM repositories WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "repository",
+                key: name.to_owned(),
+            })?;
+        Store::repository_from_row(&row)
+    }
+
+    /// Returns the repository `name` in `registry_id`, creating it when absent.
+    pub async fn upsert_repository(
+        &self,
+        registry_id: &str,
+        name: &str,
+    ) -> Result<Repository, StoreError> {
+        if let Ok(repository) = self.get_repository_by_name(name).await {
+            return Ok(repository);
+        }
+        let _gate = self.write_lock().await;
+        self.get_registry(registry_id).await?;
+        let repository = Repository {
+            id: new_id(IdKind::Repository),
+            registry_id: registry_id.to_owned(),
+            name: name.to_owned(),
+            created_at: now_millis(),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO repositories (id, registry_id, name, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(repository.id.clone())
+        .bind(repository.registry_id.clone())
+        .bind(repository.name.clone())
+        .bind(repository.created_at)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return self.get_repository_by_name(name).await;
+        }
+        Ok(repository)
+    }
+
+    /// Lists repositories by name.
+    pub async fn list_repositories(
+        &self,
+        query: &RepositoryQuery,
+    ) -> Result<Vec<Repository>, StoreError> {
+        let order = if query.descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT p.* FROM repositories p JOIN registries g ON g.id = p.registry_id \
+             WHERE ($1 = '' OR p.registry_id = $1) AND ($2 = '' OR g.folder_id = $2) \
+             AND ($3 = '' OR p.name = $3) ORDER BY p.name {order} LIMIT $4 OFFSET $5"
+        );
+        let (registry_id, folder_id) = match (&query.registry_id, &query.folder_id) {
+            (Some(registry_id), _) => (registry_id.clone(), String::new()),
+            (None, Some(folder_id)) => (String::new(), folder_id.clone()),
+            (None, None) => (String::new(), String::new()),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(registry_id)
+            .bind(folder_id)
+            .bind(query.name.clone().unwrap_or_default())
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Store::repository_from_row).collect()
+    }
+
+    /// Deletes a repository with its images, tags and blob links.
+    pub async fn delete_repository(&self, id: &str) -> Result<(), StoreError> {
+        let _gate = self.write_lock().await;
+        self.get_repository(id).await?;
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = $1",
+            "DELETE FROM image_blobs WHERE image_id IN (SELECT id FROM images WHERE repository_id = $1)",
+            "DELETE FROM images WHERE repository_id = $1",
+            "DELETE FROM repository_blobs WHERE repository_id = $1",
+            "DELETE FROM repositories WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Repository names after `last`, at most `limit` (the `/v2/_catalog` listing).
+    pub async fn catalog(&self, last: Option<&str>, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+                .bind(last.unwrap_or_default().to_owned())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(name,)| name).collect())
+    }
+
+    // ---- blob links -------------------------------------------------------------
+
+    /// Records that `digest` was uploaded to (or mounted into) a repository.
+    pub async fn link_blob(&self, repository_id: &str, digest: &Digest) -> Result<(), StoreError> {
+        let _gate = self.write_lock().await;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repository_id.to_owned())
+        .bind(digest.to_string())
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a repository may serve `digest`: it was uploaded there or an image of the
+    /// repository references it.
+    pub async fn blob_linked(
+        &self,
+        repository_id: &str,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2 \
+             UNION ALL SELECT 1 FROM images WHERE repository_id = $1 AND digest = $2 LIMIT 1",
+        )
+        .bind(repository_id.to_owned())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Removes a blob link; `false` when there was none.
+    pub async fn unlink_blob(
+        &self,
+        repository_id: &str,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let _gate = self.write_lock().await;
+        let result =
+            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                .bind(repository_id.to_owned())
+                .bind(digest.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Every digest that something still needs: each image's manifest and the blobs and
+    /// children it references. Garbage collection keeps these.
+    pub async fn referenced_digests(&self) -> Result<HashSet<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT digest FROM images UNION SELECT digest FROM image_blobs")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(digest,)| digest).collect())
+    }
+
+    /// Drops blob links to digests in `digests` (after GC deleted them).
+    pub async fn forget_blobs(&self, digests: &[Digest]) -> Result<(), StoreError> {
+        let _gate = self.write_lock().await;
+        for digest in digests {
+            sqlx::query("DELETE FROM repository_blobs WHERE digest = $1")
+                .bind(digest.to_string())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    // ---- images and tags --------------------------------------------------------
+
+    async fn image_from_row(&self, row: &AnyRow) -> Result<Image, StoreError> {
+        let id: String = row.try_get("id")?;
+        let digest: String = row.try_get("digest")?;
+        let subject: Option<String> = row.try_get("subject_digest")?;
+        let blob_rows = sqlx::query(
+            "SELECT id, role, digest, size, media_type FROM image_blobs WHERE image_id = $1 ORDER BY position",
+        )
+        .bind(id.clone())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut config = None;
+        let mut layers = Vec::new();
+        let mut children = Vec::new();
+        for blob_row in &blob_rows {
+            let role: String = blob_row.try_get("role")?;
+            let blob_digest: String = blob_row.try_get("digest")?;
+            let blob = BlobRef {
+                id: blob_row.try_get("id")?,
+                digest: parse_digest(&blob_digest)?,
+                size: blob_row.try_get("size")?,
+                media_type: blob_row.try_get("media_type")?,
+            };
+            match BlobRole::parse(&role) {
+                Some(BlobRole::Config) => config = Some(blob),
+                Some(BlobRole::Layer) => layers.push(blob),
+                Some(BlobRole::Child) => children.push(blob),
+                None => return Err(StoreError::Corrupt(role)),
+            }
+        }
+        let tags: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM tags WHERE image_id = $1 ORDER BY name")
+                .bind(id.clone())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Image {
+            id,
+            repository_id: row.try_get("repository_id")?,
+            name: row.try_get("repository_name")?,
+            digest: parse_digest(&digest)?,
+            media_type: row.try_get("media_type")?,
+            manifest_size: row.try_get("manifest_size")?,
+            artifact_type: row.try_get("artifact_type")?,
+            subject: subject.as_deref().map(parse_digest).transpose()?,
+            config,
+            layers,
+            children,
+            tags: tags.into_iter().map(|(tag,)| tag).collect(),
+            compressed_size: row.try_get("compressed_size")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    /// Records a manifest as an image of its repository, or returns the existing image
+    /// with that digest. When `tag` is given the tag is moved to this image in the same
+    /// transaction.
+    pub async fn put_image(&self, new: &NewImage, tag: Option<&str>) -> Result<Image, StoreError> {
+        let _gate = self.write_lock().await;
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM images WHERE repository_id = $1 AND digest = $2")
+                .bind(new.repository_id.clone())
+                .bind(new.digest.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let now = now_millis();
+        let image_id = match existing {
+            Some((id,)) => id,
+            None => {
+                let id = new_id(IdKind::Image);
+                let compressed_size: i64 = new
+                    .blobs
+                    .iter()
+                    .filter(|(role, ..)| *role != BlobRole::Child)
+                    .map(|(_, _, size, _)| *size)
+                    .sum();
+                sqlx::query(
+                    "INSERT INTO images (id, repository_id, digest, media_type, manifest_size, \
+                     artifact_type, subject_digest, compressed_size, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(id.clone())
+                .bind(new.repository_id.clone())
+                .bind(new.digest.to_string())
+                .bind(new.media_type.clone())
+                .bind(new.manifest_size)
+                .bind(new.artifact_type.clone())
+                .bind(new.subject.as_ref().map(ToString::to_string))
+                .bind(compressed_size)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                for (position, (role, digest, size, media_type)) in new.blobs.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO image_blobs (id, image_id, position, role, digest, size, media_type) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(new_id(IdKind::Blob))
+                    .bind(id.clone())
+                    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                    .bind(role.as_text())
+                    .bind(digest.to_string())
+                    .bind(*size)
+                    .bind(media_type.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                id
+            }
+        };
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, image_id, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (repository_id, name) DO UPDATE SET image_id = $3, updated_at = $4",
+            )
+            .bind(new.repository_id.clone())
+            .bind(tag.to_owned())
+            .bind(image_id.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        drop(_gate);
+        self.get_image(&image_id).await
+    }
+
+    pub async fn get_image(&self, id: &str) -> Result<Image, StoreError> {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images i JOIN repositories r ON r.id = i.repository_id WHERE i.id = $1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "image",
+                key: id.to_owned(),
+            })?;
+        self.image_from_row(&row).await
+    }
+
+    /// The image with `digest` in a repository, if any.
+    pub async fn find_image_by_digest(
+        &self,
+        repository_id: &str,
+        digest: &Digest,
+    ) -> Result<Option<Image>, StoreError> {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images i JOIN repositories r ON r.id = i.repository_id \
+             WHERE i.repository_id = $1 AND i.digest = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(repository_id.to_owned())
+            .bind(digest.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.image_from_row(&row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The image a tag points at, if any.
+    pub async fn find_image_by_tag(
+        &self,
+        repository_id: &str,
+        tag: &str,
+    ) -> Result<Option<Image>, StoreError> {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM tags t JOIN images i ON i.id = t.image_id \
+             JOIN repositories r ON r.id = i.repository_id WHERE t.repository_id = $1 AND t.name = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(repository_id.to_owned())
+            .bind(tag.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.image_from_row(&row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Tags of a repository after `last`, at most `limit`, in lexical order.
+    pub async fn list_tags(
+        &self,
+        repository_id: &str,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(repository_id.to_owned())
+        .bind(last.unwrap_or_default().to_owned())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(name,)| name).collect())
+    }
+
+    /// Deletes a tag; `false` when there was none.
+    pub async fn delete_tag(&self, repository_id: &str, tag: &str) -> Result<bool, StoreError> {
+        let _gate = self.write_lock().await;
+        let result = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repository_id.to_owned())
+            .bind(tag.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Deletes an image with its tags.
+    pub async fn delete_image(&self, id: &str) -> Result<(), StoreError> {
+        let _gate = self.write_lock().await;
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM tags WHERE image_id = $1",
+            "DELETE FROM image_blobs WHERE image_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let result = sqlx::query("DELETE FROM images WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                kind: "image",
+                key: id.to_owned(),
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Images of a repository whose `subject` is `digest` (the referrers API), optionally
+    /// only those with one artifact type.
+    pub async fn referrers(
+        &self,
+        repository_id: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Image>, StoreError> {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images i JOIN repositories r ON r.id = i.repository_id \
+             WHERE i.repository_id = $1 AND i.subject_digest = $2 \
+             AND ($3 = '' OR i.artifact_type = $3) ORDER BY i.digest"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(repository_id.to_owned())
+            .bind(subject.to_string())
+            .bind(artifact_type.unwrap_or_default().to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut images = Vec::with_capacity(rows.len());
+        for row in &rows {
+            images.push(self.image_from_row(row).await?);
+        }
+        Ok(images)
+    }
+
+    /// Lists images per the contract's `ListImages` rules.
+    pub async fn list_images(&self, query: &ImageQuery) -> Result<Vec<Image>, StoreError> {
+        let (repository_name, registry_id, folder_id) =
+            match (&query.repository_name, &query.registry_id, &query.folder_id) {
+                (Some(name), _, _) => (name.clone(), String::new(), String::new()),
+                (None, Some(registry_id), _) => (String::new(), registry_id.clone(), String::new()),
+                (None, None, Some(folder_id)) => (String::new(), String::new(), folder_id.clone()),
+                (None, None, None) => (String::new(), String::new(), String::new()),
+            };
+        let mut order = Vec::new();
+        for (field, descending) in &query.order_by {
+            let column = match field {
+                ImageOrder::Name => "r.name",
+                ImageOrder::Digest => "i.digest",
+                ImageOrder::CreatedAt => "i.created_at",
+            };
+            order.push(format!(
+                "{column} {}",
+                if *descending { "DESC" } else { "ASC" }
+            ));
+        }
+        order.push("i.id ASC".to_owned());
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM images i JOIN repositories r ON r.id = i.repository_id \
+             JOIN registries g ON g.id = r.registry_id \
+             WHERE ($1 = '' OR r.name = $1) AND ($2 = '' OR r.registry_id = $2) \
+             AND ($3 = '' OR g.folder_id = $3) AND ($4 = '' OR r.name = $4) \
+             ORDER BY {} LIMIT $5 OFFSET $6",
+            order.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(repository_name)
+            .bind(registry_id)
+            .bind(folder_id)
+            .bind(query.name.clone().unwrap_or_default())
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut images = Vec::with_capacity(rows.len());
+        for row in &rows {
+            images.push(self.image_from_row(row).await?);
+        }
+        Ok(images)
+    }
+
+    // ---- operations -------------------------------------------------------------
+
+    fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
+        let json = |column: &str| -> Result<Option<serde_json::Value>, StoreError> {
+            let text: Option<String> = row.try_get(column)?;
+            text.map(|text| serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(text)))
+                .transpose()
+        };
+        let done: i64 = row.try_get("done")?;
+        Ok(Operation {
+            id: row.try_get("id")?,
+            description: row.try_get("description")?,
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            modified_at: row.try_get("modified_at")?,
+            done: done != 0,
+            metadata: json("metadata")?,
+            error: json("error")?,
+            response: json("response")?,
+        })
+    }
+
+    /// Records an operation. With an idempotency key that was used in the last 24 hours,
+    /// returns the earlier operation instead and `false`.
+    pub async fn insert_operation(
+        &self,
+        operation: &Operation,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Operation, bool), StoreError> {
+        if let Some(key) = idempotency_key
+            && let Some(earlier) = self.find_operation_by_key(key).await?
+        {
+            return Ok((earlier, false));
+        }
+        let _gate = self.write_lock().await;
+        if let Some(key) = idempotency_key {
+            // A key older than 24 hours is free again.
+            sqlx::query("UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $1")
+                .bind(key.to_owned())
+                .execute(&self.pool)
+                .await?;
+        }
+        let text = |value: &Option<serde_json::Value>| value.as_ref().map(ToString::to_string);
+        sqlx::query(
+            "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
+             metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(operation.id.clone())
+        .bind(operation.description.clone())
+        .bind(operation.created_by.clone())
+        .bind(operation.created_at)
+        .bind(operation.modified_at)
+        .bind(i64::from(operation.done))
+        .bind(text(&operation.metadata))
+        .bind(text(&operation.error))
+        .bind(text(&operation.response))
+        .bind(idempotency_key.map(str::to_owned))
+        .execute(&self.pool)
+        .await?;
+        Ok((operation.clone(), true))
+    }
+
+    /// The operation recorded in the last 24 hours under an idempotency key.
+    pub async fn find_operation_by_key(&self, key: &str) -> Result<Option<Operation>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM operations WHERE idempotency_key = $1 AND created_at > $2")
+                .bind(key.to_owned())
+                .bind(now_millis() - 24 * 3600 * 1000)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(Store::operation_from_row).transpose()
+    }
+
+    pub async fn get_operation(&self, id: &str) -> Result<Operation, StoreError> {
+        let row = sqlx::query("SELECT * FROM operations WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "operation",
+                key: id.to_owned(),
+            })?;
+        Store::operation_from_row(&row)
+    }
+}
+
+fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The current time in Unix milliseconds, as the store records it.
+pub fn now() -> i64 {
+    now_millis()
+}
