@@ -1,6 +1,17 @@
 //! `crscan sbom IMAGE`: the package inventory of an image.
+//!
+//! Reads and catalogues the image (see [`super::image_input`]) and renders the
+//! result (`crscan-report`). Only the document goes to stdout (or `--output`); the
+//! progress bar, when stderr is a terminal, and the diagnostics go to stderr.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use crscan_report::sbom::{SbomDocument, SbomFormat};
+
+use super::image_input;
 
 /// Arguments of `crscan sbom`.
 #[derive(Debug, clap::Args)]
@@ -8,8 +19,37 @@ pub struct SbomArgs {
     /// The image: `oci:PATH[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`,
     /// `dir:PATH`, or a path recognised by its content.
     pub image: String,
+    /// Output format: table, json (crscan's own), cyclonedx (1.6 JSON) or spdx
+    /// (2.3 JSON).
+    #[arg(long, short = 'f', default_value = "table")]
+    pub format: SbomFormat,
+    /// Write the document to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The platform to pick from an image index, as `os/arch[/variant]`
+    /// (default `linux/amd64`).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Print every diagnostic instead of the first few.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 pub fn run(args: SbomArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("sbom of {} is not wired yet", args.image)
+    let (subject, inventory) = image_input::read_inventory(&args.image, args.platform.as_deref())?;
+    image_input::report_diagnostics(&inventory.diagnostics, args.verbose, "cataloguing");
+    let document = SbomDocument::new(subject, inventory, image_input::generator());
+    let text = document.render(args.format)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write to stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,273 @@
-//! `crscan scan IMAGE`: vulnerabilities of an image.
+//! `crscan scan IMAGE`: the known vulnerabilities of an image.
+//!
+//! Reads and catalogues the image as `crscan sbom` does (or reads a stored CycloneDX
+//! inventory with `--sbom`), matches the inventory against the local database
+//! (`crscan-vulndb`), applies the ignore rules and the severity filter
+//! (`crscan_report::scan::Policy`) and renders the report (`crscan-report`). The
+//! document goes to stdout or `--output`; progress and diagnostics go to stderr.
+//! The exit status is 0, or `--exit-code` when `--fail-on` is met, or 2 on an error.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use crscan_model::Severity;
+use crscan_report::sbom::{SbomDocument, format_unix_seconds};
+use crscan_report::scan::{
+    CvssRating, DatabaseSummary, FixStatus, IgnoreList, Policy, ScanDocument, ScanFormat,
+    SeveritySource, VulnFinding, merge_locations,
+};
+use crscan_vulndb::{Database, Finding, FindingStatus};
+
+use super::db::DEFAULT_DB_PATH;
+use super::image_input;
+
+const AFTER_HELP: &str = "\
+Exit status: 0 when the scan ran and --fail-on was not met; the --exit-code value
+(default 1) when a finding at the --fail-on level or above was found; 2 on an error
+(unreadable image, missing database, bad arguments).
+
+--fail-on counts every finding that is not ignored, whatever --severity shows.
+A finding is ignored when an entry of --ignore-file names it and has not expired,
+or, with --ignore-unfixed, when no fixed version is known.
+
+Ignore file: text, one entry per line; '#' starts a comment line.
+    CVE-2019-11236
+    CVE-2020-26137 expires: 2030-01-01 reason: no untrusted URLs reach urllib3
+    GHSA-p6mc-m468-83gw reason: lodash only runs at build time
+The first word is a vulnerability id, matched against a finding's id, its aliases
+and the advisories that matched (DSA-4444-1). `expires: YYYY-MM-DD` (UTC) makes the
+entry stop hiding after that day; `reason:` takes the rest of the line.";
 
 /// Arguments of `crscan scan`.
 #[derive(Debug, clap::Args)]
-pub struct ScanArgs {}
+#[command(after_long_help = AFTER_HELP)]
+pub struct ScanArgs {
+    /// The image: `oci:PATH[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`,
+    /// `dir:PATH`, or a path recognised by its content.
+    #[arg(required_unless_present = "sbom", conflicts_with = "sbom")]
+    pub image: Option<String>,
+    /// Match the inventory of a CycloneDX document crscan wrote (`crscan sbom
+    /// --format cyclonedx`, or `crscan scan --format cyclonedx`) instead of reading
+    /// an image.
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<PathBuf>,
+    /// Output format: table, json (crscan's own), sarif (2.1.0) or cyclonedx (1.6
+    /// JSON with vulnerabilities).
+    #[arg(long, short = 'f', default_value = "table")]
+    pub format: ScanFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Show only these severities, comma-separated (CRITICAL,HIGH,MEDIUM,LOW,
+    /// NEGLIGIBLE,UNDEFINED; any case). Does not change what --fail-on counts.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub severity: Vec<Severity>,
+    /// Hide findings that have no fixed version; they do not count for --fail-on.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Exit with --exit-code when a finding at this severity or a more severe one is
+    /// found (UNDEFINED counts every finding).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+    /// The exit status when --fail-on is met.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub exit_code: u8,
+    /// Vulnerability ids to ignore, with optional expiry and reason (format below,
+    /// in --help).
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
+    /// The vulnerability database (built by `crscan db update` or `crscan db build`).
+    #[arg(long, env = "CRSCAN_DB", default_value = DEFAULT_DB_PATH)]
+    pub db: PathBuf,
+    /// The platform to pick from an image index, as `os/arch[/variant]`
+    /// (default `linux/amd64`).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Print every diagnostic instead of the first few.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Print how long reading, matching and rendering took, to stderr.
+    #[arg(long, hide = true)]
+    pub timings: bool,
+}
 
-pub fn run(_args: ScanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`crscan scan` is not wired yet")
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let database = open_database(&args.db)?;
+    let ignore = match &args.ignore_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read ignore file {}", path.display()))?;
+            IgnoreList::parse(&text)
+                .with_context(|| format!("cannot use ignore file {}", path.display()))?
+        }
+        None => IgnoreList::default(),
+    };
+
+    let started = Instant::now();
+    let (subject, inventory) = match (&args.sbom, &args.image) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read SBOM {}", path.display()))?;
+            crscan_report::scan::read_cyclonedx(&text)
+                .with_context(|| format!("cannot use SBOM {}", path.display()))?
+        }
+        (None, Some(image)) => image_input::read_inventory(image, args.platform.as_deref())?,
+        (None, None) => anyhow::bail!("name an image, or an SBOM with --sbom FILE"),
+    };
+    let read_time = started.elapsed();
+    image_input::report_diagnostics(&inventory.diagnostics, args.verbose, "cataloguing");
+
+    // Matching the sorted inventory makes the findings the same whether the
+    // inventory came from the image or from an SBOM of it.
+    let generator = image_input::generator();
+    let today: String = format_unix_seconds(generator.created_unix_seconds)
+        .chars()
+        .take(10)
+        .collect();
+    let sbom = SbomDocument::new(subject, inventory, generator);
+    let started = Instant::now();
+    let report = crscan_vulndb::match_inventory(&database, &sbom.inventory)
+        .with_context(|| format!("cannot match against database {}", args.db.display()))?;
+    let match_time = started.elapsed();
+    image_input::report_diagnostics(&report.diagnostics, args.verbose, "matching");
+
+    let started = Instant::now();
+    let policy = Policy {
+        severities: args.severity.clone(),
+        ignore_unfixed: args.ignore_unfixed,
+        ignore,
+        today: today.clone(),
+    };
+    for entry in policy.ignore.expired(&today) {
+        eprintln!(
+            "warning: ignore entry {} (line {}) expired on {}; it no longer hides findings",
+            entry.id,
+            entry.line,
+            entry.expires.as_deref().unwrap_or("")
+        );
+    }
+    // The same package found installed and in a lockfile is one package to report.
+    let findings = merge_locations(report.findings.iter().map(vuln_finding).collect());
+    let outcome = policy.apply(findings);
+    let failed = args
+        .fail_on
+        .is_some_and(|threshold| outcome.fails(threshold));
+    let document = ScanDocument {
+        sbom,
+        database: DatabaseSummary {
+            digest: report.database_digest.clone(),
+            built_at: report.database_built_at,
+        },
+        findings: outcome.shown,
+        ignored: outcome.ignored,
+    };
+    let text = document.render(args.format)?;
+    write_output(args.output.as_deref(), &text)?;
+    if args.timings {
+        eprintln!(
+            "timings: read {:.1} ms, match {:.1} ms ({} lookups), render {:.1} ms",
+            read_time.as_secs_f64() * 1000.0,
+            match_time.as_secs_f64() * 1000.0,
+            report.packages_checked,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(args.exit_code)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Opens the database, or says how to get one.
+fn open_database(path: &Path) -> anyhow::Result<Database> {
+    if !path.is_file() {
+        anyhow::bail!(
+            "no vulnerability database at {}; download one with `crscan db update`, or build \
+             one from local feeds with `crscan db build --from PATH` (choose the file with \
+             --db or CRSCAN_DB)",
+            path.display()
+        );
+    }
+    Database::open(path)
+        .with_context(|| format!("cannot open vulnerability database {}", path.display()))
+}
+
+fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write to stdout")
+        }
+    }
+}
+
+/// The matcher's finding as the report crate describes it.
+fn vuln_finding(finding: &Finding) -> VulnFinding {
+    let severity_source = match &finding.severity_source {
+        crscan_vulndb::SeveritySource::Distribution {
+            distribution,
+            rating,
+        } => SeveritySource::Distribution {
+            distribution: distribution.clone(),
+            rating: rating.clone(),
+        },
+        crscan_vulndb::SeveritySource::Cvss { version, score } => SeveritySource::Cvss {
+            version: version.as_str().to_owned(),
+            vector: finding
+                .cvss
+                .as_ref()
+                .map(|cvss| cvss.vector.clone())
+                .unwrap_or_default(),
+            score: *score,
+        },
+        crscan_vulndb::SeveritySource::AdvisoryLabel { advisory, label } => {
+            SeveritySource::AdvisoryLabel {
+                advisory: advisory.clone(),
+                label: label.clone(),
+            }
+        }
+        crscan_vulndb::SeveritySource::None => SeveritySource::None,
+    };
+    VulnFinding {
+        id: finding.id.clone(),
+        aliases: finding.aliases.clone(),
+        advisories: finding.advisories.clone(),
+        references: finding.references.clone(),
+        summary: finding.summary.clone(),
+        description: finding.description.clone(),
+        severity: finding.severity,
+        severity_source,
+        cvss: finding.cvss.as_ref().map(|cvss| CvssRating {
+            version: cvss.version.as_str().to_owned(),
+            vector: cvss.vector.clone(),
+            score: cvss.score,
+        }),
+        package_name: finding.package_name.clone(),
+        source_package: finding.source_package.clone(),
+        installed_version: finding.installed_version.clone(),
+        fixed_by: finding.fixed_by.clone(),
+        status: match finding.status {
+            FindingStatus::Fixed => FixStatus::Fixed,
+            FindingStatus::NotFixedYet => FixStatus::NotFixedYet,
+            FindingStatus::WillNotFix => FixStatus::WillNotFix,
+            FindingStatus::NotAffected => FixStatus::NotAffected,
+        },
+        package_type: finding.package_type,
+        ecosystem: finding.ecosystem.clone(),
+        purl: finding.purl.clone(),
+        binary_packages: finding.binary_packages.clone(),
+        layer_digest: finding.layer_digest.clone(),
+        locations: finding.locations.clone(),
+        advisory_link: finding.advisory_link.clone(),
+    }
 }

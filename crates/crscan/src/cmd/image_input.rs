@@ -1,0 +1,166 @@
+//! Reading an image into an inventory, shared by `crscan sbom` and `crscan scan`.
+//!
+//! Reads the image once (`crscan-image`), keeping only the files the detectors asked
+//! for, and catalogues it (`crscan-catalog`). A progress bar over the layers' bytes
+//! is drawn on stderr only when stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use crscan_catalog::Catalog;
+use crscan_image::{ImageInfo, ImageSource, LayerInfo, NoProgress, Progress, ReadOptions};
+use crscan_model::{Diagnostic, Inventory};
+use crscan_report::sbom::{Generator, Subject, SubjectLayer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How many diagnostics are printed without `--verbose`.
+const DIAGNOSTICS_SHOWN: usize = 5;
+
+/// Reads and catalogues the image named `image` (`oci:PATH[:TAG]`, …).
+pub fn read_inventory(image: &str, platform: Option<&str>) -> anyhow::Result<(Subject, Inventory)> {
+    let source = ImageSource::parse(image).with_context(|| format!("cannot read image {image}"))?;
+    let options = ReadOptions {
+        platform: platform.map(str::to_owned),
+        ..ReadOptions::default()
+    };
+    let catalog = Catalog::default();
+    let bar = std::io::stderr().is_terminal().then(LayerProgress::new);
+    let progress: &dyn Progress = match &bar {
+        Some(bar) => bar,
+        None => &NoProgress,
+    };
+    let read = crscan_image::read_image(&source, &options, &catalog, progress);
+    if let Some(bar) = &bar {
+        bar.bar.finish_and_clear();
+    }
+    let (info, view) = read.with_context(|| format!("cannot read image {image}"))?;
+    let inventory = catalog.inventory(&view);
+    Ok((subject(&info), inventory))
+}
+
+/// The image reader's description of the image, as the report crate wants it.
+pub fn subject(info: &ImageInfo) -> Subject {
+    Subject {
+        name: info.source.clone(),
+        manifest_digest: info.manifest_digest.clone(),
+        config_digest: info.config_digest.clone(),
+        repo_tags: info.repo_tags.clone(),
+        os: info.os.clone(),
+        architecture: info.architecture.clone(),
+        created: info.created.clone(),
+        layers: info
+            .layers
+            .iter()
+            .map(|layer| SubjectLayer {
+                digest: layer.digest.clone(),
+                diff_id: layer.diff_id.clone(),
+                size: layer.size,
+                media_type: layer.media_type.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Seconds since the Unix epoch: `SOURCE_DATE_EPOCH` when set (reproducible builds
+/// convention, <https://reproducible-builds.org/specs/source-date-epoch/>), else now.
+pub fn now_unix_seconds() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |elapsed| {
+                    i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+                })
+        })
+}
+
+/// crscan, and the creation time from [`now_unix_seconds`].
+pub fn generator() -> Generator {
+    Generator {
+        tool_name: "crscan".to_owned(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_unix_seconds: now_unix_seconds(),
+    }
+}
+
+/// Prints the first few diagnostics (all with `verbose`) to stderr; `stage` says
+/// what was being done (`cataloguing`, `matching`).
+pub fn report_diagnostics(diagnostics: &[Diagnostic], verbose: bool, stage: &str) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let noun = if diagnostics.len() == 1 {
+        "record was"
+    } else {
+        "records were"
+    };
+    // Writing to stderr can only fail if stderr is gone; nothing useful is left to do.
+    let _ = writeln!(
+        stderr,
+        "warning: {} {noun} skipped while {stage}",
+        diagnostics.len()
+    );
+    let shown = if verbose {
+        diagnostics.len()
+    } else {
+        DIAGNOSTICS_SHOWN
+    };
+    for diagnostic in diagnostics.iter().take(shown) {
+        let _ = writeln!(
+            stderr,
+            "  {}: {}: {}",
+            diagnostic.detector, diagnostic.path, diagnostic.message
+        );
+    }
+    if diagnostics.len() > shown {
+        let _ = writeln!(
+            stderr,
+            "  … and {} more (use --verbose to see all)",
+            diagnostics.len() - shown
+        );
+    }
+}
+
+/// A progress bar over the compressed bytes of all layers, shown on stderr.
+struct LayerProgress {
+    bar: ProgressBar,
+}
+
+impl LayerProgress {
+    fn new() -> LayerProgress {
+        let bar = ProgressBar::new(0);
+        let style = ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message("opening image");
+        LayerProgress { bar }
+    }
+}
+
+impl Progress for LayerProgress {
+    fn image_opened(&self, info: &ImageInfo) {
+        let total: u64 = info.layers.iter().map(|layer| layer.size).sum();
+        self.bar.set_length(total);
+        self.bar
+            .set_message(format!("reading {} layers", info.layers.len()));
+    }
+
+    fn layer_started(&self, index: usize, layer: &LayerInfo) {
+        self.bar.set_message(format!(
+            "layer {} {}",
+            index + 1,
+            crscan_report::sbom::short_digest(&layer.digest)
+        ));
+    }
+
+    fn bytes_read(&self, compressed: u64) {
+        self.bar.inc(compressed);
+    }
+}

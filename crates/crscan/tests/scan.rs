@@ -1,0 +1,861 @@
+//! End-to-end tests of `crscan scan`, run against the real binary.
+//!
+//! The vulnerability database is built once per test run by `crscan db build` from
+//! the shared feeds (`../shared/data/vulndb`). Images are made at test time: OCI
+//! layouts written by [`oci_layout`] from directories, holding a Debian 10 dpkg status
+//! database (two layers), an Alpine 3.10 apk database, an Ubuntu 18.04 dpkg database,
+//! Python wheels from `pip download`, an npm project from `npm install`, and a Go
+//! binary built with the local Go toolchain. Each test compares the exact findings
+//! (id, package, installed version, fixed version, severity, status, layer) with a
+//! snapshot under `tests/snapshots/scan/`, checked by hand against the feed records
+//! once (see `tests/snapshots/scan/README.md`). `CRSCAN_UPDATE_SNAPSHOTS=1` rewrites
+//! the snapshots instead of comparing.
+//!
+//! Tests needing `python3 -m pip`, `npm` or `go` print why and skip when the tool is
+//! missing, unless `CRSCAN_REQUIRE_TOOLS=1`, which turns the skip into a failure.
+//! Downloads are cached under `$CRSCAN_TEST_CACHE` (default `~/.cache/crscan-test`).
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
+const FEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/vulndb");
+const SCHEMAS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../crscan-report/tests/schemas"
+);
+const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/scan");
+/// The fixed clock of every run: 2023-11-14T22:13:20Z.
+const NOW: &str = "1700000000";
+
+// --- tools, commands, caches -----------------------------------------------------
+
+/// Whether the external tools are here; skips (or fails when `CRSCAN_REQUIRE_TOOLS=1`)
+/// with a message naming what is missing.
+fn tools_present(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let required = std::env::var("CRSCAN_REQUIRE_TOOLS").is_ok_and(|value| value == "1");
+    assert!(
+        !required,
+        "CRSCAN_REQUIRE_TOOLS=1 but missing: {}",
+        missing.join(", ")
+    );
+    eprintln!("skipping: missing {}", missing.join(", "));
+    false
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Runs a command, panicking with its output when it fails; returns stdout.
+fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn cache_dir() -> PathBuf {
+    let dir = match std::env::var_os("CRSCAN_TEST_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/crscan-test"),
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The database, built once per test binary from every shared feed.
+fn database() -> &'static Path {
+    static DATABASE: OnceLock<PathBuf> = OnceLock::new();
+    DATABASE.get_or_init(|| {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scan-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("crscan.db");
+        let feeds = [
+            "alpine-secdb",
+            "debian-security-tracker",
+            "github-advisory-database-subset",
+            "golang-vulndb",
+            "nodejs-security-wg",
+            "pypa-advisory-database",
+            "rustsec-advisory-db-osv",
+            "ubuntu-cve-tracker",
+            "ubuntu-security-notices-subset",
+        ];
+        let mut command = Command::new(CRSCAN);
+        command.args(["db", "build", "--db"]).arg(&db).arg("--from");
+        for feed in feeds {
+            command.arg(Path::new(FEEDS).join(feed));
+        }
+        run(command.env_remove("CRSCAN_DB"));
+        db
+    })
+}
+
+/// Runs `crscan scan` with the test database and the fixed clock.
+fn scan(args: &[&str]) -> Output {
+    Command::new(CRSCAN)
+        .arg("scan")
+        .arg("--db")
+        .arg(database())
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", NOW)
+        .env_remove("CRSCAN_DB")
+        .output()
+        .unwrap()
+}
+
+fn scan_ok(args: &[&str]) -> String {
+    let output = scan(args);
+    assert!(
+        output.status.success(),
+        "crscan scan {args:?}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn scan_json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    serde_json::from_str(&scan_ok(&all)).unwrap()
+}
+
+// --- images ----------------------------------------------------------------------
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn write_blob(layout: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+    format!("sha256:{hex}")
+}
+
+/// Writes an OCI image layout (<https://github.com/opencontainers/image-spec/blob/main/image-layout.md>)
+/// at `layout` with one gzip layer per directory of `layers`, tagged `latest`; returns
+/// `oci:LAYOUT:latest` and the layer digests.
+fn oci_layout(layout: &Path, layers: &[&Path]) -> (String, Vec<String>) {
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut digests = Vec::new();
+    for dir in layers {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        builder.mode(tar::HeaderMode::Deterministic);
+        builder.append_dir_all(".", dir).unwrap();
+        let tar_bytes = builder.into_inner().unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&tar_bytes).unwrap();
+        let blob = encoder.finish().unwrap();
+        diff_ids.push(format!("sha256:{}", sha256_hex(&tar_bytes)));
+        let digest = write_blob(layout, &blob);
+        descriptors.push(json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest,
+            "size": blob.len(),
+        }));
+        digests.push(digest);
+    }
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let config_digest = write_blob(layout, &config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config.len(),
+        },
+        "layers": descriptors,
+    }))
+    .unwrap();
+    let manifest_digest = write_blob(layout, &manifest);
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "latest"},
+        }],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    (format!("oci:{}:latest", layout.display()), digests)
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, text).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// One dpkg status stanza.
+fn dpkg(name: &str, source: Option<&str>, version: &str) -> String {
+    let source = source
+        .map(|source| format!("Source: {source}\n"))
+        .unwrap_or_default();
+    format!(
+        "Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: libs\n\
+         Architecture: amd64\n{source}Version: {version}\nDescription: {name} for a test\n\n"
+    )
+}
+
+const BUSTER_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\nNAME=\"Debian GNU/Linux\"\n\
+VERSION_ID=\"10\"\nVERSION=\"10 (buster)\"\nVERSION_CODENAME=buster\nID=debian\n";
+
+/// Debian 10 in two layers: the base packages, then `sudo` added.
+fn debian_image(work: &Path) -> (String, Vec<String>) {
+    let base = work.join("debian-layer-1");
+    let base_status = [
+        dpkg("base-files", None, "10.3+deb10u13"),
+        dpkg("gzip", None, "1.9-3"),
+        dpkg("libssl1.1", Some("openssl"), "1.1.1n-0+deb10u1"),
+        dpkg("openssl", None, "1.1.1n-0+deb10u1"),
+        dpkg("zlib1g", Some("zlib"), "1:1.2.11.dfsg-1"),
+    ]
+    .concat();
+    write(&base, "etc/os-release", BUSTER_OS_RELEASE);
+    write(&base, "var/lib/dpkg/status", &base_status);
+    let added = work.join("debian-layer-2");
+    write(
+        &added,
+        "var/lib/dpkg/status",
+        &(base_status + &dpkg("sudo", None, "1.8.27-1+deb10u2")),
+    );
+    oci_layout(&work.join("debian-oci"), &[&base, &added])
+}
+
+/// One apk installed-database record.
+fn apk(name: &str, origin: &str, version: &str) -> String {
+    format!("P:{name}\nV:{version}\nA:x86_64\nT:{name} for a test\nL:MIT\no:{origin}\n\n")
+}
+
+fn alpine_image(work: &Path) -> String {
+    let root = work.join("alpine-root");
+    write(&root, "etc/alpine-release", "3.10.2\n");
+    write(
+        &root,
+        "etc/os-release",
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.10.2\nPRETTY_NAME=\"Alpine Linux v3.10\"\n",
+    );
+    let installed = [
+        apk("alpine-baselayout", "alpine-baselayout", "3.1.2-r0"),
+        apk("busybox", "busybox", "1.30.1-r1"),
+        apk("libcrypto1.1", "openssl", "1.1.1c-r0"),
+        apk("libssl1.1", "openssl", "1.1.1c-r0"),
+        apk("musl", "musl", "1.1.22-r2"),
+        apk("sqlite-libs", "sqlite", "3.28.0-r0"),
+    ]
+    .concat();
+    write(&root, "lib/apk/db/installed", &installed);
+    oci_layout(&work.join("alpine-oci"), &[&root]).0
+}
+
+/// Ubuntu 18.04 with apport, whose Ubuntu CVE Tracker records carry priorities from
+/// low to high: the image for the severity options.
+fn ubuntu_image(work: &Path) -> String {
+    let root = work.join("ubuntu-root");
+    write(
+        &root,
+        "etc/os-release",
+        "NAME=\"Ubuntu\"\nVERSION=\"18.04.3 LTS (Bionic Beaver)\"\nID=ubuntu\nID_LIKE=debian\n\
+         PRETTY_NAME=\"Ubuntu 18.04.3 LTS\"\nVERSION_ID=\"18.04\"\nVERSION_CODENAME=bionic\n",
+    );
+    let status = [
+        dpkg("apport", None, "2.20.9-0ubuntu7"),
+        dpkg("python3-apport", Some("apport"), "2.20.9-0ubuntu7"),
+    ]
+    .concat();
+    write(&root, "var/lib/dpkg/status", &status);
+    format!("dir:{}", root.display())
+}
+
+/// `urllib3` 1.24.1 and `Jinja2` 2.10 wheels unpacked into site-packages.
+fn python_image(work: &Path) -> Option<String> {
+    if !tools_present(&["python3"]) {
+        return None;
+    }
+    let wheels = cache_dir().join("scan-wheels");
+    let names = [
+        "urllib3-1.24.1-py2.py3-none-any.whl",
+        "Jinja2-2.10-py2.py3-none-any.whl",
+    ];
+    if !names.iter().all(|name| wheels.join(name).is_file()) {
+        run(Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+            ])
+            .arg(&wheels)
+            .args(["urllib3==1.24.1", "Jinja2==2.10"]));
+    }
+    let root = work.join("python-root");
+    let site = root.join("usr/local/lib/python3.11/site-packages");
+    std::fs::create_dir_all(&site).unwrap();
+    for name in names {
+        let file = std::fs::File::open(wheels.join(name)).unwrap();
+        zip::ZipArchive::new(file).unwrap().extract(&site).unwrap();
+    }
+    Some(oci_layout(&work.join("python-oci"), &[&root]).0)
+}
+
+/// `lodash` 4.17.15 and `minimist` 1.2.0 installed by npm.
+fn npm_image(work: &Path) -> Option<String> {
+    if !tools_present(&["npm"]) {
+        return None;
+    }
+    let project = cache_dir().join("scan-npm");
+    if !project.join("node_modules/minimist/package.json").is_file()
+        || !project.join("node_modules/lodash/package.json").is_file()
+    {
+        write(
+            &project,
+            "package.json",
+            "{\"name\":\"scan-test\",\"version\":\"1.0.0\",\"private\":true}\n",
+        );
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "lodash@4.17.15",
+                "minimist@1.2.0",
+            ])
+            .current_dir(&project));
+    }
+    let root = work.join("npm-root");
+    let app = root.join("srv/app");
+    copy_dir(&project.join("node_modules"), &app.join("node_modules"));
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(project.join(file), app.join(file)).unwrap();
+    }
+    Some(oci_layout(&work.join("npm-oci"), &[&root]).0)
+}
+
+/// A Go binary built with the local toolchain, and the toolchain's version.
+fn go_image(work: &Path) -> Option<(String, String)> {
+    if !tools_present(&["go"]) {
+        return None;
+    }
+    let source = work.join("go-source");
+    write(&source, "go.mod", "module example.com/scanapp\n\ngo 1.19\n");
+    write(
+        &source,
+        "main.go",
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+    );
+    let root = work.join("go-root");
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    run(Command::new("go")
+        .args(["build", "-trimpath", "-o"])
+        .arg(root.join("usr/local/bin/scanapp"))
+        .arg(".")
+        .current_dir(&source)
+        .env("CGO_ENABLED", "0")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod"));
+    let version = run(Command::new("go").args(["env", "GOVERSION"]))
+        .trim()
+        .to_owned();
+    Some((oci_layout(&work.join("go-oci"), &[&root]).0, version))
+}
+
+// --- findings and snapshots ------------------------------------------------------
+
+/// The facts a snapshot pins for each finding.
+fn brief(document: &Value) -> Value {
+    let findings = document["findings"].as_array().unwrap();
+    Value::Array(
+        findings
+            .iter()
+            .map(|finding| {
+                json!({
+                    "id": finding["id"],
+                    "package": finding["package_name"],
+                    "installed": finding["installed_version"],
+                    "fixed_by": finding["fixed_by"],
+                    "severity": finding["severity"],
+                    "severity_source": finding["severity_source"]["kind"],
+                    "status": finding["status"],
+                    "layer": finding["layer"]["index"],
+                })
+            })
+            .collect(),
+    )
+}
+
+fn check_snapshot(name: &str, actual: &Value) {
+    let path = Path::new(SNAPSHOTS).join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var("CRSCAN_UPDATE_SNAPSHOTS").is_ok_and(|value| value == "1") {
+        std::fs::create_dir_all(SNAPSHOTS).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}; check these findings by hand against the feeds, then run with \
+             CRSCAN_UPDATE_SNAPSHOTS=1 to keep them:\n{text}",
+            path.display()
+        )
+    });
+    let expected: Value = serde_json::from_str(&expected).unwrap();
+    assert_eq!(
+        &expected,
+        actual,
+        "findings differ from {}; actual:\n{text}",
+        path.display()
+    );
+}
+
+fn summary(document: &Value) -> Vec<u64> {
+    [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ]
+    .iter()
+    .map(|name| document["summary"][*name].as_u64().unwrap())
+    .collect()
+}
+
+fn load_schema(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(Path::new(SCHEMAS).join(name)).unwrap()).unwrap()
+}
+
+/// Errors of a CycloneDX 1.6 document against the official schema; the two schemas it
+/// references are registered under their ids so nothing is fetched.
+fn cyclonedx_errors(document: &Value) -> Vec<String> {
+    let mut options = jsonschema::options();
+    options.should_validate_formats(false);
+    options.with_draft(jsonschema::Draft::Draft7);
+    for name in ["spdx.schema.json", "jsf-0.82.schema.json"] {
+        let referenced = load_schema(name);
+        let id = referenced["$id"].as_str().unwrap().to_owned();
+        options.with_resource(id, jsonschema::Resource::from_contents(referenced).unwrap());
+    }
+    let validator = options.build(&load_schema("bom-1.6.schema.json")).unwrap();
+    validator
+        .iter_errors(document)
+        .map(|error| format!("{error} at {}", error.instance_path))
+        .collect()
+}
+
+/// The SARIF 2.1.0 structure code-scanning tools rely on: one run, rules with unique
+/// ids, results pointing at existing rules with a level and a message, locations as
+/// relative URIs.
+fn check_sarif(log: &Value, findings: &Value) {
+    assert_eq!(log["version"], "2.1.0");
+    let runs = log["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let rules = runs[0]["tool"]["driver"]["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules
+        .iter()
+        .map(|rule| rule["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "rule ids repeat");
+    for rule in rules {
+        assert!(rule["shortDescription"]["text"].is_string());
+        let score: f64 = rule["properties"]["security-severity"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0.0..=10.0).contains(&score));
+    }
+    let results = runs[0]["results"].as_array().unwrap();
+    let findings = findings.as_array().unwrap();
+    assert_eq!(results.len(), findings.len());
+    for (result, finding) in results.iter().zip(findings) {
+        let index = usize::try_from(result["ruleIndex"].as_u64().unwrap()).unwrap();
+        assert_eq!(result["ruleId"], rules[index]["id"]);
+        assert_eq!(result["ruleId"], finding["id"]);
+        let expected_level = match finding["severity"].as_str().unwrap() {
+            "CRITICAL" | "HIGH" => "error",
+            "MEDIUM" => "warning",
+            _ => "note",
+        };
+        assert_eq!(result["level"], expected_level);
+        assert!(
+            result["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains(finding["id"].as_str().unwrap())
+        );
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(!uri.starts_with('/') && !uri.contains(' '), "{uri}");
+    }
+}
+
+/// Scans an image in every format and checks the formats against each other: the
+/// CycloneDX document validates and lists one vulnerability per finding, SARIF is
+/// well formed, and re-matching the CycloneDX inventory with `--sbom` gives the
+/// identical findings. Returns the JSON document.
+fn scan_all_formats(work: &Path, image: &str) -> Value {
+    let document = scan_json(&[image]);
+    let findings = &document["findings"];
+
+    let bom_path = work.join(format!("{}.cdx.json", sha256_hex(image.as_bytes())));
+    scan_ok(&[
+        image,
+        "--format",
+        "cyclonedx",
+        "--output",
+        bom_path.to_str().unwrap(),
+    ]);
+    let bom: Value = serde_json::from_str(&std::fs::read_to_string(&bom_path).unwrap()).unwrap();
+    let errors = cyclonedx_errors(&bom);
+    assert!(errors.is_empty(), "CycloneDX schema errors: {errors:#?}");
+    let vulnerabilities = bom["vulnerabilities"].as_array().unwrap();
+    assert_eq!(vulnerabilities.len(), findings.as_array().unwrap().len());
+    let refs: Vec<&str> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|component| component["bom-ref"].as_str())
+        .collect();
+    for (vulnerability, finding) in vulnerabilities.iter().zip(findings.as_array().unwrap()) {
+        assert_eq!(vulnerability["id"], finding["id"]);
+        for affected in vulnerability["affects"].as_array().unwrap() {
+            assert!(
+                refs.contains(&affected["ref"].as_str().unwrap()),
+                "{affected}"
+            );
+        }
+        if let Some(fixed) = finding["fixed_by"].as_str() {
+            let versions = &vulnerability["affects"][0]["versions"];
+            assert!(
+                versions
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["version"] == fixed && v["status"] == "unaffected")
+            );
+        }
+    }
+
+    let sarif: Value = serde_json::from_str(&scan_ok(&[image, "--format", "sarif"])).unwrap();
+    check_sarif(&sarif, findings);
+
+    let rematched = scan_json(&["--sbom", bom_path.to_str().unwrap()]);
+    assert_eq!(
+        &rematched["findings"], findings,
+        "--sbom gives other findings"
+    );
+    document
+}
+
+// --- the tests -------------------------------------------------------------------
+
+#[test]
+fn debian_buster_findings_come_from_the_dsa_and_dla_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let (image, layers) = debian_image(work.path());
+    let document = scan_all_formats(work.path(), &image);
+    check_snapshot("debian-10", &brief(&document));
+    assert_eq!(document["os"]["codename"], "buster");
+    assert_eq!(summary(&document), [0, 0, 0, 0, 0, 13]);
+    // sudo came with the second layer, everything else with the first.
+    for finding in document["findings"].as_array().unwrap() {
+        let layer = if finding["package_name"] == "sudo" {
+            &layers[1]
+        } else {
+            &layers[0]
+        };
+        assert_eq!(
+            finding["layer"]["digest"],
+            layer.as_str(),
+            "{}",
+            finding["id"]
+        );
+    }
+    let openssl = document["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["id"] == "CVE-2022-1292")
+        .unwrap();
+    assert_eq!(openssl["binary_packages"], json!(["libssl1.1", "openssl"]));
+    assert_eq!(openssl["advisories"], json!(["DSA-5139-1"]));
+
+    // The SBOM that `crscan sbom` writes re-matches to the same findings.
+    let sbom = work.path().join("debian.sbom.cdx.json");
+    let output = Command::new(CRSCAN)
+        .args(["sbom", &image, "--format", "cyclonedx", "--output"])
+        .arg(&sbom)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rematched = scan_json(&["--sbom", sbom.to_str().unwrap()]);
+    assert_eq!(rematched["findings"], document["findings"]);
+}
+
+#[test]
+fn alpine_findings_come_from_secdb() {
+    let work = tempfile::tempdir().unwrap();
+    let image = alpine_image(work.path());
+    let document = scan_all_formats(work.path(), &image);
+    check_snapshot("alpine-3.10", &brief(&document));
+}
+
+#[test]
+fn python_wheels_findings_come_from_the_pypa_database() {
+    let work = tempfile::tempdir().unwrap();
+    let Some(image) = python_image(work.path()) else {
+        return;
+    };
+    let document = scan_all_formats(work.path(), &image);
+    check_snapshot("python", &brief(&document));
+}
+
+#[test]
+fn npm_findings_come_from_ghsa_and_the_node_security_wg() {
+    let work = tempfile::tempdir().unwrap();
+    let Some(image) = npm_image(work.path()) else {
+        return;
+    };
+    let document = scan_all_formats(work.path(), &image);
+    check_snapshot("npm", &brief(&document));
+}
+
+#[test]
+fn go_binary_findings_come_from_the_go_vulndb_stdlib_records() {
+    let work = tempfile::tempdir().unwrap();
+    let Some((image, go_version)) = go_image(work.path()) else {
+        return;
+    };
+    let document = scan_all_formats(work.path(), &image);
+    // The standard library's findings depend on the toolchain that built the binary.
+    check_snapshot(&format!("go-{go_version}"), &brief(&document));
+}
+
+#[test]
+fn the_table_shows_the_summary_and_one_section_per_severity() {
+    let work = tempfile::tempdir().unwrap();
+    let image = ubuntu_image(work.path());
+    let table = scan_ok(&[&image]);
+    assert!(
+        table.contains(
+            "Total: 8 (CRITICAL: 0, HIGH: 1, MEDIUM: 6, LOW: 1, NEGLIGIBLE: 0, UNDEFINED: 0)"
+        ),
+        "{table}"
+    );
+    let high = table.find("\nHIGH (1)\n").unwrap();
+    let medium = table.find("\nMEDIUM (6)\n").unwrap();
+    let low = table.find("\nLOW (1)\n").unwrap();
+    assert!(high < medium && medium < low, "{table}");
+    assert!(!table.contains("CRITICAL (") && !table.contains("UNDEFINED ("));
+    assert!(table.contains("apport (apport, python3-apport)"), "{table}");
+}
+
+#[test]
+fn severity_filters_what_is_shown_but_not_what_fails() {
+    let work = tempfile::tempdir().unwrap();
+    let image = ubuntu_image(work.path());
+    let document = scan_json(&[&image]);
+    check_snapshot("ubuntu-18.04", &brief(&document));
+    assert_eq!(summary(&document), [0, 1, 6, 1, 0, 0]);
+
+    let low_only = scan_json(&[&image, "--severity", "low"]);
+    assert_eq!(summary(&low_only), [0, 0, 0, 1, 0, 0]);
+    assert_eq!(low_only["findings"][0]["id"], "CVE-2019-11481");
+    let two = scan_json(&[&image, "--severity", "HIGH,low"]);
+    assert_eq!(summary(&two), [0, 1, 0, 1, 0, 0]);
+
+    // --fail-on counts the HIGH finding that --severity hides.
+    let hidden = scan(&[&image, "--severity", "LOW", "--fail-on", "HIGH"]);
+    assert_eq!(hidden.status.code(), Some(1));
+    let exit = |args: &[&str]| scan(args).status.code();
+    assert_eq!(exit(&[&image, "--fail-on", "CRITICAL"]), Some(0));
+    assert_eq!(exit(&[&image, "--fail-on", "high"]), Some(1));
+    assert_eq!(
+        exit(&[&image, "--fail-on", "LOW", "--exit-code", "7"]),
+        Some(7)
+    );
+    assert_eq!(exit(&[&image, "--fail-on", "banana"]), Some(2));
+}
+
+#[test]
+fn fail_on_counts_undefined_findings_only_at_undefined() {
+    let work = tempfile::tempdir().unwrap();
+    let (image, _) = debian_image(work.path());
+    assert_eq!(
+        scan(&[&image, "--fail-on", "NEGLIGIBLE"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        scan(&[&image, "--fail-on", "UNDEFINED"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        scan(&[&image, "--fail-on", "UNDEFINED", "--ignore-unfixed"])
+            .status
+            .code(),
+        Some(1),
+        "every Debian finding has a fixed version"
+    );
+}
+
+#[test]
+fn an_ignore_file_hides_until_its_entries_expire() {
+    let work = tempfile::tempdir().unwrap();
+    let image = ubuntu_image(work.path());
+    let ignore = work.path().join("ignore.txt");
+    // The clock is 2023-11-14: the first entry is in force, the second expired the
+    // day before.
+    std::fs::write(
+        &ignore,
+        "# apport findings we accept\n\
+         CVE-2020-8831 expires: 2023-11-14 reason: apport is not installed on hosts\n\
+         CVE-2019-11481 expires: 2023-11-13 reason: was waiting for a fix\n",
+    )
+    .unwrap();
+    let ignore_arg = ignore.to_str().unwrap();
+    let output = scan(&[
+        &image,
+        "--format",
+        "json",
+        "--ignore-file",
+        ignore_arg,
+        "--fail-on",
+        "HIGH",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the only HIGH finding is ignored"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("CVE-2019-11481") && stderr.contains("expired on 2023-11-13"),
+        "{stderr}"
+    );
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary(&document), [0, 0, 6, 1, 0, 0]);
+    assert_eq!(document["ignored"].as_array().unwrap().len(), 1);
+    assert_eq!(document["ignored"][0]["id"], "CVE-2020-8831");
+    assert_eq!(
+        document["ignored"][0]["cause"]["reason"],
+        "apport is not installed on hosts"
+    );
+    assert!(
+        document["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "CVE-2019-11481")
+    );
+
+    std::fs::write(&ignore, "CVE-2020-8831 expires: 2023-02-30\n").unwrap();
+    let bad = scan(&[&image, "--ignore-file", ignore_arg]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("2023-02-30"));
+}
+
+#[test]
+fn a_missing_database_names_both_ways_to_make_one() {
+    let work = tempfile::tempdir().unwrap();
+    let image = ubuntu_image(work.path());
+    let output = Command::new(CRSCAN)
+        .args(["scan", &image, "--db"])
+        .arg(work.path().join("absent.db"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("crscan db update") && stderr.contains("crscan db build --from"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_bad_image_stops_only_its_scan_with_exit_status_2() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("broken");
+    std::fs::create_dir_all(&layout).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(layout.join("index.json"), "{ not json").unwrap();
+    let output = scan(&[&format!("oci:{}", layout.display())]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read image"));
+}
