@@ -1,0 +1,306 @@
+//! The layer cache shared by every image: what one layer contributes to the
+//! flattened view ([`LayerContents`]), stored under the layer's digest and the
+//! [`crate::ANALYZER_VERSION`], so that a layer already analysed by the same analyzer
+//! version is never read again. Beside it, each image's inventory under its manifest
+//! digest, so that a database change re-matches an image without reading layers.
+//!
+//! Layer entries use a small length-prefixed binary encoding (JSON spends a number
+//! per byte of file content and per path hash, and parsing that cost more than
+//! reading the layer again); inventories are JSON. Both are gzip-compressed, written
+//! to a temporary file and renamed into place, so that a reader sees a whole entry or
+//! none. An entry that cannot be read back is treated as missing and removed.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crscan_image::{LayerContents, PathSet};
+use crscan_model::{Digest, ImageFile, Inventory};
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ANALYZER_VERSION;
+
+/// Largest decompressed entry read back, so that a damaged file cannot exhaust memory.
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
+
+/// A cache directory (`<data-dir>/cache` in the server).
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    root: PathBuf,
+}
+
+impl LayerCache {
+    /// Opens the cache under `root`, creating it when missing.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<LayerCache> {
+        let root = root.into();
+        fs::create_dir_all(&root)?;
+        Ok(LayerCache { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn entry_path(&self, kind: &str, digest: &Digest) -> PathBuf {
+        self.root
+            .join(kind)
+            .join(ANALYZER_VERSION)
+            .join(digest.algorithm().name())
+            .join(format!("{}.json.gz", digest.hex()))
+    }
+
+    /// The cached contents of the layer `digest`, if this analyzer version read it.
+    pub fn layer(&self, digest: &Digest) -> Option<LayerContents> {
+        let path = self.entry_path("layers", digest);
+        let file = File::open(&path).ok()?;
+        let mut bytes = Vec::new();
+        let read = GzDecoder::new(BufReader::new(file))
+            .take(MAX_ENTRY_BYTES)
+            .read_to_end(&mut bytes);
+        match read.ok().and_then(|_| decode_layer(&bytes)) {
+            Some(contents) if contents.digest == *digest => Some(contents),
+            _ => {
+                // A damaged entry is a miss; removing it lets the next write replace it.
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores what the layer contributes.
+    pub fn put_layer(&self, contents: &LayerContents) -> io::Result<()> {
+        write_bytes(
+            &self.entry_path("layers", &contents.digest),
+            &encode_layer(contents),
+        )
+    }
+
+    /// The inventory of the image whose platform manifest is `manifest_digest`.
+    pub fn inventory(&self, manifest_digest: &Digest) -> Option<Inventory> {
+        read_entry(&self.entry_path("images", manifest_digest))
+    }
+
+    /// Stores an image's inventory.
+    pub fn put_inventory(&self, manifest_digest: &Digest, inventory: &Inventory) -> io::Result<()> {
+        write_entry(&self.entry_path("images", manifest_digest), inventory)
+    }
+}
+
+fn read_entry<T: DeserializeOwned>(path: &Path) -> Option<T> {
+    let file = File::open(path).ok()?;
+    let decoder = GzDecoder::new(BufReader::new(file)).take(MAX_ENTRY_BYTES);
+    match serde_json::from_reader(decoder) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            // A damaged entry is a miss; removing it lets the next write replace it.
+            let _ = fs::remove_file(path);
+            None
+        }
+    }
+}
+
+fn write_entry<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    write_bytes(path, &serde_json::to_vec(value).map_err(io::Error::other)?)
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("cache path {} has no parent", path.display())))?;
+    fs::create_dir_all(dir)?;
+    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut encoder = GzEncoder::new(BufWriter::new(temp.as_file()), Compression::fast());
+        encoder.write_all(bytes)?;
+        encoder.finish()?.flush()?;
+    }
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+/// The first bytes of a layer entry; a new layout gets a new tag.
+const LAYER_MAGIC: &[u8] = b"crscan-layer-1\n";
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn number(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn bytes(&mut self, value: &[u8]) {
+        self.number(value.len() as u64);
+        self.0.extend_from_slice(value);
+    }
+
+    fn text(&mut self, value: &str) {
+        self.bytes(value.as_bytes());
+    }
+
+    fn texts(&mut self, values: &[String]) {
+        self.number(values.len() as u64);
+        values.iter().for_each(|value| self.text(value));
+    }
+
+    fn pairs(&mut self, values: &[(String, String)]) {
+        self.number(values.len() as u64);
+        for (left, right) in values {
+            self.text(left);
+            self.text(right);
+        }
+    }
+
+    fn numbers(&mut self, values: &[u64]) {
+        self.number(values.len() as u64);
+        values.iter().for_each(|value| self.number(*value));
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Option<&'a [u8]> {
+        if count > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(count);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn number(&mut self) -> Option<u64> {
+        let bytes: [u8; 8] = self.take(8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(bytes))
+    }
+
+    /// A count of items each at least `unit` bytes long, checked against what is left.
+    fn count(&mut self, unit: usize) -> Option<usize> {
+        let count = usize::try_from(self.number()?).ok()?;
+        (count.checked_mul(unit)? <= self.0.len()).then_some(count)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let length = self.count(1)?;
+        self.take(length)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
+    }
+
+    fn texts(&mut self) -> Option<Vec<String>> {
+        let count = self.count(8)?;
+        (0..count).map(|_| self.text()).collect()
+    }
+
+    fn pairs(&mut self) -> Option<Vec<(String, String)>> {
+        let count = self.count(16)?;
+        (0..count)
+            .map(|_| Some((self.text()?, self.text()?)))
+            .collect()
+    }
+
+    fn numbers(&mut self) -> Option<Vec<u64>> {
+        let count = self.count(8)?;
+        (0..count).map(|_| self.number()).collect()
+    }
+}
+
+fn encode_layer(contents: &LayerContents) -> Vec<u8> {
+    let mut writer = Writer(LAYER_MAGIC.to_vec());
+    writer.text(&contents.digest.to_string());
+    writer.number(contents.files.len() as u64);
+    for file in &contents.files {
+        writer.text(&file.path);
+        match &file.layer_digest {
+            Some(digest) => writer.text(&digest.to_string()),
+            None => writer.text(""),
+        }
+        writer.number(u64::from(file.mode));
+        writer.bytes(&file.contents);
+        writer.number(u64::from(file.truncated));
+    }
+    writer.pairs(&contents.symlinks);
+    writer.pairs(&contents.hardlinks);
+    writer.texts(&contents.whiteouts);
+    writer.texts(&contents.opaque_dirs);
+    writer.numbers(contents.written.hashes());
+    writer.numbers(contents.directories.hashes());
+    writer.0
+}
+
+fn decode_layer(bytes: &[u8]) -> Option<LayerContents> {
+    let mut reader = Reader(bytes.strip_prefix(LAYER_MAGIC)?);
+    let digest: Digest = reader.text()?.parse().ok()?;
+    let count = reader.count(40)?;
+    let mut files = Vec::with_capacity(count);
+    for _ in 0..count {
+        let path = reader.text()?;
+        let layer_digest = match reader.text()? {
+            text if text.is_empty() => None,
+            text => Some(text.parse().ok()?),
+        };
+        let mode = u32::try_from(reader.number()?).ok()?;
+        let contents: Arc<[u8]> = Arc::from(reader.bytes()?);
+        let truncated = reader.number()? != 0;
+        files.push(ImageFile {
+            path,
+            layer_digest,
+            mode,
+            contents,
+            truncated,
+            history: Vec::new(),
+        });
+    }
+    let contents = LayerContents {
+        digest,
+        files,
+        symlinks: reader.pairs()?,
+        hardlinks: reader.pairs()?,
+        whiteouts: reader.texts()?,
+        opaque_dirs: reader.texts()?,
+        written: PathSet::from_stored(reader.numbers()?),
+        directories: PathSet::from_stored(reader.numbers()?),
+    };
+    reader.0.is_empty().then_some(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_entries_round_trip_and_reject_damage() {
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let contents = LayerContents {
+            digest: digest.clone(),
+            files: vec![ImageFile {
+                path: "/lib/apk/db/installed".to_owned(),
+                layer_digest: Some(digest.clone()),
+                mode: 0o644,
+                contents: Arc::from(&b"P:musl\nV:1.1.14-r10\n"[..]),
+                truncated: false,
+                history: Vec::new(),
+            }],
+            symlinks: vec![("/bin/sh".to_owned(), "busybox".to_owned())],
+            hardlinks: Vec::new(),
+            whiteouts: vec!["/etc/old".to_owned()],
+            opaque_dirs: Vec::new(),
+            written: PathSet::from_stored(vec![3, 1, 2]),
+            directories: PathSet::from_stored(vec![7]),
+        };
+        let bytes = encode_layer(&contents);
+        assert_eq!(decode_layer(&bytes), Some(contents));
+        for cut in [0, LAYER_MAGIC.len(), bytes.len() / 2, bytes.len() - 1] {
+            assert_eq!(decode_layer(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut huge = bytes.clone();
+        huge[LAYER_MAGIC.len()..LAYER_MAGIC.len() + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(decode_layer(&huge), None);
+    }
+}

@@ -1,0 +1,564 @@
+//! One scan end to end against images written at test time as OCI layouts, and a
+//! vulnerability database built from real feed records in `shared/data/vulndb`.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use crscan_model::{Digest, DigestAlgorithm, Severity};
+use crscan_scanner::{
+    ErrorCode, LayerCache, OciLayoutBlobs, ScanError, ScanRequest, SeverityCounts, default_limits,
+    inventory_image, match_inventory_outcome, open_database, scan_image,
+};
+use crscan_vulndb::{Database, LoadReport};
+use sha2::{Digest as _, Sha256};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+
+const ALPINE_OS_RELEASE: &str = "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.4.6\nPRETTY_NAME=\"Alpine Linux v3.4\"\nHOME_URL=\"http://alpinelinux.org\"\n";
+const JINJA2_METADATA: &str = "Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\nSummary: A small but fast and easy to use stand-alone template engine\n";
+const JINJA2_PATH: &str = "usr/lib/python3.5/site-packages/Jinja2-2.10.dist-info/METADATA";
+
+fn digest_of(bytes: &[u8]) -> Digest {
+    Digest::from_bytes(DigestAlgorithm::Sha256, &Sha256::digest(bytes))
+}
+
+/// An OCI image layout under construction.
+struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    fn new(root: &Path) -> Layout {
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(
+            root.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        Layout {
+            root: root.to_owned(),
+        }
+    }
+
+    fn blob(&self, bytes: &[u8]) -> Digest {
+        let digest = digest_of(bytes);
+        std::fs::write(self.root.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
+        digest
+    }
+
+    /// A gzip-compressed tar layer holding `files`.
+    fn layer(&self, files: &[(&str, &[u8])]) -> (Digest, usize) {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, contents) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            builder.append_data(&mut header, path, *contents).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&tar).unwrap();
+        let gz = encoder.finish().unwrap();
+        (self.blob(&gz), gz.len())
+    }
+
+    /// An image manifest over `layers`; returns its digest and bytes.
+    fn manifest(&self, layers: &[(Digest, usize)], architecture: &str) -> (Digest, Vec<u8>) {
+        let config = serde_json::json!({
+            "architecture": architecture, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []}, "config": {}
+        });
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        let config_digest = self.blob(&config_bytes);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest.to_string(), "size": config_bytes.len()},
+            "layers": layers.iter().map(|(digest, size)| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": digest.to_string(), "size": size})).collect::<Vec<_>>()
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        (self.blob(&bytes), bytes)
+    }
+
+    /// An image index over (manifest, size, architecture) entries.
+    fn index(&self, manifests: &[(&Digest, usize, &str)]) -> Digest {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests.iter().map(|(digest, size, architecture)| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest.to_string(), "size": size,
+                "platform": {"os": "linux", "architecture": architecture}})).collect::<Vec<_>>()
+        });
+        self.blob(&serde_json::to_vec(&index).unwrap())
+    }
+
+    fn blobs(&self) -> OciLayoutBlobs {
+        OciLayoutBlobs::new(&self.root)
+    }
+}
+
+/// The vulnerable test image: Alpine 3.4 with an old apk database (a real one from
+/// the catalog test data) and Jinja2 2.10 in a second layer.
+fn vulnerable_image(layout: &Layout) -> (Digest, Vec<(Digest, usize)>) {
+    let installed = std::fs::read(format!("{DATA}/catalog/apk/trivy/installed")).unwrap();
+    let base = layout.layer(&[
+        ("etc/os-release", ALPINE_OS_RELEASE.as_bytes()),
+        ("lib/apk/db/installed", &installed),
+    ]);
+    let python = layout.layer(&[(JINJA2_PATH, JINJA2_METADATA.as_bytes())]);
+    let layers = vec![base, python];
+    let (digest, _) = layout.manifest(&layers, "amd64");
+    (digest, layers)
+}
+
+/// A database from the Alpine v3.4 secdb and the PyPA records for jinja2.
+fn database(dir: &Path) -> Database {
+    let mut report = LoadReport::new();
+    report
+        .load_path(Path::new(&format!(
+            "{DATA}/vulndb/alpine-secdb/v3.4/main.yaml"
+        )))
+        .unwrap();
+    report
+        .load_path(Path::new(&format!(
+            "{DATA}/vulndb/pypa-advisory-database/vulns/jinja2"
+        )))
+        .unwrap();
+    let path = dir.join("vulndb.db");
+    Database::build(&path, &report, 1_700_000_000).unwrap();
+    open_database(&path).unwrap()
+}
+
+fn request<'a>(
+    blobs: &'a OciLayoutBlobs,
+    image: &'a Digest,
+    database: Option<&'a Database>,
+    cache: Option<&'a LayerCache>,
+    cancel: &'a AtomicBool,
+    limits: &'a crscan_image::Limits,
+) -> ScanRequest<'a> {
+    ScanRequest {
+        blobs,
+        image,
+        manifest: None,
+        database,
+        cache,
+        cancel,
+        limits,
+    }
+}
+
+#[test]
+fn scans_os_and_language_packages_into_the_api_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, _) = vulnerable_image(&layout);
+    let db = database(dir.path());
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(false);
+    let limits = default_limits();
+    let outcome = scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &limits)).unwrap();
+
+    assert_eq!(outcome.manifest_digest, image);
+    assert_eq!(outcome.inventory.os.as_ref().unwrap().id, "alpine");
+    assert_eq!(outcome.stats.layers, 2);
+    assert_eq!(outcome.stats.layers_read, 2);
+
+    // musl 1.1.14-r10 is older than the secdb's fix for CVE-2016-8859 (1.1.14-r13).
+    let musl = outcome
+        .vulnerabilities
+        .iter()
+        .find(|v| v.package.name == "CVE-2016-8859")
+        .unwrap();
+    assert_eq!(musl.package.package, "musl");
+    assert_eq!(musl.package.version, "1.1.14-r10");
+    assert_eq!(musl.package.fixed_by, "1.1.14-r13");
+    assert_eq!(musl.package.source, "apk");
+    assert_eq!(musl.package.origin, "os");
+    assert_eq!(musl.package.kind, "alpine");
+    assert!(
+        musl.package.link.contains("CVE-2016-8859"),
+        "{}",
+        musl.package.link
+    );
+
+    // Jinja2 2.10 is affected by CVE-2019-10906 (PYSEC-2019-217), fixed in 2.10.1.
+    let jinja = outcome
+        .vulnerabilities
+        .iter()
+        .find(|v| v.package.name == "CVE-2019-10906")
+        .unwrap();
+    assert_eq!(jinja.package.package, "jinja2");
+    assert_eq!(jinja.package.version, "2.10");
+    assert_eq!(jinja.package.fixed_by, "2.10.1");
+    assert_eq!(jinja.package.source, "pip");
+    assert_eq!(jinja.package.origin, "lang");
+    assert_eq!(jinja.package.kind, "python-pkg");
+
+    // The counters add up, and the list is sorted severity first, then name.
+    assert_eq!(outcome.counts, SeverityCounts::of(&outcome.vulnerabilities));
+    assert_eq!(
+        outcome.counts.total() as usize,
+        outcome.vulnerabilities.len()
+    );
+    assert!(outcome.vulnerabilities.windows(2).all(|pair| {
+        (pair[0].severity, &pair[0].package.name) <= (pair[1].severity, &pair[1].package.name)
+    }));
+
+    // The wire form uses the contract's field names.
+    let json = serde_json::to_value(jinja).unwrap();
+    assert_eq!(json["package"]["fixedBy"], "2.10.1");
+    assert_eq!(json["package"]["type"], "python-pkg");
+    assert!(matches!(
+        json["severity"].as_str().unwrap(),
+        "CRITICAL" | "HIGH" | "MEDIUM" | "LOW" | "NEGLIGIBLE" | "UNDEFINED"
+    ));
+}
+
+#[test]
+fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, layers) = vulnerable_image(&layout);
+    let db = database(dir.path());
+    let cache = LayerCache::open(dir.path().join("cache")).unwrap();
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(false);
+    let limits = default_limits();
+    let first = scan_image(&request(
+        &blobs,
+        &image,
+        Some(&db),
+        Some(&cache),
+        &cancel,
+        &limits,
+    ))
+    .unwrap();
+    assert_eq!(first.stats.layers_read, 2);
+
+    // With the layer blobs gone, a second scan can only succeed from the cache.
+    for (digest, _) in &layers {
+        std::fs::remove_file(layout.blobs().blob_path(digest)).unwrap();
+    }
+    let second = scan_image(&request(
+        &blobs,
+        &image,
+        Some(&db),
+        Some(&cache),
+        &cancel,
+        &limits,
+    ))
+    .unwrap();
+    assert_eq!(second.stats.layers_read, 0);
+    assert_eq!(second.stats.layers_from_cache, 2);
+    assert_eq!(second.vulnerabilities, first.vulnerabilities);
+
+    // A new image sharing the base layer reads only its own new layer.
+    let other = layout.layer(&[("etc/motd", b"hello".as_slice())]);
+    let (other_image, _) = layout.manifest(&[layers[0].clone(), other], "amd64");
+    let third = scan_image(&request(
+        &blobs,
+        &other_image,
+        Some(&db),
+        Some(&cache),
+        &cancel,
+        &limits,
+    ))
+    .unwrap();
+    assert_eq!(
+        (third.stats.layers_read, third.stats.layers_from_cache),
+        (1, 1)
+    );
+    assert!(
+        third
+            .vulnerabilities
+            .iter()
+            .all(|v| v.package.origin == "os")
+    );
+
+    // The stored inventory re-matches without any layer.
+    let inventory = cache.inventory(&image).unwrap();
+    let rematched = match_inventory_outcome(&image, inventory, Some(&db)).unwrap();
+    assert_eq!(rematched.vulnerabilities, first.vulnerabilities);
+    assert_eq!(rematched.counts, first.counts);
+}
+
+#[test]
+fn an_index_resolves_to_linux_amd64() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (amd64, _) = vulnerable_image(&layout);
+    let amd64_size = std::fs::metadata(layout.blobs().blob_path(&amd64))
+        .unwrap()
+        .len() as usize;
+    let empty = layout.layer(&[("etc/motd", b"arm".as_slice())]);
+    let (arm64, arm64_bytes) = layout.manifest(&[empty], "arm64");
+    let index = layout.index(&[
+        (&arm64, arm64_bytes.len(), "arm64"),
+        (&amd64, amd64_size, "amd64"),
+    ]);
+    let db = database(dir.path());
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(false);
+    let limits = default_limits();
+    let outcome = scan_image(&request(&blobs, &index, Some(&db), None, &cancel, &limits)).unwrap();
+    assert_eq!(outcome.manifest_digest, amd64);
+    assert!(!outcome.vulnerabilities.is_empty());
+
+    let arm_only = layout.index(&[(&arm64, arm64_bytes.len(), "arm64")]);
+    let error = scan_image(&request(
+        &blobs,
+        &arm_only,
+        Some(&db),
+        None,
+        &cancel,
+        &limits,
+    ))
+    .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::FailedPrecondition);
+    assert!(error.to_string().contains("linux/arm64"), "{error}");
+}
+
+#[test]
+fn no_database_is_a_failed_precondition_that_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, _) = vulnerable_image(&layout);
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(false);
+    let limits = default_limits();
+    let error = scan_image(&request(&blobs, &image, None, None, &cancel, &limits)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::FailedPrecondition);
+    assert_eq!(error.code().number(), 9);
+    let message = error.to_string();
+    assert!(message.contains("crscan db update"), "{message}");
+    assert!(message.contains("crscan db build --from PATH"), "{message}");
+
+    let missing = open_database(&dir.path().join("absent.db")).unwrap_err();
+    assert!(matches!(missing, ScanError::NoDatabase { .. }));
+    assert!(missing.to_string().contains("absent.db"), "{missing}");
+}
+
+#[test]
+fn images_over_the_limits_are_resource_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, _) = vulnerable_image(&layout);
+    let db = database(dir.path());
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(false);
+
+    let few_layers = crscan_image::Limits {
+        max_layers: 1,
+        ..default_limits()
+    };
+    let error = scan_image(&request(
+        &blobs,
+        &image,
+        Some(&db),
+        None,
+        &cancel,
+        &few_layers,
+    ))
+    .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::ResourceExhausted);
+    assert!(error.to_string().contains("2 layers"), "{error}");
+
+    let small = crscan_image::Limits {
+        max_image_bytes: 100,
+        ..default_limits()
+    };
+    let error = scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &small)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::ResourceExhausted);
+    assert_eq!(error.code().number(), 8);
+
+    // A manifest that understates its layer sizes is caught on the bytes read.
+    let installed = std::fs::read(format!("{DATA}/catalog/apk/trivy/installed")).unwrap();
+    let (layer, _) = layout.layer(&[("lib/apk/db/installed", &installed)]);
+    let (lying, _) = layout.manifest(&[(layer, 1)], "amd64");
+    let limit = crscan_image::Limits {
+        max_image_bytes: 200,
+        ..default_limits()
+    };
+    let error = scan_image(&request(&blobs, &lying, Some(&db), None, &cancel, &limit)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::ResourceExhausted, "{error}");
+}
+
+#[test]
+fn a_cancelled_scan_stops_with_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, _) = vulnerable_image(&layout);
+    let db = database(dir.path());
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(true);
+    let limits = default_limits();
+    let error =
+        scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &limits)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Cancelled);
+    assert_eq!(error.code().number(), 1);
+}
+
+/// The registry's blobs, with a hook that cancels the scan when a chosen layer is
+/// opened (as `OperationService.Cancel` would while the scan runs).
+struct CancelOnOpen<'a> {
+    inner: OciLayoutBlobs,
+    layer: Digest,
+    cancel: &'a AtomicBool,
+    opened: std::sync::Mutex<Vec<Digest>>,
+}
+
+impl crscan_scanner::BlobSource for CancelOnOpen<'_> {
+    fn open_blob(&self, digest: &Digest) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        self.opened.lock().unwrap().push(digest.clone());
+        if *digest == self.layer {
+            self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.open_blob(digest)
+    }
+}
+
+#[test]
+fn a_running_scan_stops_at_its_next_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, layers) = vulnerable_image(&layout);
+    let extra = layout.layer(&[("etc/motd", b"third".as_slice())]);
+    let (image_three, _) = layout.manifest(
+        &[layers[0].clone(), layers[1].clone(), extra.clone()],
+        "amd64",
+    );
+    let db = database(dir.path());
+    let cancel = AtomicBool::new(false);
+    let blobs = CancelOnOpen {
+        inner: layout.blobs(),
+        layer: layers[1].0.clone(),
+        cancel: &cancel,
+        opened: std::sync::Mutex::new(Vec::new()),
+    };
+    let limits = default_limits();
+    let error = scan_image(&ScanRequest {
+        blobs: &blobs,
+        image: &image_three,
+        manifest: None,
+        database: Some(&db),
+        cache: None,
+        cancel: &cancel,
+        limits: &limits,
+    })
+    .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Cancelled);
+    let opened = blobs.opened.lock().unwrap();
+    assert!(opened.contains(&layers[1].0));
+    assert!(
+        !opened.contains(&extra.0),
+        "the layer after the cancel was read"
+    );
+    assert!(!opened.contains(&image), "unrelated manifest read");
+}
+
+#[test]
+fn unreadable_images_are_failed_preconditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, layers) = vulnerable_image(&layout);
+    let db = database(dir.path());
+    let blobs = layout.blobs();
+    let cancel = AtomicBool::new(false);
+    let limits = default_limits();
+
+    std::fs::remove_file(layout.blobs().blob_path(&layers[1].0)).unwrap();
+    let error =
+        scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &limits)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::FailedPrecondition);
+    assert!(
+        error.to_string().contains(&layers[1].0.to_string()),
+        "{error}"
+    );
+
+    let garbage = layout.blob(b"not json");
+    let error = scan_image(&request(
+        &blobs,
+        &garbage,
+        Some(&db),
+        None,
+        &cancel,
+        &limits,
+    ))
+    .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::FailedPrecondition);
+
+    let corrupt_layer = layout.blob(b"\x1f\x8b\x08\x00 definitely not gzip");
+    let (bad, _) = layout.manifest(&[(corrupt_layer, 26)], "amd64");
+    let error = scan_image(&request(&blobs, &bad, Some(&db), None, &cancel, &limits)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::FailedPrecondition, "{error}");
+
+    let absent = digest_of(b"never stored");
+    let error =
+        scan_image(&request(&blobs, &absent, Some(&db), None, &cancel, &limits)).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::FailedPrecondition);
+}
+
+#[test]
+fn reads_from_the_registry_blob_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(&dir.path().join("image"));
+    let (image, _) = vulnerable_image(&layout);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = runtime.block_on(async {
+        let store = crscan_blob::BlobStore::open(&dir.path().join("data"))
+            .await
+            .unwrap();
+        for entry in std::fs::read_dir(dir.path().join("image/blobs/sha256")).unwrap() {
+            let entry = entry.unwrap();
+            let bytes = std::fs::read(entry.path()).unwrap();
+            store.put_bytes(&digest_of(&bytes), &bytes).await.unwrap();
+        }
+        store
+    });
+    let db = database(dir.path());
+    let cancel = AtomicBool::new(false);
+    let limits = default_limits();
+    let outcome = scan_image(&ScanRequest {
+        blobs: &store,
+        image: &image,
+        manifest: None,
+        database: Some(&db),
+        cache: None,
+        cancel: &cancel,
+        limits: &limits,
+    })
+    .unwrap();
+    assert!(
+        outcome
+            .vulnerabilities
+            .iter()
+            .any(|v| v.package.name == "CVE-2019-10906")
+    );
+    let (_, inventory, _) = inventory_image(&ScanRequest {
+        blobs: &store,
+        image: &image,
+        manifest: None,
+        database: None,
+        cache: None,
+        cancel: &cancel,
+        limits: &limits,
+    })
+    .unwrap();
+    assert!(inventory.packages.iter().any(|p| p.name == "musl"));
+    assert!(
+        Severity::ALL
+            .iter()
+            .all(|s| outcome.counts.get(*s) <= outcome.counts.total())
+    );
+}
