@@ -11,6 +11,7 @@ mod json;
 mod mgmt;
 mod oci;
 mod openapi;
+mod scanner;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .merge(oci::router())
         .merge(mgmt::router())
+        .merge(scanner::router())
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -588,6 +588,9 @@ async fn get_image(
     headers: HeaderMap,
     Path(image_id): Path<String>,
 ) -> ApiResult {
+    if let Some(id) = image_id.strip_suffix(":lastScanResult") {
+        return crate::scanner::get_last(&state, &headers, id).await;
+    }
     check(&state, &headers, READ)?;
     check_id("imageId", &image_id)?;
     let image = state.registry.store().get_image(&image_id).await?;
@@ -630,6 +633,9 @@ async fn get_operation(
         .strip_suffix(":cancel")
         .unwrap_or(&operation_id);
     check_id("operationId", id)?;
+    if id.len() < operation_id.len() {
+        crate::scanner::cancel(&state, id).await?;
+    }
     let operation = state.registry.store().get_operation(id).await?;
     Ok(axum::Json(json::operation(&operation)).into_response())
 }
@@ -649,6 +655,7 @@ async fn cancel_operation(
         });
     };
     check_id("operationId", id)?;
+    crate::scanner::cancel(&state, id).await?;
     let operation = state.registry.store().get_operation(id).await?;
     Ok(axum::Json(json::operation(&operation)).into_response())
 }

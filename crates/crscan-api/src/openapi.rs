@@ -52,7 +52,7 @@ pub(crate) async fn document() -> Json<Value> {
     let string = json!({"type": "string"});
     let int64 = json!({"type": "string", "format": "int64"});
     let time = json!({"type": "string", "format": "date-time"});
-    Json(json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {"title": "crscan Container Registry API", "version": "v1"},
         "paths": {
@@ -105,5 +105,13 @@ pub(crate) async fn document() -> Json<Value> {
             "UpdateRegistryRequest": {"type": "object", "properties": {"updateMask": string, "name": string, "labels": {"type": "object", "additionalProperties": string}}},
             "UpsertRepositoryRequest": {"type": "object", "required": ["name"], "properties": {"name": string}},
         }},
-    }))
+    });
+    let mut schemas = serde_json::Map::new();
+    if let Some(paths) = document["paths"].as_object_mut() {
+        crate::scanner::openapi(paths, &mut schemas);
+    }
+    if let Some(existing) = document["components"]["schemas"].as_object_mut() {
+        existing.extend(schemas);
+    }
+    Json(document)
 }

@@ -19,6 +19,8 @@ mod manifest;
 pub mod policy;
 mod scan;
 mod vulnerability;
+pub mod wire;
+pub mod worker;
 
 pub use blobs::{BlobSource, OciLayoutBlobs};
 pub use cache::LayerCache;

@@ -18,6 +18,10 @@ mod store;
 
 pub use ids::{IdKind, new_id};
 pub use model::*;
+pub use store::scans::{
+    ImageScanAge, Job, NewScan, ScanCompletion, ScanOrder, ScanPolicy, ScanQuery, ScanResult,
+    ScanStatus, StoredVulnerability, VulnerabilityQuery, retention_victims,
+};
 pub use store::{Backend, Store, now};
 
 /// Why a store call failed.

@@ -13,6 +13,8 @@ use sqlx::{AnyPool, Row};
 use crate::model::*;
 use crate::{IdKind, StoreError, new_id};
 
+pub(crate) mod scans;
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

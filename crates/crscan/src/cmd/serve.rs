@@ -14,6 +14,8 @@ use anyhow::Context;
 use crscan_api::{AppState, Auth, Role};
 use crscan_blob::BlobStore;
 use crscan_registry::{GcOptions, Limits, Registry};
+use crscan_scanner::LayerCache;
+use crscan_scanner::worker::{Scanner, WorkerConfig};
 use crscan_store::Store;
 
 /// Arguments of `crscan serve`.
@@ -31,6 +33,13 @@ pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "CRSCAN_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Vulnerability database file [default: vulndb/crscan.db in the data dir].
+    #[arg(long, env = "CRSCAN_DB")]
+    pub db: Option<PathBuf>,
+    /// Concurrent scans in this process (0: none, this node only serves the API)
+    /// [default: number of cores].
+    #[arg(long, env = "CRSCAN_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 /// The configuration file's shape.
@@ -46,6 +55,18 @@ struct ConfigFile {
     gc_interval_hours: Option<u64>,
     #[serde(default)]
     tokens: Vec<TokenEntry>,
+    /// The vulnerability database file.
+    db: Option<PathBuf>,
+    /// Concurrent scans in this process.
+    workers: Option<usize>,
+    /// Running scans per registry over all processes (default 10).
+    registry_scan_cap: Option<i64>,
+    /// Age in hours past which the server warns that the database is stale (default 72).
+    db_max_age_hours: Option<u64>,
+    /// Largest image scanned, in compressed bytes (default 2 GiB).
+    scan_max_image_bytes: Option<u64>,
+    /// Most layers in a scanned image (default 127).
+    scan_max_layers: Option<usize>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -139,6 +160,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(Limits::default().manifest_bytes),
     };
     let gc_hours = config.gc_interval_hours.unwrap_or(24);
+    let db_path = args
+        .db
+        .clone()
+        .or(config.db.clone())
+        .unwrap_or_else(|| data_dir.join("vulndb").join("crscan.db"));
+    let mut worker_config = WorkerConfig::new(db_path.clone());
+    if let Some(workers) = args.workers.or(config.workers) {
+        worker_config.workers = workers;
+    }
+    if let Some(cap) = config.registry_scan_cap {
+        worker_config.registry_cap = cap.max(1);
+    }
+    if let Some(bytes) = config.scan_max_image_bytes {
+        worker_config.limits.max_image_bytes = bytes;
+    }
+    if let Some(layers) = config.scan_max_layers {
+        worker_config.limits.max_layers = layers;
+    }
+    let db_max_age_hours = config.db_max_age_hours.unwrap_or(72);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -152,7 +192,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             tracing::info!(registry.id = %default.id, "default registry");
         }
+        let scan_blobs = blobs.clone();
         let registry = Registry::new(store.clone(), blobs, limits);
+        let cache = LayerCache::open(data_dir.join("cache"))
+            .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?;
+        check_database(&db_path, db_max_age_hours);
+        let scanner = Scanner::new(store.clone(), scan_blobs, cache, worker_config);
+        scanner.start();
         if gc_hours > 0 {
             let background = registry.clone();
             tokio::spawn(async move {
@@ -181,6 +227,71 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("crscan stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Warns about a stale database, and on a first start with none, fetches one in the
+/// background with `crscan db update` (as Trivy fetches its database on first use).
+fn check_database(db_path: &Path, max_age_hours: u64) {
+    match crscan_vulndb::Database::open(db_path) {
+        Ok(database) => {
+            let built_at = database.info().built_at;
+            let now = crscan_store::now() / 1000;
+            let age_hours = u64::try_from((now - built_at).max(0)).unwrap_or(0) / 3600;
+            if age_hours > max_age_hours {
+                tracing::warn!(db = %db_path.display(), age_hours, "the vulnerability database is older than {max_age_hours} hours; run `crscan db update`");
+            } else {
+                tracing::info!(db = %db_path.display(), age_hours, advisories = database.info().advisory_count, "vulnerability database");
+            }
+        }
+        Err(crscan_vulndb::DbError::NotFound { .. }) => {
+            tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update` (scans end in FAILED_PRECONDITION until it is ready)");
+            let db_path = db_path.to_owned();
+            std::thread::spawn(move || fetch_database(&db_path));
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the vulnerability database cannot be used; scans end in FAILED_PRECONDITION until `crscan db update` or `crscan db build --from PATH` replaces it");
+        }
+    }
+}
+
+fn fetch_database(db_path: &Path) {
+    let fallback = format!("crscan db build --from PATH --db {}", db_path.display());
+    let executable = match std::env::current_exe() {
+        Ok(executable) => executable,
+        Err(error) => {
+            tracing::error!(%error, "cannot find the crscan executable to run `crscan db update`; build the database with `{fallback}`");
+            return;
+        }
+    };
+    let output = std::process::Command::new(executable)
+        .arg("db")
+        .arg("update")
+        .arg("--db")
+        .arg(db_path)
+        .arg("--timeout")
+        .arg("60")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => {
+            tracing::info!(db = %db_path.display(), "downloaded the vulnerability database; scans can run");
+        }
+        Ok(output) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("no output");
+            tracing::error!(
+                reason = last,
+                "could not download the vulnerability database (is the network reachable?); build one from local feed files instead: {fallback}"
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not run `crscan db update`; build the database from local feed files instead: {fallback}");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,509 @@
+//! The scan workers and the scheduler of `crscan serve`: workers take scan jobs
+//! from the store's queue, hold and renew a lease while they scan, stop when a
+//! cancel is requested, and record the result with the lease check in the same
+//! transaction; the scheduler queues scans that policies ask for (on push, and when
+//! the newest result is older than a rule's `rescanPeriod`) and rescans every image
+//! once the vulnerability database changes (layers come from the cache, so only
+//! matching runs again).
+//!
+//! Failures of crscan itself (`INTERNAL`) are retried with exponential backoff up to
+//! a few attempts; a failure the image or the setup causes (`FAILED_PRECONDITION`,
+//! `RESOURCE_EXHAUSTED`, `CANCELLED`) ends the scan at once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crscan_blob::BlobStore;
+use crscan_model::Digest;
+use crscan_store::{
+    IdKind, Job, NewScan, Operation, ScanCompletion, ScanStatus, Store, StoreError,
+    StoredVulnerability, new_id, now,
+};
+use tokio::sync::Notify;
+
+use crate::policy::Rules;
+use crate::{
+    ErrorCode, LayerCache, ScanError, ScanOutcome, ScanRequest, open_database, scan_image, wire,
+};
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Concurrent scans in this process.
+    pub workers: usize,
+    /// Running scans per registry, over all processes.
+    pub registry_cap: i64,
+    /// How long a claimed job is held without renewal.
+    pub lease: Duration,
+    /// How often an idle worker looks for work.
+    pub poll: Duration,
+    /// Attempts before a job failing with `INTERNAL` gives up.
+    pub max_attempts: i64,
+    /// How often the scheduler looks at policies and the database.
+    pub schedule_every: Duration,
+    pub database_path: PathBuf,
+    pub limits: crscan_image::Limits,
+}
+
+impl WorkerConfig {
+    /// Defaults: one worker per core, 10 scans per registry.
+    pub fn new(database_path: PathBuf) -> WorkerConfig {
+        WorkerConfig {
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            registry_cap: 10,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(250),
+            max_attempts: 3,
+            schedule_every: Duration::from_secs(5),
+            database_path,
+            limits: crate::default_limits(),
+        }
+    }
+}
+
+/// The scan service of one process.
+#[derive(Clone)]
+pub struct Scanner {
+    store: Store,
+    blobs: Arc<BlobStore>,
+    cache: LayerCache,
+    config: Arc<WorkerConfig>,
+    wake: Arc<Notify>,
+    owner_prefix: String,
+}
+
+impl Scanner {
+    pub fn new(
+        store: Store,
+        blobs: Arc<BlobStore>,
+        cache: LayerCache,
+        config: WorkerConfig,
+    ) -> Scanner {
+        Scanner {
+            store,
+            blobs,
+            cache,
+            config: Arc::new(config),
+            wake: Arc::new(Notify::new()),
+            owner_prefix: new_id(IdKind::Operation),
+        }
+    }
+
+    /// Wakes idle workers (after a scan was queued).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Starts the workers and the scheduler on the current runtime.
+    pub fn start(&self) {
+        for index in 0..self.config.workers {
+            let scanner = self.clone();
+            let owner = format!("{}-{index}", self.owner_prefix);
+            tokio::spawn(async move { scanner.work(owner).await });
+        }
+        let scanner = self.clone();
+        tokio::spawn(async move { scanner.schedule().await });
+    }
+
+    async fn work(self, owner: String) {
+        loop {
+            let lease_ms = millis(self.config.lease);
+            match self
+                .store
+                .claim_job(&owner, lease_ms, self.config.registry_cap)
+                .await
+            {
+                Ok(Some(job)) => {
+                    if let Err(error) = self.run(&owner, job).await {
+                        tracing::warn!(%error, "scan job bookkeeping failed");
+                    }
+                }
+                Ok(None) => {
+                    let _ = tokio::time::timeout(self.config.poll, self.wake.notified()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim a scan job");
+                    tokio::time::sleep(self.config.poll * 4).await;
+                }
+            }
+        }
+    }
+
+    async fn run(&self, owner: &str, job: Job) -> Result<(), StoreError> {
+        let scan = match self.store.get_scan_result(&job.scan_result_id).await {
+            Ok(scan) => scan,
+            Err(StoreError::NotFound { .. }) => {
+                return self
+                    .finish_error(
+                        owner,
+                        &job,
+                        None,
+                        ErrorCode::Internal,
+                        "the scan result was deleted",
+                    )
+                    .await;
+            }
+            Err(error) => return Err(error),
+        };
+        let image_label = scan.image_id.clone();
+        if job.cancel_requested {
+            let message = format!("the scan of image {image_label} was cancelled");
+            return self
+                .finish_error(owner, &job, Some(&scan), ErrorCode::Cancelled, &message)
+                .await;
+        }
+        if job.attempts > self.config.max_attempts {
+            let message = format!(
+                "the scan of image {image_label} failed {} times; see the server log",
+                job.attempts - 1
+            );
+            return self
+                .finish_error(owner, &job, Some(&scan), ErrorCode::Internal, &message)
+                .await;
+        }
+        let image = match self.store.get_image(&scan.image_id).await {
+            Ok(image) => image,
+            Err(StoreError::NotFound { .. }) => {
+                let message = format!("image {image_label} was deleted before it could be scanned");
+                return self
+                    .finish_error(
+                        owner,
+                        &job,
+                        Some(&scan),
+                        ErrorCode::FailedPrecondition,
+                        &message,
+                    )
+                    .await;
+            }
+            Err(error) => return Err(error),
+        };
+        let started = std::time::Instant::now();
+        tracing::info!(scan.id = %scan.id, image.id = %image.id, image.digest = %image.digest, attempt = job.attempts, "scan started");
+
+        let cancel = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = {
+            let store = self.store.clone();
+            let job_id = job.id.clone();
+            let owner = owner.to_owned();
+            let cancel = cancel.clone();
+            let lost = lost.clone();
+            let lease = self.config.lease;
+            let every = (lease / 4).min(Duration::from_secs(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match store.renew_job(&job_id, &owner, millis(lease)).await {
+                        Ok(Some(true)) => cancel.store(true, Ordering::SeqCst),
+                        Ok(Some(false)) => {}
+                        Ok(None) => {
+                            lost.store(true, Ordering::SeqCst);
+                            cancel.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot renew a scan lease"),
+                    }
+                }
+            })
+        };
+        let blobs = self.blobs.clone();
+        let cache = self.cache.clone();
+        let config = self.config.clone();
+        let digest: Digest = image.digest.clone();
+        let scan_cancel = cancel.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<ScanOutcome, ScanError> {
+            let database = open_database(&config.database_path)?;
+            scan_image(&ScanRequest {
+                blobs: &*blobs,
+                image: &digest,
+                manifest: None,
+                database: Some(&database),
+                cache: Some(&cache),
+                cancel: &scan_cancel,
+                limits: &config.limits,
+            })
+        })
+        .await;
+        renewal.abort();
+        if lost.load(Ordering::SeqCst) {
+            tracing::warn!(scan.id = %scan.id, "lost the lease of a scan; another worker has it");
+            return Ok(());
+        }
+        let duration_ms = started.elapsed().as_millis();
+        match result {
+            Ok(Ok(outcome)) => {
+                tracing::info!(scan.id = %scan.id, duration_ms, vulnerabilities = outcome.vulnerabilities.len(),
+                    layers_read = outcome.stats.layers_read, layers_cached = outcome.stats.layers_from_cache, "scan finished");
+                self.finish_ready(owner, &job, &scan, &outcome).await
+            }
+            Ok(Err(error)) if error.code() == ErrorCode::Internal => {
+                tracing::warn!(scan.id = %scan.id, %error, attempt = job.attempts, "scan failed; retrying");
+                self.retry(owner, &job, &scan, &error.to_string()).await
+            }
+            Ok(Err(error)) => {
+                tracing::info!(scan.id = %scan.id, code = error.code().name(), %error, "scan ended in error");
+                self.finish_error(owner, &job, Some(&scan), error.code(), &error.to_string())
+                    .await
+            }
+            Err(panic) => {
+                tracing::error!(scan.id = %scan.id, error = %panic, "scan panicked; retrying");
+                self.retry(owner, &job, &scan, "the scan panicked").await
+            }
+        }
+    }
+
+    async fn retry(
+        &self,
+        owner: &str,
+        job: &Job,
+        scan: &crscan_store::ScanResult,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        if job.attempts >= self.config.max_attempts {
+            let message = format!(
+                "internal error while scanning image {}: {error}",
+                scan.image_id
+            );
+            return self
+                .finish_error(owner, job, Some(scan), ErrorCode::Internal, &message)
+                .await;
+        }
+        let exponent = u32::try_from(job.attempts.clamp(0, 6)).unwrap_or(6);
+        let delay = 1000 * 2_i64.pow(exponent);
+        self.store.retry_job(&job.id, owner, delay, error).await?;
+        Ok(())
+    }
+
+    async fn finish_ready(
+        &self,
+        owner: &str,
+        job: &Job,
+        scan: &crscan_store::ScanResult,
+        outcome: &ScanOutcome,
+    ) -> Result<(), StoreError> {
+        let counts = outcome.counts;
+        let counts = [
+            counts.critical,
+            counts.high,
+            counts.medium,
+            counts.low,
+            counts.negligible,
+            counts.undefined,
+        ]
+        .map(|count| i64::try_from(count).unwrap_or(i64::MAX));
+        let vulnerabilities = outcome
+            .vulnerabilities
+            .iter()
+            .map(|vulnerability| StoredVulnerability {
+                severity: i64::from(vulnerability.severity.proto_number()),
+                name: vulnerability.package.name.clone(),
+                link: vulnerability.package.link.clone(),
+                package: vulnerability.package.package.clone(),
+                source: vulnerability.package.source.clone(),
+                version: vulnerability.package.version.clone(),
+                fixed_by: vulnerability.package.fixed_by.clone(),
+                origin: vulnerability.package.origin.clone(),
+                kind: vulnerability.package.kind.clone(),
+            })
+            .collect();
+        let at = now();
+        let finished = crscan_store::ScanResult {
+            status: ScanStatus::Ready,
+            scanned_at: Some(at),
+            counts,
+            ..scan.clone()
+        };
+        let completion = ScanCompletion {
+            status: ScanStatus::Ready,
+            scanned_at: at,
+            counts,
+            vulnerabilities,
+            manifest_digest: Some(outcome.manifest_digest.to_string()),
+            database_digest: Some(outcome.report.database_digest.clone()),
+            error: None,
+            operation_response: Some(wire::scan_result_any(&finished)),
+            operation_error: None,
+        };
+        self.store.finish_scan(job, owner, &completion).await?;
+        Ok(())
+    }
+
+    async fn finish_error(
+        &self,
+        owner: &str,
+        job: &Job,
+        scan: Option<&crscan_store::ScanResult>,
+        code: ErrorCode,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        let completion = ScanCompletion {
+            status: ScanStatus::Error,
+            scanned_at: at,
+            counts: [0; 6],
+            vulnerabilities: Vec::new(),
+            manifest_digest: None,
+            database_digest: None,
+            error: Some((i64::from(code.number()), message.to_owned())),
+            operation_response: None,
+            operation_error: Some(wire::status(i64::from(code.number()), message)),
+        };
+        if scan.is_some() {
+            tracing::debug!(code = code.name(), message, "recording a failed scan");
+        }
+        self.store.finish_scan(job, owner, &completion).await?;
+        Ok(())
+    }
+
+    /// Queues a scan of an image for `created_by` and returns its operation.
+    pub async fn enqueue(
+        &self,
+        image_id: &str,
+        created_by: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Operation, bool), StoreError> {
+        let image = self.store.get_image(image_id).await?;
+        let repository = self.store.get_repository(&image.repository_id).await?;
+        let (operation, created) = enqueue_scan(
+            &self.store,
+            &image.id,
+            &repository.id,
+            &repository.registry_id,
+            created_by,
+            idempotency_key,
+        )
+        .await?;
+        self.wake();
+        Ok((operation, created))
+    }
+
+    /// The scheduler: push rules, scheduled rescans, and rescans after a database change.
+    async fn schedule(self) {
+        let mut database_digest: Option<String> = None;
+        loop {
+            tokio::time::sleep(self.config.schedule_every).await;
+            if let Err(error) = self.apply_policies().await {
+                tracing::warn!(%error, "scan policy pass failed");
+            }
+            let path = self.config.database_path.clone();
+            let current = tokio::task::spawn_blocking(move || {
+                open_database(&path)
+                    .ok()
+                    .map(|database| database.info().content_digest.clone())
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(current) = current {
+                if database_digest
+                    .as_ref()
+                    .is_some_and(|seen| *seen != current)
+                {
+                    tracing::info!(database.digest = %current, "vulnerability database changed; rescanning images");
+                    if let Err(error) = self.rescan_all().await {
+                        tracing::warn!(%error, "rescan after a database change failed");
+                    }
+                }
+                database_digest = Some(current);
+            }
+        }
+    }
+
+    async fn apply_policies(&self) -> Result<(), StoreError> {
+        let at = now();
+        for policy in self.store.list_scan_policies().await? {
+            if policy.disabled {
+                continue;
+            }
+            let rules = Rules::parse(&policy.rules);
+            for image in self
+                .store
+                .image_scan_ages(Some(&policy.registry_id))
+                .await?
+            {
+                let push = image.last_scan_at.is_none()
+                    && image.created_at >= policy.created_at
+                    && rules.scans_on_push(&policy.registry_id, &image.repository_name);
+                let scheduled = rules
+                    .rescan_period(&policy.registry_id, &image.repository_name)
+                    .is_some_and(|period| {
+                        image.last_scan_at.is_none_or(|last| at - last >= period)
+                    });
+                if push || scheduled {
+                    enqueue_scan(
+                        &self.store,
+                        &image.image_id,
+                        &image.repository_id,
+                        &image.registry_id,
+                        "scan-policy",
+                        None,
+                    )
+                    .await?;
+                    tracing::info!(image.id = %image.image_id, policy.id = %policy.id, on_push = push, "scan queued by policy");
+                }
+            }
+        }
+        self.wake();
+        Ok(())
+    }
+
+    async fn rescan_all(&self) -> Result<(), StoreError> {
+        for image in self.store.image_scan_ages(None).await? {
+            if image.last_scan_at.is_some() {
+                enqueue_scan(
+                    &self.store,
+                    &image.image_id,
+                    &image.repository_id,
+                    &image.registry_id,
+                    "database-update",
+                    None,
+                )
+                .await?;
+            }
+        }
+        self.wake();
+        Ok(())
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Records a queued scan with its running operation.
+pub async fn enqueue_scan(
+    store: &Store,
+    image_id: &str,
+    repository_id: &str,
+    registry_id: &str,
+    created_by: &str,
+    idempotency_key: Option<&str>,
+) -> Result<(Operation, bool), StoreError> {
+    let scan_result_id = new_id(IdKind::ScanResult);
+    let at = now();
+    let operation = Operation {
+        id: new_id(IdKind::Operation),
+        description: "Scan image".to_owned(),
+        created_by: created_by.to_owned(),
+        created_at: at,
+        modified_at: at,
+        done: false,
+        metadata: Some(wire::scan_metadata(&scan_result_id)),
+        error: None,
+        response: None,
+    };
+    store
+        .enqueue_scan(
+            &NewScan {
+                image_id: image_id.to_owned(),
+                repository_id: repository_id.to_owned(),
+                registry_id: registry_id.to_owned(),
+                operation,
+                scan_result_id,
+            },
+            idempotency_key,
+        )
+        .await
+}

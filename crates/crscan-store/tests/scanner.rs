@@ -1,0 +1,434 @@
+//! The scanner's tables and the job queue, run on SQLite and on PostgreSQL (the
+//! PostgreSQL half needs `CRSCAN_TEST_POSTGRES_URL`; each run gets its own schema).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crscan_model::{Digest, DigestAlgorithm};
+use crscan_store::{
+    BlobRole, IdKind, NewImage, NewScan, Operation, ScanCompletion, ScanOrder, ScanPolicy,
+    ScanQuery, ScanStatus, Store, StoreError, StoredVulnerability, VulnerabilityQuery, new_id, now,
+};
+
+fn digest(seed: u8) -> Digest {
+    Digest::from_bytes(DigestAlgorithm::Sha256, &[seed; 32])
+}
+
+async fn image(store: &Store, seed: u8) -> (String, String, String) {
+    let (registry, _) = store.ensure_default_registry().await.unwrap();
+    let repository = store
+        .upsert_repository(&registry.id, &format!("{}/app{seed}", registry.id))
+        .await
+        .unwrap();
+    let image = store
+        .put_image(
+            &NewImage {
+                repository_id: repository.id.clone(),
+                digest: digest(seed),
+                media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+                manifest_size: 100,
+                artifact_type: None,
+                subject: None,
+                blobs: vec![(
+                    BlobRole::Config,
+                    digest(seed + 1),
+                    10,
+                    "application/json".to_owned(),
+                )],
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    (image.id, repository.id, registry.id)
+}
+
+fn new_scan(image: &(String, String, String)) -> NewScan {
+    let at = now();
+    let scan_result_id = new_id(IdKind::ScanResult);
+    NewScan {
+        image_id: image.0.clone(),
+        repository_id: image.1.clone(),
+        registry_id: image.2.clone(),
+        operation: Operation {
+            id: new_id(IdKind::Operation),
+            description: "Scan image".to_owned(),
+            created_by: "test".to_owned(),
+            created_at: at,
+            modified_at: at,
+            done: false,
+            metadata: Some(serde_json::json!({"scanResultId": scan_result_id})),
+            error: None,
+            response: None,
+        },
+        scan_result_id,
+    }
+}
+
+fn ready(vulnerabilities: Vec<StoredVulnerability>) -> ScanCompletion {
+    ScanCompletion {
+        status: ScanStatus::Ready,
+        scanned_at: now(),
+        counts: [1, 0, 0, 0, 0, vulnerabilities.len() as i64 - 1],
+        vulnerabilities,
+        manifest_digest: Some(digest(1).to_string()),
+        database_digest: Some("db".to_owned()),
+        error: None,
+        operation_response: Some(serde_json::json!({"status": "READY"})),
+        operation_error: None,
+    }
+}
+
+fn vulnerability(severity: i64, name: &str) -> StoredVulnerability {
+    StoredVulnerability {
+        severity,
+        name: name.to_owned(),
+        link: format!("https://www.cve.org/CVERecord?id={name}"),
+        package: "musl".to_owned(),
+        source: "apk".to_owned(),
+        version: "1.1.14-r10".to_owned(),
+        fixed_by: String::new(),
+        origin: "os".to_owned(),
+        kind: "alpine".to_owned(),
+    }
+}
+
+async fn scanner_suite(store: &Store) {
+    let first = image(store, 1).await;
+
+    // Enqueue, idempotently.
+    let scan = new_scan(&first);
+    let (operation, fresh) = store.enqueue_scan(&scan, Some("key-a")).await.unwrap();
+    assert!(fresh);
+    let (again, fresh_again) = store
+        .enqueue_scan(&new_scan(&first), Some("key-a"))
+        .await
+        .unwrap();
+    assert!(!fresh_again);
+    assert_eq!(again.id, operation.id);
+    let running = store.get_scan_result(&scan.scan_result_id).await.unwrap();
+    assert_eq!(running.status, ScanStatus::Running);
+    assert_eq!(running.scanned_at, None);
+    assert!(matches!(
+        store.last_scan_result(&first.0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Claim, renew, cancel flag, and a lost lease.
+    let job = store
+        .claim_job("worker-a", 60_000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.scan_result_id, scan.scan_result_id);
+    assert_eq!(job.attempts, 1);
+    assert!(
+        store
+            .claim_job("worker-b", 60_000, 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.renew_job(&job.id, "worker-a", 60_000).await.unwrap(),
+        Some(false)
+    );
+    assert!(store.request_cancel(&operation.id).await.unwrap());
+    assert_eq!(
+        store.renew_job(&job.id, "worker-a", 60_000).await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store.renew_job(&job.id, "worker-b", 60_000).await.unwrap(),
+        None
+    );
+
+    // Retry puts it back; an expired lease is taken by another worker, and only the
+    // lease holder can finish it.
+    assert!(
+        store
+            .retry_job(&job.id, "worker-a", 0, "transient")
+            .await
+            .unwrap()
+    );
+    let retried = store.claim_job("worker-a", 0, 10).await.unwrap().unwrap();
+    assert_eq!((retried.id.clone(), retried.attempts), (job.id.clone(), 2));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let taken = store
+        .claim_job("worker-b", 60_000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.id.clone(), taken.attempts), (job.id.clone(), 3));
+    let completion = ready(vec![
+        vulnerability(6, "CVE-2017-15650"),
+        vulnerability(1, "CVE-2016-8859"),
+        vulnerability(6, "CVE-2016-0001"),
+    ]);
+    assert!(
+        !store
+            .finish_scan(&retried, "worker-a", &completion)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_scan(&taken, "worker-b", &completion)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_scan(&taken, "worker-b", &completion)
+            .await
+            .unwrap()
+    );
+
+    let done = store.get_scan_result(&scan.scan_result_id).await.unwrap();
+    assert_eq!(done.status, ScanStatus::Ready);
+    assert_eq!(done.counts, [1, 0, 0, 0, 0, 2]);
+    assert!(done.scanned_at.is_some());
+    assert_eq!(store.last_scan_result(&first.0).await.unwrap(), done);
+    let finished_operation = store.get_operation(&operation.id).await.unwrap();
+    assert!(finished_operation.done);
+    assert_eq!(finished_operation.response.unwrap()["status"], "READY");
+
+    // Vulnerabilities: severity order, filters, paging.
+    let query = |severity, name: Option<&str>, descending, offset, limit| VulnerabilityQuery {
+        scan_result_id: scan.scan_result_id.clone(),
+        severity,
+        name: name.map(str::to_owned),
+        descending,
+        offset,
+        limit,
+    };
+    let all = store
+        .list_vulnerabilities(&query(None, None, false, 0, 10))
+        .await
+        .unwrap();
+    let names: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["CVE-2016-8859", "CVE-2016-0001", "CVE-2017-15650"]);
+    let descending = store
+        .list_vulnerabilities(&query(None, None, true, 0, 1))
+        .await
+        .unwrap();
+    assert_eq!(descending[0].severity, 6);
+    let page = store
+        .list_vulnerabilities(&query(None, None, false, 1, 1))
+        .await
+        .unwrap();
+    assert_eq!(page[0].name, "CVE-2016-0001");
+    let critical = store
+        .list_vulnerabilities(&query(Some(1), None, false, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(critical.len(), 1);
+    let named = store
+        .list_vulnerabilities(&query(None, Some("CVE-2017-15650"), false, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(named.len(), 1);
+
+    // Listing scans by image and repository, by status.
+    let list = |status, image: bool| ScanQuery {
+        image_id: image.then(|| first.0.clone()),
+        repository_id: (!image).then(|| first.1.clone()),
+        status,
+        order: ScanOrder::ScannedAt,
+        descending: true,
+        offset: 0,
+        limit: 10,
+    };
+    assert_eq!(
+        store
+            .list_scan_results(&list(None, true))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_scan_results(&list(Some(ScanStatus::Ready), false))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .list_scan_results(&list(Some(ScanStatus::Error), true))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Retention: five more READY scans of the same image leave three.
+    for _ in 0..5 {
+        let scan = new_scan(&first);
+        store.enqueue_scan(&scan, None).await.unwrap();
+        let job = store
+            .claim_job("worker-c", 60_000, 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            store
+                .finish_scan(&job, "worker-c", &ready(vec![vulnerability(1, "CVE-1")]))
+                .await
+                .unwrap()
+        );
+    }
+    let kept = store.list_scan_results(&list(None, true)).await.unwrap();
+    assert_eq!(kept.len(), 3);
+    assert!(kept.iter().all(|result| result.status == ScanStatus::Ready));
+
+    // The per-registry cap holds back a second running job.
+    let second = image(store, 2).await;
+    store.enqueue_scan(&new_scan(&second), None).await.unwrap();
+    store.enqueue_scan(&new_scan(&second), None).await.unwrap();
+    let capped = store
+        .claim_job("worker-d", 60_000, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .claim_job("worker-e", 60_000, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .finish_scan(&capped, "worker-d", &ready(vec![vulnerability(2, "CVE-2")]))
+            .await
+            .unwrap()
+    );
+    let next = store
+        .claim_job("worker-e", 60_000, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .finish_scan(&next, "worker-e", &ready(vec![vulnerability(2, "CVE-2")]))
+            .await
+            .unwrap()
+    );
+
+    // Policies: one per registry.
+    let policy = ScanPolicy {
+        id: new_id(IdKind::ScanPolicy),
+        registry_id: first.2.clone(),
+        name: "weekly".to_owned(),
+        description: String::new(),
+        rules: serde_json::json!({"pushRule": {"repositoryPrefixes": ["*"], "disabled": false}}),
+        disabled: false,
+        created_at: now(),
+    };
+    store.create_scan_policy(&policy).await.unwrap();
+    assert!(matches!(
+        store
+            .create_scan_policy(&ScanPolicy {
+                id: new_id(IdKind::ScanPolicy),
+                ..policy.clone()
+            })
+            .await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        store.get_scan_policy_by_registry(&first.2).await.unwrap(),
+        policy
+    );
+    let changed = ScanPolicy {
+        description: "changed".to_owned(),
+        ..policy.clone()
+    };
+    store.update_scan_policy(&changed).await.unwrap();
+    assert_eq!(
+        store.get_scan_policy(&policy.id).await.unwrap().description,
+        "changed"
+    );
+    assert_eq!(
+        store.image_scan_ages(Some(&first.2)).await.unwrap().len(),
+        2
+    );
+    store.delete_scan_policy(&policy.id).await.unwrap();
+    assert!(matches!(
+        store.get_scan_policy(&policy.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// 1,000 queued scans and eight concurrent workers: every scan finishes once.
+async fn thousand_scans(store: &Store) {
+    let target = image(store, 9).await;
+    let mut expected = HashSet::new();
+    for _ in 0..1000 {
+        let scan = new_scan(&target);
+        expected.insert(scan.scan_result_id.clone());
+        store.enqueue_scan(&scan, None).await.unwrap();
+    }
+    let finished = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for index in 0..8 {
+        let store = store.clone();
+        let finished = finished.clone();
+        workers.push(tokio::spawn(async move {
+            let owner = format!("worker-{index}");
+            while let Some(job) = store.claim_job(&owner, 60_000, 100).await.unwrap() {
+                let completion = ScanCompletion {
+                    status: ScanStatus::Error,
+                    scanned_at: now(),
+                    counts: [0; 6],
+                    vulnerabilities: Vec::new(),
+                    manifest_digest: None,
+                    database_digest: None,
+                    error: Some((9, "test".to_owned())),
+                    operation_response: None,
+                    operation_error: Some(serde_json::json!({"code": 9})),
+                };
+                if store.finish_scan(&job, &owner, &completion).await.unwrap() {
+                    finished.lock().await.push(job.scan_result_id.clone());
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let finished = finished.lock().await;
+    assert_eq!(finished.len(), 1000);
+    let unique: HashSet<String> = finished.iter().cloned().collect();
+    assert_eq!(unique, expected);
+    let counts = store.job_counts().await.unwrap();
+    assert!(
+        counts.iter().all(|(state, _)| state == "done"),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_scanner() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    scanner_suite(&store).await;
+    thousand_scans(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_scanner() {
+    let Ok(url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
+        println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("test_{}", new_id(IdKind::Blob));
+    let store = Store::connect_in_schema(&url, Some(&schema)).await.unwrap();
+    scanner_suite(&store).await;
+    thousand_scans(&store).await;
+    store.drop_schema().await.unwrap();
+}

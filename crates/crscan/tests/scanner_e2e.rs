@@ -1,0 +1,927 @@
+//! The scanner service end to end, as a CI job uses it: a real `crscan serve`
+//! process with a database built by `crscan db build --from` from the shared feeds,
+//! an image with vulnerable packages pushed with `skopeo`, and `curl` for every call.
+//! The CI script in README.md ("CI example") is extracted and run as it is.
+//!
+//! Skips with a message when `skopeo`, `curl` or `jq` is missing, unless
+//! `CRSCAN_REQUIRE_TOOLS=1`, which makes a missing tool a failure.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
+
+fn tools_present() -> bool {
+    let missing: Vec<&str> = ["skopeo", "curl", "jq"]
+        .into_iter()
+        .filter(|tool| {
+            Command::new(tool)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_err()
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CRSCAN_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!(
+            "CRSCAN_REQUIRE_TOOLS=1 but {} is not installed",
+            missing.join(", ")
+        );
+    }
+    eprintln!(
+        "skipping the scanner end-to-end test: {} not installed",
+        missing.join(", ")
+    );
+    false
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes an OCI layout with one tagged image: Alpine 3.4 with an old apk database,
+/// Jinja2 2.10, and an npm lockfile with old lodash and minimist.
+fn write_image(root: &Path, tag: &str) {
+    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        root.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let blob = |bytes: &[u8]| -> (String, usize) {
+        let hex = sha256(bytes);
+        std::fs::write(root.join("blobs/sha256").join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let layer = |files: &[(&str, &[u8])]| -> (String, usize, String) {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, contents) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            builder.append_data(&mut header, path, *contents).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let diff_id = format!("sha256:{}", sha256(&tar));
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&tar).unwrap();
+        let (digest, size) = blob(&encoder.finish().unwrap());
+        (digest, size, diff_id)
+    };
+    let installed = std::fs::read(format!("{DATA}/catalog/apk/trivy/installed")).unwrap();
+    let os_release =
+        b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.4.6\nPRETTY_NAME=\"Alpine Linux v3.4\"\n";
+    let base = layer(&[
+        ("etc/os-release", os_release),
+        ("lib/apk/db/installed", &installed),
+    ]);
+    let metadata = b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n";
+    let lock = serde_json::to_vec(&json!({
+        "name": "app", "version": "1.0.0", "lockfileVersion": 2, "requires": true,
+        "packages": {
+            "": {"name": "app", "version": "1.0.0", "dependencies": {"lodash": "4.17.15", "minimist": "1.2.5"}},
+            "node_modules/lodash": {"version": "4.17.15"},
+            "node_modules/minimist": {"version": "1.2.5"}
+        },
+        "dependencies": {"lodash": {"version": "4.17.15"}, "minimist": {"version": "1.2.5"}}
+    }))
+    .unwrap();
+    let app = layer(&[
+        (
+            "usr/lib/python3.5/site-packages/Jinja2-2.10.dist-info/METADATA",
+            metadata,
+        ),
+        ("app/package-lock.json", &lock),
+    ]);
+    let diff_ids = [base.2.clone(), app.2.clone()];
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    }))
+    .unwrap();
+    let (config_digest, config_size) = blob(&config);
+    let layers: Vec<Value> = [&base, &app]
+        .iter()
+        .map(|(digest, size, _)| {
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
+        })
+        .collect();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": layers
+    }))
+    .unwrap();
+    let (manifest_digest, manifest_size) = blob(&manifest);
+    let index = json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": tag}}]
+    });
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A running `crscan serve`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(data_dir: &Path, workers: usize, store: Option<&str>) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = data_dir.join(format!("serve-{port}.log"));
+        let mut command = Command::new(CRSCAN);
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        if let Some(url) = store {
+            command.args(["--store", url]);
+        }
+        let child = command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--workers", &workers.to_string()])
+            .env_remove("CRSCAN_TOKENS")
+            .env_remove("CRSCAN_DB")
+            .env_remove("CRSCAN_STORE")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, _) = server.call("GET", "/healthz", None, &[]);
+            if status == 200 {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Calls the API with curl; returns the HTTP status and the JSON body (or Null).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut command = Command::new("curl");
+        command
+            .args(["-sS", "-g", "-X", method, "-w", "\n%{http_code}"])
+            .arg(format!("{}{}", self.url, path));
+        for (name, value) in headers {
+            command.args(["-H", &format!("{name}: {value}")]);
+        }
+        if let Some(body) = body {
+            command.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &body.to_string(),
+            ]);
+        }
+        let output = command.output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        let status = code.trim().parse().unwrap_or(0);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", path, None, &[]);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Polls an operation until it is done.
+    fn wait(&self, operation_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let operation = self.get(&format!("/operations/{operation_id}"));
+            if operation["done"] == true {
+                return operation;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operation {operation_id} never finished: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn build_database(data_dir: &Path) {
+    let db = data_dir.join("vulndb/crscan.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let output = Command::new(CRSCAN)
+        .args(["db", "build"])
+        .arg("--from")
+        .arg(format!("{DATA}/vulndb/alpine-secdb/v3.4/main.yaml"))
+        .arg(format!("{DATA}/vulndb/pypa-advisory-database/vulns/jinja2"))
+        .arg(format!("{DATA}/vulndb/github-advisory-database-subset"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn push(server: &Server, layout: &Path, tag: &str, repository: &str) -> String {
+    let digest_file = layout.with_extension("digest");
+    let output = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false", "--digestfile"])
+        .arg(&digest_file)
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!(
+            "docker://{}/{repository}",
+            server.url.trim_start_matches("http://")
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read_to_string(digest_file)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The id of the image with `digest` in `repository` (`app`, `other/service`).
+fn image_id(server: &Server, digest: &str, repository: &str) -> String {
+    let images = server.get("/container-registry/v1/images?folderId=default&pageSize=1000");
+    let suffix = format!("/{repository}");
+    images["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| {
+            image["digest"] == digest && image["name"].as_str().unwrap().ends_with(&suffix)
+        })
+        .map(|image| image["id"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+/// The bash block under "## CI example" in the README.
+fn readme_ci_script() -> String {
+    let readme = std::fs::read_to_string(README).unwrap();
+    let section = readme
+        .split("## CI example")
+        .nth(1)
+        .expect("README has a CI example");
+    let start = section
+        .find("```bash\n")
+        .expect("CI example has a bash block")
+        + 8;
+    let end = section[start..].find("```").unwrap() + start;
+    section[start..end].to_owned()
+}
+
+/// A fresh PostgreSQL database for one server, when `CRSCAN_TEST_POSTGRES_URL` is
+/// set; dropped with the value.
+struct Postgres {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Postgres {
+    fn create() -> Option<Postgres> {
+        let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
+            println!("PostgreSQL half skipped: CRSCAN_TEST_POSTGRES_URL not set");
+            return None;
+        };
+        let stamp = format!("{}-{:?}", std::process::id(), Instant::now());
+        let name = format!("crscan_e2e_{}", &sha256(stamp.as_bytes())[..12]);
+        let status = Command::new("psql")
+            .arg(&admin_url)
+            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
+            .status()
+            .expect("psql is needed to create a PostgreSQL database for the test");
+        assert!(status.success());
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Some(Postgres {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.admin_url)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .status();
+    }
+}
+
+#[test]
+fn scan_poll_list_and_gate_like_a_ci_job() {
+    if tools_present() {
+        scan_poll_list_and_gate(None);
+    }
+}
+
+#[test]
+fn scan_poll_list_and_gate_like_a_ci_job_on_postgres() {
+    if tools_present()
+        && let Some(postgres) = Postgres::create()
+    {
+        scan_poll_list_and_gate(Some(&postgres.url));
+    }
+}
+
+fn scan_poll_list_and_gate(store: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    build_database(&data_dir);
+    let server = Server::start(&data_dir, 2, store);
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&server, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&server, &digest, "app");
+
+    // Scan: a running Operation with ScanMetadata; the same Idempotency-Key gives the
+    // same Operation.
+    let key = [("Idempotency-Key", "0b5c8c6e-3f0e-4a55-9d0e-2f1f7c1b9a01")];
+    let (status, operation) = server.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &key,
+    );
+    assert_eq!(status, 200, "{operation}");
+    let operation_id = operation["id"].as_str().unwrap().to_owned();
+    assert_eq!(operation_id.len(), 20);
+    assert!(operation_id.starts_with("crq"));
+    assert_eq!(operation["description"], "Scan image");
+    assert!(operation["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(operation["modifiedAt"].is_string());
+    assert!(operation["createdBy"].is_string());
+    assert_eq!(
+        operation["metadata"]["@type"],
+        "type.googleapis.com/yandex.cloud.containerregistry.v1.ScanMetadata"
+    );
+    let scan_id = operation["metadata"]["scanResultId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(scan_id.starts_with("che") && scan_id.len() == 20);
+    let (_, again) = server.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &key,
+    );
+    assert_eq!(again["id"], operation_id);
+
+    // Poll the Operation until done: the response is the READY ScanResult.
+    let done = server.wait(&operation_id);
+    assert!(done.get("error").is_none(), "{done}");
+    let response = &done["response"];
+    assert_eq!(
+        response["@type"],
+        "type.googleapis.com/yandex.cloud.containerregistry.v1.ScanResult"
+    );
+    assert_eq!(response["id"], scan_id);
+    assert_eq!(response["imageId"], image);
+    assert_eq!(response["status"], "READY");
+    assert!(response["scannedAt"].as_str().unwrap().ends_with('Z'));
+    let counters = &response["vulnerabilities"];
+    for name in [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ] {
+        let text = counters[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} missing: {counters}"));
+        text.parse::<u64>().unwrap();
+    }
+    let count = |name: &str| counters[name].as_str().unwrap().parse::<u64>().unwrap();
+    // minimist 1.2.5: CVE-2021-44906 (CRITICAL); lodash 4.17.15: HIGH and MEDIUM;
+    // musl, busybox, openssl and jinja2 findings carry no rating (UNDEFINED).
+    assert!(count("critical") >= 1, "{counters}");
+    assert!(count("high") >= 1, "{counters}");
+    assert!(count("undefined") >= 3, "{counters}");
+    let total: u64 = [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ]
+    .iter()
+    .map(|n| count(n))
+    .sum();
+
+    // Get, GetLast, List.
+    let result = server.get(&format!("/container-registry/v1/scans/{scan_id}"));
+    let mut without_type = response.clone();
+    without_type.as_object_mut().unwrap().remove("@type");
+    assert_eq!(result, without_type);
+    assert_eq!(
+        server.get(&format!(
+            "/container-registry/v1/images/{image}:lastScanResult"
+        )),
+        result
+    );
+    let listed = server.get(&format!(
+        "/container-registry/v1/scans?imageId={image}&filter=status%3D%22READY%22"
+    ));
+    assert_eq!(listed["scanResults"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["scanResults"][0], result);
+    let none = server.get(&format!(
+        "/container-registry/v1/scans?imageId={image}&filter=status%3D%22ERROR%22"
+    ));
+    assert!(none["scanResults"].as_array().unwrap().is_empty());
+    let repositories = server.get("/container-registry/v1/images?folderId=default");
+    let repository_name = repositories["images"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registry_id = repository_name.split('/').next().unwrap().to_owned();
+    let repos = server.get(&format!(
+        "/container-registry/v1/repositories?registryId={registry_id}"
+    ));
+    let repository_id = repos["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|repo| repo["name"] == repository_name.as_str())
+        .map(|repo| repo["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let by_repo = server.get(&format!(
+        "/container-registry/v1/scans?repositoryId={repository_id}&orderBy=status"
+    ));
+    assert_eq!(by_repo["scanResults"][0]["id"], scan_id.as_str());
+
+    // ListVulnerabilities, two at a time, in the default order (CRITICAL first).
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = server.get(&format!(
+            "/container-registry/v1/scans/{scan_id}:listVulnerabilities?pageSize=2&pageToken={token}"
+        ));
+        let items = page["vulnerabilities"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        all.extend(items.iter().cloned());
+        token = page["nextPageToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if token.is_empty() {
+            break;
+        }
+        assert!(token.len() <= 100);
+    }
+    assert_eq!(all.len() as u64, total);
+    let rank = |severity: &Value| {
+        [
+            "CRITICAL",
+            "HIGH",
+            "MEDIUM",
+            "LOW",
+            "NEGLIGIBLE",
+            "UNDEFINED",
+        ]
+        .iter()
+        .position(|name| severity == *name)
+        .unwrap()
+    };
+    assert!(
+        all.windows(2)
+            .all(|pair| rank(&pair[0]["severity"]) <= rank(&pair[1]["severity"]))
+    );
+    for vulnerability in &all {
+        let package = &vulnerability["package"];
+        for field in [
+            "name", "link", "package", "source", "version", "fixedBy", "origin", "type",
+        ] {
+            assert!(
+                package[field].is_string(),
+                "{field} missing in {vulnerability}"
+            );
+        }
+    }
+    let minimist = all
+        .iter()
+        .find(|v| v["package"]["name"] == "CVE-2021-44906")
+        .unwrap();
+    assert_eq!(minimist["severity"], "CRITICAL");
+    assert_eq!(minimist["package"]["package"], "minimist");
+    assert_eq!(minimist["package"]["version"], "1.2.5");
+    assert_eq!(minimist["package"]["origin"], "lang");
+    assert_eq!(minimist["package"]["source"], "npm");
+    assert_eq!(minimist["package"]["type"], "npm");
+    let musl = all
+        .iter()
+        .find(|v| v["package"]["name"] == "CVE-2016-8859")
+        .unwrap();
+    assert_eq!(musl["package"]["package"], "musl");
+    assert_eq!(musl["package"]["fixedBy"], "1.1.14-r13");
+    assert_eq!(musl["package"]["origin"], "os");
+    assert_eq!(musl["package"]["type"], "alpine");
+    assert_eq!(musl["package"]["source"], "apk");
+    let desc = server.get(&format!("/container-registry/v1/scans/{scan_id}:listVulnerabilities?orderBy=severity%20desc&pageSize=1"));
+    assert_eq!(desc["vulnerabilities"][0]["severity"], "UNDEFINED");
+    let high = server.get(&format!(
+        "/container-registry/v1/scans/{scan_id}:listVulnerabilities?filter=severity%3D%22HIGH%22"
+    ));
+    let high = high["vulnerabilities"].as_array().unwrap();
+    assert_eq!(high.len() as u64, count("high"));
+    assert!(high.iter().all(|v| v["severity"] == "HIGH"));
+    let named = server.get(&format!(
+        "/container-registry/v1/scans/{scan_id}:listVulnerabilities?filter=name%3D%22CVE-2019-10906%22%20AND%20severity%3D%22UNDEFINED%22"
+    ));
+    let named = named["vulnerabilities"].as_array().unwrap();
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0]["package"]["package"], "jinja2");
+    assert_eq!(named[0]["package"]["fixedBy"], "2.10.1");
+
+    // Bad requests name the field.
+    let long = "c".repeat(51);
+    let cases: Vec<(&str, String, Option<Value>, u16, &str)> = vec![
+        (
+            "POST",
+            "/container-registry/v1/scans".into(),
+            Some(json!({})),
+            400,
+            "imageId",
+        ),
+        (
+            "POST",
+            "/container-registry/v1/scans".into(),
+            Some(json!({"imageId": long})),
+            400,
+            "imageId",
+        ),
+        (
+            "POST",
+            "/container-registry/v1/scans".into(),
+            Some(json!({"imageId": "crpunknown0000000000"})),
+            404,
+            "crpunknown0000000000",
+        ),
+        (
+            "GET",
+            "/container-registry/v1/scans/cheunknown0000000000".into(),
+            None,
+            404,
+            "cheunknown0000000000",
+        ),
+        (
+            "GET",
+            format!("/container-registry/v1/scans?imageId={image}&repositoryId={repository_id}"),
+            None,
+            400,
+            "repositoryId",
+        ),
+        (
+            "GET",
+            "/container-registry/v1/scans".into(),
+            None,
+            400,
+            "imageId",
+        ),
+        (
+            "GET",
+            format!("/container-registry/v1/scans?imageId={image}&pageSize=1001"),
+            None,
+            400,
+            "pageSize",
+        ),
+        (
+            "GET",
+            format!("/container-registry/v1/scans?imageId={image}&filter=color%3D%22red%22"),
+            None,
+            400,
+            "color",
+        ),
+        (
+            "GET",
+            format!(
+                "/container-registry/v1/scans/{scan_id}:listVulnerabilities?filter=package%3D%22musl%22"
+            ),
+            None,
+            400,
+            "package",
+        ),
+        (
+            "GET",
+            format!("/container-registry/v1/scans/{scan_id}:listVulnerabilities?pageToken=garbage"),
+            None,
+            400,
+            "pageToken",
+        ),
+        (
+            "GET",
+            format!("/container-registry/v1/images/{long}:lastScanResult"),
+            None,
+            400,
+            "imageId",
+        ),
+        (
+            "GET",
+            "/operations/crqunknown0000000000".into(),
+            None,
+            404,
+            "crqunknown0000000000",
+        ),
+    ];
+    for (method, path, body, expected, field) in cases {
+        let (status, error) = server.call(method, &path, body.as_ref(), &[]);
+        assert_eq!(status, expected, "{method} {path}: {error}");
+        let code = error["code"].as_i64().unwrap();
+        assert_eq!(code, if expected == 404 { 5 } else { 3 }, "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(field),
+            "{method} {path}: {error}"
+        );
+    }
+
+    // The README's CI script, run as it is: it fails the job on CRITICAL findings.
+    let script = readme_ci_script();
+    let second = dir.path().join("image2");
+    write_image(&second, "2.0");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("CRSCAN_URL", &server.url)
+        .env("SOURCE_IMAGE", format!("oci:{}:2.0", second.display()))
+        .env("TARGET", "default/app:2.0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("{} CRITICAL", count("critical"))),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+
+    // The OpenAPI document covers the scanner's calls.
+    let openapi = server.get("/openapi.json");
+    for path in [
+        "/container-registry/v1/scans",
+        "/container-registry/v1/scans/{scanResultId}",
+        "/container-registry/v1/scans/{scanResultId}:listVulnerabilities",
+        "/container-registry/v1/images/{imageId}:lastScanResult",
+        "/container-registry/v1/scanPolicies",
+        "/container-registry/v1/scanPolicies/{scanPolicyId}",
+        "/container-registry/v1/scanPolicies/{registryId}:byRegistry",
+        "/operations/{operationId}:cancel",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from /openapi.json"
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn queued_scans_survive_a_restart_and_cancel_and_policies_work() {
+    if tools_present() {
+        restart_cancel_and_policies(None);
+    }
+}
+
+#[test]
+fn queued_scans_survive_a_restart_and_cancel_and_policies_work_on_postgres() {
+    if tools_present()
+        && let Some(postgres) = Postgres::create()
+    {
+        restart_cancel_and_policies(Some(&postgres.url));
+    }
+}
+
+fn restart_cancel_and_policies(store: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    build_database(&data_dir);
+    // A node without workers takes the calls; the scans wait in the queue.
+    let api_only = Server::start(&data_dir, 0, store);
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&api_only, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&api_only, &digest, "app");
+    push(&api_only, &layout, "1.0", "default/cancelled:1.0");
+    let images = api_only.get("/container-registry/v1/images?folderId=default");
+    let cancelled_image = images["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| image["name"].as_str().unwrap().ends_with("/cancelled"))
+        .map(|image| image["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let scan = |server: &Server, image: &str| {
+        let (status, operation) = server.call(
+            "POST",
+            "/container-registry/v1/scans",
+            Some(&json!({"imageId": image})),
+            &[],
+        );
+        assert_eq!(status, 200, "{operation}");
+        operation["id"].as_str().unwrap().to_owned()
+    };
+    let kept = scan(&api_only, &image);
+    let cancelled = scan(&api_only, &cancelled_image);
+    let (status, cancel) = api_only.call(
+        "POST",
+        &format!("/operations/{cancelled}:cancel"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200, "{cancel}");
+    assert_eq!(cancel["done"], false);
+    let (status, _) = api_only.call("GET", &format!("/operations/{cancelled}:cancel"), None, &[]);
+    assert_eq!(status, 200);
+    api_only.stop();
+
+    // Killed and started again with workers: the queued scan runs once, the
+    // cancelled one ends in CANCELLED.
+    let server = Server::start(&data_dir, 2, store);
+    let done = server.wait(&kept);
+    assert_eq!(done["response"]["status"], "READY", "{done}");
+    let stopped = server.wait(&cancelled);
+    assert_eq!(stopped["error"]["code"], 1, "{stopped}");
+    assert!(stopped.get("response").is_none());
+    let scan_id = stopped["metadata"]["scanResultId"].as_str().unwrap();
+    let result = server.get(&format!("/container-registry/v1/scans/{scan_id}"));
+    assert_eq!(result["status"], "ERROR");
+    assert_eq!(result["imageId"], cancelled_image.as_str());
+    assert!(result["scannedAt"].is_string());
+    let last = server.get(&format!(
+        "/container-registry/v1/images/{cancelled_image}:lastScanResult"
+    ));
+    assert_eq!(last["status"], "ERROR");
+    let results = server.get(&format!("/container-registry/v1/scans?imageId={image}"));
+    assert_eq!(results["scanResults"].as_array().unwrap().len(), 1);
+    assert_eq!(results["scanResults"][0]["status"], "READY");
+
+    // A push rule scans new images by itself.
+    let images = server.get("/container-registry/v1/images?folderId=default");
+    let registry_id = images["images"][0]["name"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let policy = json!({"registryId": registry_id, "name": "on-push", "description": "scan every push",
+        "rules": {"pushRule": {"repositoryPrefixes": ["*"]},
+                  "scheduleRules": [{"repositoryPrefixes": ["app"], "rescanPeriod": "604800s"}]}});
+    let (status, created) = server.call(
+        "POST",
+        "/container-registry/v1/scanPolicies",
+        Some(&policy),
+        &[],
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["done"], true);
+    let policy_id = created["response"]["id"].as_str().unwrap().to_owned();
+    assert!(policy_id.starts_with("crs"));
+    let (status, duplicate) = server.call(
+        "POST",
+        "/container-registry/v1/scanPolicies",
+        Some(&policy),
+        &[],
+    );
+    assert_eq!(
+        (status, duplicate["code"].as_i64()),
+        (409, Some(6)),
+        "{duplicate}"
+    );
+    assert_eq!(
+        server.get(&format!(
+            "/container-registry/v1/scanPolicies/{registry_id}:byRegistry"
+        ))["id"],
+        policy_id.as_str()
+    );
+    let (status, updated) = server.call(
+        "PATCH",
+        &format!("/container-registry/v1/scanPolicies/{policy_id}"),
+        Some(
+            &json!({"updateMask": "description", "description": "changed", "name": "ignored-name"}),
+        ),
+        &[],
+    );
+    assert_eq!(status, 200, "{updated}");
+    let fetched = server.get(&format!("/container-registry/v1/scanPolicies/{policy_id}"));
+    assert_eq!(fetched["description"], "changed");
+    assert_eq!(fetched["name"], "on-push");
+
+    let other = dir.path().join("other");
+    write_image(&other, "3.0");
+    // The same manifest in another repository is another image, never scanned.
+    let pushed = push(&server, &other, "3.0", "default/other/service:3.0");
+    let other_image = image_id(&server, &pushed, "other/service");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let last = loop {
+        let (status, last) = server.call(
+            "GET",
+            &format!("/container-registry/v1/images/{other_image}:lastScanResult"),
+            None,
+            &[],
+        );
+        if status == 200 {
+            break last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the push rule never scanned {other_image}: {}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(last["status"], "READY", "{last}: {}", server.log_text());
+    let (status, _) = server.call(
+        "DELETE",
+        &format!("/container-registry/v1/scanPolicies/{policy_id}"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    let (status, _) = server.call(
+        "GET",
+        &format!("/container-registry/v1/scanPolicies/{policy_id}"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 404);
+    server.stop();
+}
