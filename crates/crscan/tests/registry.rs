@@ -67,6 +67,8 @@ impl Server {
             .env_remove("CRSCAN_STORE")
             .env_remove("CRSCAN_CONFIG")
             .env("RUST_LOG", "warn")
+            // Tests reach no network: no background database download.
+            .env("CRSCAN_DB_AUTO_UPDATE", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(store) = &store {

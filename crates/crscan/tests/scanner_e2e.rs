@@ -166,6 +166,8 @@ impl Server {
             .env_remove("CRSCAN_DB")
             .env_remove("CRSCAN_STORE")
             .env("NO_COLOR", "1")
+            // Tests reach no network: no background database download.
+            .env("CRSCAN_DB_AUTO_UPDATE", "0")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

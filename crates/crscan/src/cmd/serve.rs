@@ -243,6 +243,9 @@ fn check_database(db_path: &Path, max_age_hours: u64) {
                 tracing::info!(db = %db_path.display(), age_hours, advisories = database.info().advisory_count, "vulnerability database");
             }
         }
+        Err(crscan_vulndb::DbError::NotFound { .. }) if !auto_update_enabled() => {
+            tracing::warn!(db = %db_path.display(), "no vulnerability database and CRSCAN_DB_AUTO_UPDATE is off; scans end in FAILED_PRECONDITION until `crscan db update` or `crscan db build --from PATH --db {}` makes one", db_path.display());
+        }
         Err(crscan_vulndb::DbError::NotFound { .. }) => {
             tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update` (scans end in FAILED_PRECONDITION until it is ready)");
             let db_path = db_path.to_owned();
@@ -252,6 +255,19 @@ fn check_database(db_path: &Path, max_age_hours: u64) {
             tracing::warn!(%error, "the vulnerability database cannot be used; scans end in FAILED_PRECONDITION until `crscan db update` or `crscan db build --from PATH` replaces it");
         }
     }
+}
+
+/// Whether a first start without a database downloads one; `CRSCAN_DB_AUTO_UPDATE=0`
+/// (or `false`) turns it off, for air-gapped nodes and for tests.
+fn auto_update_enabled() -> bool {
+    std::env::var("CRSCAN_DB_AUTO_UPDATE")
+        .map(|value| {
+            !matches!(
+                value.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            )
+        })
+        .unwrap_or(true)
 }
 
 fn fetch_database(db_path: &Path) {
