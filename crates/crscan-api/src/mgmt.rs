@@ -169,6 +169,30 @@ async fn replay(state: &AppState, headers: &HeaderMap) -> Result<Option<Response
     Ok(earlier.map(|operation| axum::Json(json::operation(&operation)).into_response()))
 }
 
+/// Answers a delete: an Operation done at once whose metadata
+/// (`Delete<Resource>Metadata`) names the deleted id.
+async fn record_delete(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &Principal,
+    resource: &str,
+    id_field: &str,
+    id: &str,
+) -> ApiResult {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(id_field.to_owned(), Value::String(id.to_owned()));
+    let operation = operation_response(
+        principal,
+        &format!("Delete {}", resource.to_ascii_lowercase()),
+        json::any(
+            &format!("{TYPE_PREFIX}Delete{resource}Metadata"),
+            Value::Object(metadata),
+        ),
+        json::empty_any(),
+    );
+    record(state, headers, operation).await
+}
+
 async fn record(state: &AppState, headers: &HeaderMap, operation: Operation) -> ApiResult {
     let key = idempotency_key(headers);
     let (stored, _) = state
@@ -372,16 +396,15 @@ async fn delete_registry(
         return Ok(earlier);
     }
     state.registry.store().delete_registry(&registry_id).await?;
-    let operation = operation_response(
+    record_delete(
+        &state,
+        &headers,
         &principal,
-        "Delete registry",
-        json::any(
-            &format!("{TYPE_PREFIX}DeleteRegistryMetadata"),
-            json!({"registryId": registry_id}),
-        ),
-        json::empty_any(),
-    );
-    record(&state, &headers, operation).await
+        "Registry",
+        "registryId",
+        &registry_id,
+    )
+    .await
 }
 
 // ---- repositories -----------------------------------------------------------------
@@ -499,16 +522,15 @@ async fn delete_repository(
         return Ok(earlier);
     }
     state.registry.store().delete_repository(&key).await?;
-    let operation = operation_response(
+    record_delete(
+        &state,
+        &headers,
         &principal,
-        "Delete repository",
-        json::any(
-            &format!("{TYPE_PREFIX}DeleteRepositoryMetadata"),
-            json!({"repositoryId": key}),
-        ),
-        json::empty_any(),
-    );
-    record(&state, &headers, operation).await
+        "Repository",
+        "repositoryId",
+        &key,
+    )
+    .await
 }
 
 // ---- images -----------------------------------------------------------------------
@@ -608,16 +630,7 @@ async fn delete_image(
         return Ok(earlier);
     }
     state.registry.store().delete_image(&image_id).await?;
-    let operation = operation_response(
-        &principal,
-        "Delete image",
-        json::any(
-            &format!("{TYPE_PREFIX}DeleteImageMetadata"),
-            json!({"imageId": image_id}),
-        ),
-        json::empty_any(),
-    );
-    record(&state, &headers, operation).await
+    record_delete(&state, &headers, &principal, "Image", "imageId", &image_id).await
 }
 
 // ---- operations -------------------------------------------------------------------
