@@ -156,6 +156,23 @@ impl Store {
         }
     }
 
+    /// The row `sql` finds with `key` as its only parameter, or `NotFound` naming `kind`.
+    pub(crate) async fn fetch_by_key(
+        &self,
+        sql: impl sqlx::SqlSafeStr,
+        kind: &'static str,
+        key: &str,
+    ) -> Result<AnyRow, StoreError> {
+        sqlx::query(sql)
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind,
+                key: key.to_owned(),
+            })
+    }
+
     // ---- registries -------------------------------------------------------------
 
     fn registry_from_row(row: &AnyRow) -> Result<Registry, StoreError> {
@@ -218,29 +235,21 @@ impl Store {
     }
 
     pub async fn get_registry(&self, id: &str) -> Result<Registry, StoreError> {
-        let row = sqlx::query("SELECT * FROM registries WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "registry",
-                key: id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key("SELECT * FROM registries WHERE id = $1", "registry", id)
+            .await?;
         Store::registry_from_row(&row)
     }
 
     /// Finds a registry by its ID or, failing that, by its name.
     pub async fn find_registry(&self, id_or_name: &str) -> Result<Registry, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM registries WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC",
-        )
-        .bind(id_or_name.to_owned())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            kind: "registry",
-            key: id_or_name.to_owned(),
-        })?;
+        let row = self
+            .fetch_by_key(
+                "SELECT * FROM registries WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC",
+                "registry",
+                id_or_name,
+            )
+            .await?;
         Store::registry_from_row(&row)
     }
 
@@ -355,27 +364,21 @@ impl Store {
     }
 
     pub async fn get_repository(&self, id: &str) -> Result<Repository, StoreError> {
-        let row = sqlx::query("SELECT * FROM repositories WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "repository",
-                key: id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key("SELECT * FROM repositories WHERE id = $1", "repository", id)
+            .await?;
         Store::repository_from_row(&row)
     }
 
     /// Finds a repository by its full name `<registryId>/<name>`.
     pub async fn get_repository_by_name(&self, name: &str) -> Result<Repository, StoreError> {
-        let row = sqlx::query("SELECT * FROM repositories WHERE name = $1")
-            .bind(name.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "repository",
-                key: name.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key(
+                "SELECT * FROM repositories WHERE name = $1",
+                "repository",
+                name,
+            )
+            .await?;
         Store::repository_from_row(&row)
     }
 
@@ -598,6 +601,14 @@ impl Store {
         })
     }
 
+    async fn images_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<Image>, StoreError> {
+        let mut images = Vec::with_capacity(rows.len());
+        for row in rows {
+            images.push(self.image_from_row(row).await?);
+        }
+        Ok(images)
+    }
+
     /// Records a manifest as an image of its repository, or returns the existing image
     /// with that digest. When `tag` is given the tag is moved to this image in the same
     /// transaction.
@@ -676,14 +687,9 @@ impl Store {
         let sql = format!(
             "SELECT {IMAGE_COLUMNS} FROM images i JOIN repositories r ON r.id = i.repository_id WHERE i.id = $1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "image",
-                key: id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key(sqlx::AssertSqlSafe(sql), "image", id)
+            .await?;
         self.image_from_row(&row).await
     }
 
@@ -702,10 +708,9 @@ impl Store {
             .bind(digest.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        match row {
-            Some(row) => Ok(Some(self.image_from_row(&row).await?)),
-            None => Ok(None),
-        }
+        self.images_from_rows(row.as_slice())
+            .await
+            .map(|images| images.into_iter().next())
     }
 
     /// The image a tag points at, if any.
@@ -723,10 +728,9 @@ impl Store {
             .bind(tag.to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        match row {
-            Some(row) => Ok(Some(self.image_from_row(&row).await?)),
-            None => Ok(None),
-        }
+        self.images_from_rows(row.as_slice())
+            .await
+            .map(|images| images.into_iter().next())
     }
 
     /// Tags of a repository after `last`, at most `limit`, in lexical order.
@@ -804,11 +808,7 @@ impl Store {
             .bind(artifact_type.unwrap_or_default().to_owned())
             .fetch_all(&self.pool)
             .await?;
-        let mut images = Vec::with_capacity(rows.len());
-        for row in &rows {
-            images.push(self.image_from_row(row).await?);
-        }
-        Ok(images)
+        self.images_from_rows(&rows).await
     }
 
     /// Lists images per the contract's `ListImages` rules.
@@ -850,11 +850,7 @@ impl Store {
             .bind(query.offset)
             .fetch_all(&self.pool)
             .await?;
-        let mut images = Vec::with_capacity(rows.len());
-        for row in &rows {
-            images.push(self.image_from_row(row).await?);
-        }
-        Ok(images)
+        self.images_from_rows(&rows).await
     }
 
     // ---- operations -------------------------------------------------------------
@@ -892,30 +888,9 @@ impl Store {
             return Ok((earlier, false));
         }
         let _gate = self.write_lock().await;
-        if let Some(key) = idempotency_key {
-            // A key older than 24 hours is free again.
-            sqlx::query("UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $1")
-                .bind(key.to_owned())
-                .execute(&self.pool)
-                .await?;
-        }
-        let text = |value: &Option<serde_json::Value>| value.as_ref().map(ToString::to_string);
-        sqlx::query(
-            "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
-             metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(operation.id.clone())
-        .bind(operation.description.clone())
-        .bind(operation.created_by.clone())
-        .bind(operation.created_at)
-        .bind(operation.modified_at)
-        .bind(i64::from(operation.done))
-        .bind(text(&operation.metadata))
-        .bind(text(&operation.error))
-        .bind(text(&operation.response))
-        .bind(idempotency_key.map(str::to_owned))
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        record_operation(&mut tx, operation, idempotency_key).await?;
+        tx.commit().await?;
         Ok((operation.clone(), true))
     }
 
@@ -931,16 +906,48 @@ impl Store {
     }
 
     pub async fn get_operation(&self, id: &str) -> Result<Operation, StoreError> {
-        let row = sqlx::query("SELECT * FROM operations WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "operation",
-                key: id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key("SELECT * FROM operations WHERE id = $1", "operation", id)
+            .await?;
         Store::operation_from_row(&row)
     }
+}
+
+/// Inserts an operation under an idempotency key, first freeing the key from the
+/// earlier operation that held it (a key older than 24 hours is free again).
+pub(crate) async fn record_operation(
+    connection: &mut sqlx::AnyConnection,
+    operation: &Operation,
+    idempotency_key: Option<&str>,
+) -> Result<(), StoreError> {
+    if let Some(key) = idempotency_key {
+        sqlx::query("UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $1")
+            .bind(key.to_owned())
+            .execute(&mut *connection)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
+         metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(operation.id.clone())
+    .bind(operation.description.clone())
+    .bind(operation.created_by.clone())
+    .bind(operation.created_at)
+    .bind(operation.modified_at)
+    .bind(i64::from(operation.done))
+    .bind(json_text(&operation.metadata))
+    .bind(json_text(&operation.error))
+    .bind(json_text(&operation.response))
+    .bind(idempotency_key.map(str::to_owned))
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// A JSON value as the text column that stores it.
+pub(crate) fn json_text(value: &Option<serde_json::Value>) -> Option<String> {
+    value.as_ref().map(ToString::to_string)
 }
 
 fn labels_json(labels: &BTreeMap<String, String>) -> String {

@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::Operation;
-use crate::store::{Backend, Store, now_millis};
+use crate::store::{Backend, Store, json_text, now_millis, record_operation};
 use crate::{IdKind, StoreError, new_id};
 
 /// `ScanResult.Status` (contract §3.1).
@@ -287,30 +287,8 @@ impl Store {
         }
         let _gate = self.write_lock().await;
         let mut tx = self.pool.begin().await?;
-        if let Some(key) = idempotency_key {
-            sqlx::query("UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $1")
-                .bind(key.to_owned())
-                .execute(&mut *tx)
-                .await?;
-        }
         let operation = &scan.operation;
-        let text = |value: &Option<serde_json::Value>| value.as_ref().map(ToString::to_string);
-        sqlx::query(
-            "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
-             metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(operation.id.clone())
-        .bind(operation.description.clone())
-        .bind(operation.created_by.clone())
-        .bind(operation.created_at)
-        .bind(operation.modified_at)
-        .bind(i64::from(operation.done))
-        .bind(text(&operation.metadata))
-        .bind(text(&operation.error))
-        .bind(text(&operation.response))
-        .bind(idempotency_key.map(str::to_owned))
-        .execute(&mut *tx)
-        .await?;
+        record_operation(&mut tx, operation, idempotency_key).await?;
         let now = operation.created_at;
         sqlx::query(
             "INSERT INTO scan_results (id, image_id, repository_id, registry_id, operation_id, status, created_at) \
@@ -341,14 +319,9 @@ impl Store {
 
     pub async fn get_scan_result(&self, id: &str) -> Result<ScanResult, StoreError> {
         let sql = format!("SELECT {SCAN_COLUMNS} FROM scan_results WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "scan result",
-                key: id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key(sqlx::AssertSqlSafe(sql), "scan result", id)
+            .await?;
         scan_from_row(&row)
     }
 
@@ -630,14 +603,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let text = |value: &Option<serde_json::Value>| value.as_ref().map(ToString::to_string);
         sqlx::query(
             "UPDATE operations SET done = 1, modified_at = $1, response = $2, error = $3 \
              WHERE id = (SELECT operation_id FROM scan_results WHERE id = $4)",
         )
         .bind(now)
-        .bind(text(&completion.operation_response))
-        .bind(text(&completion.operation_error))
+        .bind(json_text(&completion.operation_response))
+        .bind(json_text(&completion.operation_error))
         .bind(scan_id.clone())
         .execute(&mut *tx)
         .await?;
@@ -719,14 +691,13 @@ impl Store {
     }
 
     pub async fn get_scan_policy(&self, id: &str) -> Result<ScanPolicy, StoreError> {
-        let row = sqlx::query("SELECT * FROM scan_policies WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "scan policy",
-                key: id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key(
+                "SELECT * FROM scan_policies WHERE id = $1",
+                "scan policy",
+                id,
+            )
+            .await?;
         policy_from_row(&row)
     }
 
@@ -734,14 +705,13 @@ impl Store {
         &self,
         registry_id: &str,
     ) -> Result<ScanPolicy, StoreError> {
-        let row = sqlx::query("SELECT * FROM scan_policies WHERE registry_id = $1")
-            .bind(registry_id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "scan policy for registry",
-                key: registry_id.to_owned(),
-            })?;
+        let row = self
+            .fetch_by_key(
+                "SELECT * FROM scan_policies WHERE registry_id = $1",
+                "scan policy for registry",
+                registry_id,
+            )
+            .await?;
         policy_from_row(&row)
     }
 
