@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use crscan_model::files::normalize_path;
 use crscan_model::{Digest, FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
 use crate::dpkg::{Keys, LayerHistory, Paragraph, Paragraphs, report_truncation};
@@ -110,14 +111,12 @@ impl<'a> Record<'a> {
             paragraph.name_and_version(name, version, "package name (P:)", "version (V:)")?;
         if let Some(owned) = owned {
             for (directory, file) in files {
-                let mut path = String::with_capacity(directory.len() + file.len() + 2);
-                path.push('/');
-                if !directory.is_empty() {
-                    path.push_str(&String::from_utf8_lossy(directory));
-                    path.push('/');
-                }
-                path.push_str(&String::from_utf8_lossy(file));
-                owned.insert(path);
+                let path = format!(
+                    "{}/{}",
+                    String::from_utf8_lossy(directory),
+                    String::from_utf8_lossy(file)
+                );
+                owned.insert(normalize_path(&path));
             }
         }
         Ok(Record {

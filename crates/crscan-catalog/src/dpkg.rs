@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 
+use crscan_model::files::normalize_path;
 use crscan_model::{Digest, FileView, ImageFile, Keep, OsRelease, Package, PackageType, Purl};
 
 use crate::{Detected, Detector, package, text};
@@ -473,13 +474,7 @@ fn add_md5sums_paths(contents: &[u8], owned: &mut HashSet<String>) {
         if path.is_empty() {
             continue;
         }
-        let path = String::from_utf8_lossy(path);
-        let path = path.strip_prefix("./").unwrap_or(&path);
-        if path.starts_with('/') {
-            owned.insert(path.to_owned());
-        } else {
-            owned.insert(format!("/{path}"));
-        }
+        owned.insert(normalize_path(&String::from_utf8_lossy(path)));
     }
 }
 

@@ -399,12 +399,11 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let hash = path_hash(&path);
+        self.forget(&path);
         if kind.is_dir() {
-            self.forget(&path);
             self.directories.push(hash);
             return Ok(());
         }
-        self.forget(&path);
         self.written.insert(hash);
         if kind.is_symlink() {
             let target = entry.link_name_bytes().unwrap_or_default();

@@ -223,6 +223,11 @@ fn read(source: &ImageSource) -> (crscan_image::ImageInfo, FileView) {
     read_image(source, &ReadOptions::default(), &TestInterest, &NoProgress).unwrap()
 }
 
+/// Reads an image that must fail with the default options; returns the error.
+fn read_error(source: &ImageSource) -> ImageError {
+    read_image(source, &ReadOptions::default(), &TestInterest, &NoProgress).unwrap_err()
+}
+
 fn digest_of(name: &str) -> Digest {
     sha256(name.as_bytes())
 }
@@ -534,13 +539,7 @@ fn docker_archive_with_a_corrupt_layer_names_it() {
     };
     let path = dir.path().join("bad.tar");
     std::fs::write(&path, swap(&archive_ok, &archive_bad)).unwrap();
-    let error = read_image(
-        &ImageSource::DockerArchive(path),
-        &ReadOptions::default(),
-        &TestInterest,
-        &NoProgress,
-    )
-    .unwrap_err();
+    let error = read_error(&ImageSource::DockerArchive(path));
     assert!(
         matches!(error, ImageError::DigestMismatch { .. }),
         "{error}"
@@ -662,22 +661,10 @@ fn tags_select_manifests() {
         assert_eq!(text(&view, "/etc/which").as_deref(), Some(expected));
     }
     let untagged = ImageSource::parse(&format!("oci:{}", dir.path().display())).unwrap();
-    let error = read_image(
-        &untagged,
-        &ReadOptions::default(),
-        &TestInterest,
-        &NoProgress,
-    )
-    .unwrap_err();
+    let error = read_error(&untagged);
     assert!(error.to_string().contains("name one with a tag"), "{error}");
     let missing = ImageSource::parse(&format!("oci:{}:three", dir.path().display())).unwrap();
-    let error = read_image(
-        &missing,
-        &ReadOptions::default(),
-        &TestInterest,
-        &NoProgress,
-    )
-    .unwrap_err();
+    let error = read_error(&missing);
     assert!(matches!(error, ImageError::TagNotFound { .. }), "{error}");
 }
 
@@ -757,8 +744,7 @@ fn a_tampered_blob_is_named() {
     let other = gzip(&tar_of(&[Item::File("etc/x", b"tampered".to_vec())]));
     std::fs::write(blob_path(dir.path(), &digest), other).unwrap();
     let source = ImageSource::parse(&format!("oci:{}", dir.path().display())).unwrap();
-    let error =
-        read_image(&source, &ReadOptions::default(), &TestInterest, &NoProgress).unwrap_err();
+    let error = read_error(&source);
     assert!(
         matches!(error, ImageError::DigestMismatch { .. }),
         "{error}"
@@ -1282,33 +1268,29 @@ fn images_from_umoci_and_skopeo() {
         here,
     );
     let mut answers = Vec::new();
-    for text in [
+    for name in [
         "oci:img:t",
         "docker.tar",
         "oci.tar",
         "docker-archive:docker.tar",
     ] {
-        let source = ImageSource::parse(&here.join(text).display().to_string())
+        let source = ImageSource::parse(&here.join(name).display().to_string())
             .or_else(|_| ImageSource::parse(&format!("oci:{}:t", here.join("img").display())))
             .unwrap();
         let (info, view) = read_image(&source, &ReadOptions::default(), &TestInterest, &NoProgress)
-            .unwrap_or_else(|error| panic!("{text}: {error}"));
-        assert_eq!(info.layers.len(), 3, "{text}");
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(info.layers.len(), 3, "{name}");
         assert_eq!(
-            text_of(&view, "/etc/os-release").as_deref(),
+            text(&view, "/etc/os-release").as_deref(),
             Some("ID=umoci\n")
         );
-        assert!(view.get("/etc/gone").is_none(), "{text}: whiteout");
+        assert!(view.get("/etc/gone").is_none(), "{name}: whiteout");
         let status = view.get("/var/lib/dpkg/status").unwrap();
         assert_eq!(&*status.contents, b"Package: b\n");
         assert_eq!(status.history.len(), 1);
         answers.push(paths(&view));
     }
     assert!(answers.windows(2).all(|pair| pair[0] == pair[1]));
-}
-
-fn text_of(view: &FileView, path: &str) -> Option<String> {
-    text(view, path)
 }
 
 /// Legacy `docker save` output links a repeated layer to the first copy.

@@ -206,17 +206,25 @@ fn normalize_components(path: &str) -> Vec<String> {
 /// Normalises a path from an archive or link target into an absolute path inside the
 /// image: `./a/../b/` becomes `/b`; `..` never climbs above the root.
 pub fn normalize_path(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
+    // Built in one buffer: the layer walker calls this once per tar entry.
+    let mut out = String::with_capacity(path.len() + 1);
     for part in path.split('/') {
         match part {
             "" | "." => {}
             ".." => {
-                out.pop();
+                let parent = out.rfind('/').unwrap_or(0);
+                out.truncate(parent);
             }
-            other => out.push(other),
+            other => {
+                out.push('/');
+                out.push_str(other);
+            }
         }
     }
-    format!("/{}", out.join("/"))
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 #[cfg(test)]
