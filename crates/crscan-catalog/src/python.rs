@@ -117,23 +117,9 @@ pub fn parse_metadata(text: &str) -> Metadata<'_> {
     metadata
 }
 
-/// PEP 503 normalisation: lower case, and each run of `-`, `_` and `.` becomes `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_separator = false;
-    for ch in name.chars() {
-        if matches!(ch, '-' | '_' | '.') {
-            if !in_separator {
-                out.push('-');
-            }
-            in_separator = true;
-        } else {
-            out.push(ch.to_ascii_lowercase());
-            in_separator = false;
-        }
-    }
-    out
-}
+/// PEP 503 normalisation, shared with the vulnerability database so that names found
+/// here and names in advisories meet on the same key.
+pub use crscan_model::pep503_normalize as normalize_name;
 
 /// Reports the distribution described by `contents`, found in `file`.
 fn from_metadata(file: &ImageFile, contents: &[u8], out: &mut Detected) {

@@ -12,6 +12,6 @@ pub mod severity;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
 pub use files::{FileInterest, FileVersion, FileView, ImageFile, Keep};
-pub use package::{Diagnostic, Inventory, OsRelease, Package, PackageType};
+pub use package::{Diagnostic, Inventory, OsRelease, Package, PackageType, pep503_normalize};
 pub use purl::Purl;
 pub use severity::Severity;

@@ -131,6 +131,26 @@ impl Package {
     }
 }
 
+/// A Python project name normalised as
+/// [PEP 503](https://peps.python.org/pep-0503/#normalized-names) says: lower case, and each
+/// run of `-`, `_` and `.` becomes one `-` (`Zope.Interface__X` → `zope-interface-x`).
+pub fn pep503_normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator {
+                out.push('-');
+            }
+            in_separator = true;
+        } else {
+            out.extend(c.to_lowercase());
+            in_separator = false;
+        }
+    }
+    out
+}
+
 /// The operating system an image is built on, from `os-release` or a fallback file.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OsRelease {

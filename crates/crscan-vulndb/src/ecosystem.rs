@@ -5,7 +5,7 @@
 //! This module turns all of them into one key per release, and normalises package
 //! names the way each registry compares them, so that a lookup is one exact match.
 
-use crscan_model::{OsRelease, PackageType};
+use crscan_model::{OsRelease, PackageType, pep503_normalize};
 
 /// Debian release codenames and their OSV ecosystem versions.
 const DEBIAN_RELEASES: &[(&str, &str)] = &[
@@ -101,22 +101,7 @@ pub fn ecosystem_family(ecosystem: &str) -> &str {
 pub fn normalize_name(ecosystem: &str, name: &str) -> String {
     let name = name.trim();
     match ecosystem_family(ecosystem) {
-        "PyPI" => {
-            let mut out = String::with_capacity(name.len());
-            let mut in_separator = false;
-            for c in name.chars() {
-                if matches!(c, '-' | '_' | '.') {
-                    if !in_separator {
-                        out.push('-');
-                    }
-                    in_separator = true;
-                } else {
-                    out.extend(c.to_lowercase());
-                    in_separator = false;
-                }
-            }
-            out
-        }
+        "PyPI" => pep503_normalize(name),
         "NuGet" | "Packagist" => name.to_lowercase(),
         _ => name.to_owned(),
     }

@@ -315,7 +315,6 @@ fn match_subject(
                 continue;
             }
             let affected = entry.affected;
-            let ranges = to_version_ranges(&affected.ranges);
             if affected.status == AffectedStatus::NotAffected {
                 if options.include_not_affected {
                     contributions.push(Contribution {
@@ -329,6 +328,7 @@ fn match_subject(
                 }
                 continue;
             }
+            let ranges = to_version_ranges(&affected.ranges);
             let hit = match crscan_version::osv::is_affected(
                 subject.scheme,
                 &subject.version,

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use crscan_report::sbom::format_unix_seconds;
 use crscan_vulndb::{Database, LoadReport};
 
 /// Where the database lives unless `--db` or `CRSCAN_DB` says otherwise.
@@ -225,7 +226,7 @@ fn status(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let document = serde_json::json!({
             "path": db.display().to_string(),
             "schema_version": info.schema_version,
-            "built_at": format_time(info.built_at),
+            "built_at": format_unix_seconds(info.built_at),
             "age_seconds": age,
             "content_digest": info.content_digest,
             "advisories": info.advisory_count,
@@ -239,7 +240,7 @@ fn status(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
     println!("schema version: {}", info.schema_version);
     println!(
         "built:          {} ({} ago)",
-        format_time(info.built_at),
+        format_unix_seconds(info.built_at),
         format_age(age)
     );
     println!("content digest: {}", info.content_digest);
@@ -269,32 +270,6 @@ fn status(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (civil-from-days).
-fn format_time(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        (rest % 3600) / 60,
-        rest % 60
-    )
-}
-
 fn format_age(seconds: i64) -> String {
     if seconds < 120 {
         format!("{seconds}s")
@@ -313,8 +288,11 @@ mod tests {
 
     #[test]
     fn formats_utc_times() {
-        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_time(1_709_251_200), "2024-03-01T00:00:00Z");
-        assert_eq!(format_time(951_782_400 + 3_661), "2000-02-29T01:01:01Z");
+        assert_eq!(format_unix_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_unix_seconds(1_709_251_200), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            format_unix_seconds(951_782_400 + 3_661),
+            "2000-02-29T01:01:01Z"
+        );
     }
 }
