@@ -6,27 +6,8 @@ use serde_json::{Value, json};
 
 pub const TYPE_PREFIX: &str = "type.googleapis.com/yandex.cloud.containerregistry.v1.";
 
-/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision.
-pub fn timestamp(millis: i64) -> String {
-    let nanos = i128::from(millis) * 1_000_000;
-    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-        Ok(moment) => {
-            let date = moment.date();
-            let clock = moment.time();
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                date.year(),
-                u8::from(date.month()),
-                date.day(),
-                clock.hour(),
-                clock.minute(),
-                clock.second(),
-                clock.millisecond()
-            )
-        }
-        Err(_) => "1970-01-01T00:00:00Z".to_owned(),
-    }
-}
+/// RFC 3339 UTC with millisecond precision, shared with the scanner's wire forms.
+pub use crscan_scanner::wire::timestamp;
 
 pub fn registry(registry: &Registry) -> Value {
     json!({

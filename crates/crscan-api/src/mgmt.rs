@@ -11,7 +11,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use crscan_registry::RepositoryPath;
-use crscan_store::{IdKind, ImageOrder, ImageQuery, Operation, RepositoryQuery, new_id, now};
+use crscan_store::{
+    IdKind, ImageOrder, ImageQuery, Operation, Registry, RepositoryQuery, new_id, now,
+};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
@@ -54,7 +56,11 @@ type ApiResult = Result<Response, ApiError>;
 
 const READ: &[Role] = &[Role::Viewer, Role::Pusher, Role::Scanner];
 
-fn check(state: &AppState, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, ApiError> {
+pub(crate) fn check(
+    state: &AppState,
+    headers: &HeaderMap,
+    roles: &[Role],
+) -> Result<Principal, ApiError> {
     Ok(state.auth.check(headers, roles)?)
 }
 
@@ -203,7 +209,7 @@ async fn record(state: &AppState, headers: &HeaderMap, operation: Operation) -> 
     Ok(axum::Json(json::operation(&stored)).into_response())
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|error| ApiError::invalid(format!("request body is not JSON: {error}")))?;
     if !value.is_object() {
@@ -231,8 +237,18 @@ fn labels_of(value: &Value) -> Result<Option<BTreeMap<String, String>>, ApiError
     }
 }
 
+/// Checks a registry name against `[a-z][-a-z0-9]{1,61}[a-z0-9]` from the contract (§5.4).
+fn check_registry_name(name: &str) -> Result<(), ApiError> {
+    if valid_registry_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "name {name:?} does not match [a-z][-a-z0-9]{{1,61}}[a-z0-9]"
+        )))
+    }
+}
+
 fn valid_registry_name(name: &str) -> bool {
-    // `[a-z][-a-z0-9]{1,61}[a-z0-9]` from the contract (§5.4).
     let bytes = name.as_bytes();
     bytes.len() >= 3
         && bytes.len() <= 63
@@ -243,7 +259,7 @@ fn valid_registry_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
-fn string_field<'a>(value: &'a Value, field: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn string_field<'a>(value: &'a Value, field: &str) -> Result<Option<&'a str>, ApiError> {
     match value.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
@@ -300,10 +316,8 @@ async fn create_registry(
     let folder_id = string_field(&body, "folderId")?.unwrap_or_default();
     check_id("folderId", folder_id)?;
     let name = string_field(&body, "name")?.unwrap_or_default();
-    if !name.is_empty() && !valid_registry_name(name) {
-        return Err(ApiError::invalid(format!(
-            "name {name:?} does not match [a-z][-a-z0-9]{{1,61}}[a-z0-9]"
-        )));
+    if !name.is_empty() {
+        check_registry_name(name)?;
     }
     let name = if name.is_empty() { folder_id } else { name };
     let labels = labels_of(&body)?.unwrap_or_default();
@@ -312,16 +326,22 @@ async fn create_registry(
         .store()
         .create_registry(folder_id, name, &labels)
         .await?;
-    let operation = operation_response(
-        &principal,
-        "Create registry",
+    let operation = registry_operation(&principal, "Create", &registry);
+    record(&state, &headers, operation).await
+}
+
+/// The Operation of a registry create or update: `<verb>RegistryMetadata` naming the
+/// registry, with the registry itself as the response.
+fn registry_operation(principal: &Principal, verb: &str, registry: &Registry) -> Operation {
+    operation_response(
+        principal,
+        &format!("{verb} registry"),
         json::any(
-            &format!("{TYPE_PREFIX}CreateRegistryMetadata"),
+            &format!("{TYPE_PREFIX}{verb}RegistryMetadata"),
             json!({"registryId": registry.id}),
         ),
-        json::any(&format!("{TYPE_PREFIX}Registry"), json::registry(&registry)),
-    );
-    record(&state, &headers, operation).await
+        json::any(&format!("{TYPE_PREFIX}Registry"), json::registry(registry)),
+    )
 }
 
 async fn update_registry(
@@ -353,11 +373,7 @@ async fn update_registry(
         match path.as_str() {
             "name" => {
                 let value = string_field(&body, "name")?.unwrap_or_default();
-                if !valid_registry_name(value) {
-                    return Err(ApiError::invalid(format!(
-                        "name {value:?} does not match [a-z][-a-z0-9]{{1,61}}[a-z0-9]"
-                    )));
-                }
+                check_registry_name(value)?;
                 name = Some(value.to_owned());
             }
             "labels" => labels = Some(labels_of(&body)?.unwrap_or_default()),
@@ -373,15 +389,7 @@ async fn update_registry(
         .store()
         .update_registry(&registry_id, name.as_deref(), labels.as_ref())
         .await?;
-    let operation = operation_response(
-        &principal,
-        "Update registry",
-        json::any(
-            &format!("{TYPE_PREFIX}UpdateRegistryMetadata"),
-            json!({"registryId": registry.id}),
-        ),
-        json::any(&format!("{TYPE_PREFIX}Registry"), json::registry(&registry)),
-    );
+    let operation = registry_operation(&principal, "Update", &registry);
     record(&state, &headers, operation).await
 }
 

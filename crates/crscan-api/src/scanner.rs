@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 use crate::auth::Principal;
 use crate::errors::ApiError;
+use crate::json;
+use crate::mgmt::{check, parse_body, string_field};
 use crate::{AppState, Role};
 
 type ApiResult = Result<Response, ApiError>;
@@ -47,10 +49,6 @@ pub(crate) fn router() -> Router<AppState> {
         )
 }
 
-fn check(state: &AppState, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, ApiError> {
-    Ok(state.auth.check(headers, roles)?)
-}
-
 fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(format!("{field} is required")));
@@ -67,26 +65,6 @@ fn json_response(value: Value) -> Response {
     axum::Json(value).into_response()
 }
 
-fn operation_json(operation: &Operation) -> Value {
-    let mut value = json!({
-        "id": operation.id,
-        "description": operation.description,
-        "createdAt": wire::timestamp(operation.created_at),
-        "createdBy": operation.created_by,
-        "modifiedAt": wire::timestamp(operation.modified_at),
-        "done": operation.done,
-    });
-    if let Some(metadata) = &operation.metadata {
-        value["metadata"] = metadata.clone();
-    }
-    if let Some(error) = &operation.error {
-        value["error"] = error.clone();
-    } else if let Some(response) = &operation.response {
-        value["response"] = response.clone();
-    }
-    value
-}
-
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
@@ -101,23 +79,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             }
             Ok(Some(text.to_owned()))
         }
-    }
-}
-
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::invalid(format!("request body is not JSON: {error}")))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid("request body is not a JSON object"));
-    }
-    Ok(value)
-}
-
-fn string_field<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(ApiError::invalid(format!("{field} is not a string"))),
     }
 }
 
@@ -272,7 +233,7 @@ async fn scan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     if let Some(key) = &key
         && let Some(earlier) = store.find_operation_by_key(key).await?
     {
-        return Ok(json_response(operation_json(&earlier)));
+        return Ok(json_response(json::operation(&earlier)));
     }
     let image = store.get_image(image_id).await?;
     let repository = store.get_repository(&image.repository_id).await?;
@@ -285,7 +246,7 @@ async fn scan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         key.as_deref(),
     )
     .await?;
-    Ok(json_response(operation_json(&operation)))
+    Ok(json_response(json::operation(&operation)))
 }
 
 async fn get_scan(
@@ -605,13 +566,13 @@ async fn policy_operation(
         .store()
         .insert_operation(&operation, key)
         .await?;
-    Ok(json_response(operation_json(&stored)))
+    Ok(json_response(json::operation(&stored)))
 }
 
 async fn replay(state: &AppState, key: Option<&str>) -> Result<Option<Response>, ApiError> {
     let Some(key) = key else { return Ok(None) };
     let earlier = state.registry.store().find_operation_by_key(key).await?;
-    Ok(earlier.map(|operation| json_response(operation_json(&operation))))
+    Ok(earlier.map(|operation| json_response(json::operation(&operation))))
 }
 
 async fn create_policy(
