@@ -19,11 +19,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+use common::{cache_dir, cyclonedx_errors, run, spdx_errors, tools_present};
+
 const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
-const SCHEMAS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../crscan-report/tests/schemas"
-);
 const DPKG_FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/data/catalog/dpkg/trivy/status"
@@ -34,57 +33,6 @@ const PURGED: [&str; 2] = ["e2fsprogs", "libss2"];
 /// The package the third layer installs from Debian's archive.
 const ADDED_DEB: &str = "hello";
 const SITE: &str = "usr/local/lib/python3.11/dist-packages";
-
-/// Whether the external tools this test needs are here; skips (or fails when
-/// `CRSCAN_REQUIRE_TOOLS=1`) with a message naming what is missing.
-fn tools_present(tools: &[&str], need_root: bool) -> bool {
-    let mut missing: Vec<String> = tools
-        .iter()
-        .filter(|tool| !on_path(tool))
-        .map(|tool| (*tool).to_owned())
-        .collect();
-    if need_root && !is_root() {
-        missing.push("root privileges".to_owned());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var("CRSCAN_REQUIRE_TOOLS").is_ok_and(|value| value == "1");
-    assert!(
-        !required,
-        "CRSCAN_REQUIRE_TOOLS=1 but missing: {}",
-        missing.join(", ")
-    );
-    eprintln!("skipping: missing {}", missing.join(", "));
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        || ["/usr/sbin", "/sbin"]
-            .iter()
-            .any(|dir| Path::new(dir).join(tool).is_file())
-}
-
-fn is_root() -> bool {
-    run(Command::new("id").arg("-u")).trim() == "0"
-}
-
-/// Runs a command, panicking with its output when it fails; returns stdout.
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 fn crscan(args: &[&str]) -> Output {
     Command::new(CRSCAN)
@@ -102,15 +50,6 @@ fn crscan_json(args: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn cache_dir() -> PathBuf {
-    let dir = match std::env::var_os("CRSCAN_TEST_CACHE") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/crscan-test"),
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The debootstrap root filesystem as a tar file, made once and reused.
@@ -319,30 +258,12 @@ fn find<'a>(document: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|p| p["name"] == name)
 }
 
-fn load_schema(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(Path::new(SCHEMAS).join(name)).unwrap()).unwrap()
-}
-
 fn schema_errors(format: &str, document: &Value) -> Vec<String> {
-    let mut options = jsonschema::options();
-    options.should_validate_formats(false);
-    let schema = if format == "cyclonedx" {
-        options.with_draft(jsonschema::Draft::Draft7);
-        for name in ["spdx.schema.json", "jsf-0.82.schema.json"] {
-            let referenced = load_schema(name);
-            let id = string(&referenced["$id"]);
-            options.with_resource(id, jsonschema::Resource::from_contents(referenced).unwrap());
-        }
-        load_schema("bom-1.6.schema.json")
+    if format == "cyclonedx" {
+        cyclonedx_errors(document)
     } else {
-        options.with_draft(jsonschema::Draft::Draft201909);
-        load_schema("spdx-schema.json")
-    };
-    let validator = options.build(&schema).unwrap();
-    validator
-        .iter_errors(document)
-        .map(|error| format!("{error} at {}", error.instance_path))
-        .collect()
+        spdx_errors(document)
+    }
 }
 
 /// Which layer blob (0-based) holds a tar entry whose path ends with `suffix`.

@@ -24,67 +24,16 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+mod common;
+use common::{cache_dir, cyclonedx_errors, run, tools_present};
+
 const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
 const FEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/vulndb");
-const SCHEMAS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../crscan-report/tests/schemas"
-);
 const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/scan");
 /// The fixed clock of every run: 2023-11-14T22:13:20Z.
 const NOW: &str = "1700000000";
 
 // --- tools, commands, caches -----------------------------------------------------
-
-/// Whether the external tools are here; skips (or fails when `CRSCAN_REQUIRE_TOOLS=1`)
-/// with a message naming what is missing.
-fn tools_present(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|tool| !on_path(tool))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var("CRSCAN_REQUIRE_TOOLS").is_ok_and(|value| value == "1");
-    assert!(
-        !required,
-        "CRSCAN_REQUIRE_TOOLS=1 but missing: {}",
-        missing.join(", ")
-    );
-    eprintln!("skipping: missing {}", missing.join(", "));
-    false
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-}
-
-/// Runs a command, panicking with its output when it fails; returns stdout.
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn cache_dir() -> PathBuf {
-    let dir = match std::env::var_os("CRSCAN_TEST_CACHE") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/crscan-test"),
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The database, built once per test binary from every shared feed.
 fn database() -> &'static Path {
@@ -328,7 +277,7 @@ fn ubuntu_image(work: &Path) -> String {
 
 /// `urllib3` 1.24.1 and `Jinja2` 2.10 wheels unpacked into site-packages.
 fn python_image(work: &Path) -> Option<String> {
-    if !tools_present(&["python3"]) {
+    if !tools_present(&["python3"], false) {
         return None;
     }
     let wheels = cache_dir().join("scan-wheels");
@@ -362,7 +311,7 @@ fn python_image(work: &Path) -> Option<String> {
 
 /// `lodash` 4.17.15 and `minimist` 1.2.0 installed by npm.
 fn npm_image(work: &Path) -> Option<String> {
-    if !tools_present(&["npm"]) {
+    if !tools_present(&["npm"], false) {
         return None;
     }
     let project = cache_dir().join("scan-npm");
@@ -396,7 +345,7 @@ fn npm_image(work: &Path) -> Option<String> {
 
 /// A Go binary built with the local toolchain, and the toolchain's version.
 fn go_image(work: &Path) -> Option<(String, String)> {
-    if !tools_present(&["go"]) {
+    if !tools_present(&["go"], false) {
         return None;
     }
     let source = work.join("go-source");
@@ -482,28 +431,6 @@ fn summary(document: &Value) -> Vec<u64> {
     .iter()
     .map(|name| document["summary"][*name].as_u64().unwrap())
     .collect()
-}
-
-fn load_schema(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(Path::new(SCHEMAS).join(name)).unwrap()).unwrap()
-}
-
-/// Errors of a CycloneDX 1.6 document against the official schema; the two schemas it
-/// references are registered under their ids so nothing is fetched.
-fn cyclonedx_errors(document: &Value) -> Vec<String> {
-    let mut options = jsonschema::options();
-    options.should_validate_formats(false);
-    options.with_draft(jsonschema::Draft::Draft7);
-    for name in ["spdx.schema.json", "jsf-0.82.schema.json"] {
-        let referenced = load_schema(name);
-        let id = referenced["$id"].as_str().unwrap().to_owned();
-        options.with_resource(id, jsonschema::Resource::from_contents(referenced).unwrap());
-    }
-    let validator = options.build(&load_schema("bom-1.6.schema.json")).unwrap();
-    validator
-        .iter_errors(document)
-        .map(|error| format!("{error} at {}", error.instance_path))
-        .collect()
 }
 
 /// The SARIF 2.1.0 structure code-scanning tools rely on: one run, rules with unique

@@ -6,9 +6,9 @@
 //! package's); LAYER is the 0-based index of the layer that installed the package and
 //! the start of that layer's digest.
 
-use crscan_model::Package;
+use crscan_model::{Digest, Package};
 
-use super::{SbomDocument, short_digest};
+use super::{SbomDocument, Subject, short_digest};
 
 const HEADERS: [&str; 5] = ["NAME", "VERSION", "TYPE", "SOURCE", "LAYER"];
 
@@ -41,16 +41,7 @@ pub fn render(document: &SbomDocument) -> String {
         .iter()
         .map(|package| row(document, package))
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    push_row(&mut out, &HEADERS.map(str::to_owned), &widths);
-    for row in &rows {
-        push_row(&mut out, row, &widths);
-    }
+    push_table(&mut out, &HEADERS, &rows);
     out
 }
 
@@ -62,13 +53,7 @@ fn row(document: &SbomDocument, package: &Package) -> [String; 5] {
         (Some(name), _) => name.clone(),
         (None, _) => String::new(),
     };
-    let layer = match &package.layer_digest {
-        Some(digest) => match document.subject.layer_index(digest) {
-            Some(index) => format!("{index} {}", short_digest(digest)),
-            None => short_digest(digest),
-        },
-        None => String::new(),
-    };
+    let layer = layer_cell(&document.subject, package.layer_digest.as_ref());
     [
         package.name.clone(),
         package.version.clone(),
@@ -78,7 +63,38 @@ fn row(document: &SbomDocument, package: &Package) -> [String; 5] {
     ]
 }
 
-fn push_row(out: &mut String, cells: &[String; 5], widths: &[usize; 5]) {
+/// The LAYER cell shared by both tables: the 0-based index of the layer in the image
+/// and the start of its digest, or only the digest when the layer is not the image's.
+pub(crate) fn layer_cell(subject: &Subject, digest: Option<&Digest>) -> String {
+    match digest {
+        Some(digest) => match subject.layer_index(digest) {
+            Some(index) => format!("{index} {}", short_digest(digest)),
+            None => short_digest(digest),
+        },
+        None => String::new(),
+    }
+}
+
+/// Appends `headers` and `rows` as left-aligned columns two spaces apart, each as
+/// wide as its widest cell, with no trailing spaces.
+pub(crate) fn push_table<const N: usize>(
+    out: &mut String,
+    headers: &[&str; N],
+    rows: &[[String; N]],
+) {
+    let mut widths = headers.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    push_row(out, &headers.map(str::to_owned), &widths);
+    for row in rows {
+        push_row(out, row, &widths);
+    }
+}
+
+fn push_row<const N: usize>(out: &mut String, cells: &[String; N], widths: &[usize; N]) {
     let mut line = String::new();
     for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
         if index > 0 {

@@ -8,7 +8,8 @@
 use crscan_model::Severity;
 
 use super::{ScanDocument, VulnFinding, format_age};
-use crate::sbom::{format_unix_seconds, short_digest};
+use crate::sbom::format_unix_seconds;
+use crate::sbom::table::{layer_cell, push_table};
 
 const HEADERS: [&str; 7] = [
     "ID",
@@ -80,16 +81,7 @@ pub fn render(document: &ScanDocument) -> String {
             continue;
         }
         out.push_str(&format!("\n{severity} ({})\n", rows.len()));
-        let mut widths = HEADERS.map(str::len);
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        push_row(&mut out, &HEADERS.map(str::to_owned), &widths);
-        for row in &rows {
-            push_row(&mut out, row, &widths);
-        }
+        push_table(&mut out, &HEADERS, &rows);
     }
     out
 }
@@ -106,11 +98,7 @@ fn row(document: &ScanDocument, finding: &VulnFinding) -> [String; 7] {
             finding.binary_packages.join(", ")
         )
     };
-    let layer = match (&finding.layer_digest, document.layer_index(finding)) {
-        (Some(digest), Some(index)) => format!("{index} {}", short_digest(digest)),
-        (Some(digest), None) => short_digest(digest),
-        (None, _) => String::new(),
-    };
+    let layer = layer_cell(&document.sbom.subject, finding.layer_digest.as_ref());
     let title = finding
         .summary
         .as_deref()
@@ -134,20 +122,4 @@ fn row(document: &ScanDocument, finding: &VulnFinding) -> [String; 7] {
         layer,
         title,
     ]
-}
-
-fn push_row(out: &mut String, cells: &[String; 7], widths: &[usize; 7]) {
-    let mut line = String::new();
-    for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
-        if index > 0 {
-            line.push_str("  ");
-        }
-        line.push_str(cell);
-        if index + 1 < cells.len() {
-            let padding = width.saturating_sub(cell.chars().count());
-            line.extend(std::iter::repeat_n(' ', padding));
-        }
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
 }

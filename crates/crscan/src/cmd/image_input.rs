@@ -1,10 +1,12 @@
-//! Reading an image into an inventory, shared by `crscan sbom` and `crscan scan`.
+//! Reading an image into an inventory, and writing the rendered document, shared by
+//! `crscan sbom` and `crscan scan`.
 //!
 //! Reads the image once (`crscan-image`), keeping only the files the detectors asked
 //! for, and catalogues it (`crscan-catalog`). A progress bar over the layers' bytes
 //! is drawn on stderr only when stderr is a terminal.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -122,6 +124,22 @@ pub fn report_diagnostics(diagnostics: &[Diagnostic], verbose: bool, stage: &str
             "  … and {} more (use --verbose to see all)",
             diagnostics.len() - shown
         );
+    }
+}
+
+/// Writes the rendered document to `path`, or to stdout when there is none.
+pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write to stdout")
+        }
     }
 }
 

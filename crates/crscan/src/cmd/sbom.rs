@@ -4,11 +4,9 @@
 //! result (`crscan-report`). Only the document goes to stdout (or `--output`); the
 //! progress bar, when stderr is a terminal, and the diagnostics go to stderr.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use crscan_report::sbom::{SbomDocument, SbomFormat};
 
 use super::image_input;
@@ -40,16 +38,6 @@ pub fn run(args: SbomArgs) -> anyhow::Result<ExitCode> {
     image_input::report_diagnostics(&inventory.diagnostics, args.verbose, "cataloguing");
     let document = SbomDocument::new(subject, inventory, image_input::generator());
     let text = document.render(args.format)?;
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-                .context("cannot write to stdout")?;
-        }
-    }
+    image_input::write_output(args.output.as_deref(), &text)?;
     Ok(ExitCode::SUCCESS)
 }

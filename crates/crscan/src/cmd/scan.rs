@@ -7,7 +7,6 @@
 //! document goes to stdout or `--output`; progress and diagnostics go to stderr.
 //! The exit status is 0, or `--exit-code` when `--fail-on` is met, or 2 on an error.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -165,7 +164,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ignored: outcome.ignored,
     };
     let text = document.render(args.format)?;
-    write_output(args.output.as_deref(), &text)?;
+    image_input::write_output(args.output.as_deref(), &text)?;
     if args.timings {
         eprintln!(
             "timings: read {:.1} ms, match {:.1} ms ({} lookups), render {:.1} ms",
@@ -194,21 +193,6 @@ fn open_database(path: &Path) -> anyhow::Result<Database> {
     }
     Database::open(path)
         .with_context(|| format!("cannot open vulnerability database {}", path.display()))
-}
-
-fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match path {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-        }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush())
-                .context("cannot write to stdout")
-        }
-    }
 }
 
 /// The matcher's finding as the report crate describes it.
