@@ -160,6 +160,12 @@ pub fn inventory_image(
         ..ScanStats::default()
     };
     let total = Cell::new(0u64);
+    // A layer listed more than once is read once; only such layers are kept for
+    // their later uses, since applying a layer consumes it.
+    let mut uses: HashMap<&Digest, usize> = HashMap::new();
+    for layer in &resolved.layers {
+        *uses.entry(&layer.digest).or_default() += 1;
+    }
     let mut seen: HashMap<Digest, LayerContents> = HashMap::new();
     let mut view = FileView::new();
     for layer in &resolved.layers {
@@ -206,7 +212,9 @@ pub fn inventory_image(
             }
             contents
         };
-        seen.insert(layer.digest.clone(), contents.clone());
+        if uses.get(&layer.digest).is_some_and(|count| *count > 1) {
+            seen.insert(layer.digest.clone(), contents.clone());
+        }
         contents.apply_to(&mut view, &catalog);
     }
     stats.bytes_read = total.get();

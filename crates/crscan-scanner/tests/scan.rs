@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 
 use crscan_model::{Digest, DigestAlgorithm, Severity};
 use crscan_scanner::{
-    ErrorCode, LayerCache, OciLayoutBlobs, ScanError, ScanRequest, SeverityCounts, default_limits,
-    inventory_image, match_inventory_outcome, open_database, scan_image,
+    ErrorCode, LayerCache, OciLayoutBlobs, ScanError, ScanOutcome, ScanRequest, SeverityCounts,
+    default_limits, inventory_image, match_inventory_outcome, open_database, scan_image,
 };
 use crscan_vulndb::{Database, LoadReport};
 use sha2::{Digest as _, Sha256};
@@ -137,37 +137,71 @@ fn database(dir: &Path) -> Database {
     open_database(&path).unwrap()
 }
 
-fn request<'a>(
-    blobs: &'a OciLayoutBlobs,
-    image: &'a Digest,
-    database: Option<&'a Database>,
-    cache: Option<&'a LayerCache>,
-    cancel: &'a AtomicBool,
-    limits: &'a crscan_image::Limits,
-) -> ScanRequest<'a> {
-    ScanRequest {
-        blobs,
-        image,
-        manifest: None,
-        database,
-        cache,
-        cancel,
-        limits,
+/// The setup most tests share: the vulnerable image in an OCI layout under a
+/// temporary directory, the test database, and a scan that is not cancelled.
+struct Fixture {
+    dir: tempfile::TempDir,
+    layout: Layout,
+    image: Digest,
+    layers: Vec<(Digest, usize)>,
+    db: Database,
+    blobs: OciLayoutBlobs,
+    cancel: AtomicBool,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&dir.path().join("image"));
+        let (image, layers) = vulnerable_image(&layout);
+        let db = database(dir.path());
+        let blobs = layout.blobs();
+        Fixture {
+            dir,
+            layout,
+            image,
+            layers,
+            db,
+            blobs,
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    /// Scans `image` from the layout's blobs against `database`.
+    fn scan_with(
+        &self,
+        image: &Digest,
+        database: Option<&Database>,
+        cache: Option<&LayerCache>,
+        limits: &crscan_image::Limits,
+    ) -> Result<ScanOutcome, ScanError> {
+        scan_image(&ScanRequest {
+            blobs: &self.blobs,
+            image,
+            manifest: None,
+            database,
+            cache,
+            cancel: &self.cancel,
+            limits,
+        })
+    }
+
+    /// Scans `image` against the test database, without a layer cache.
+    fn scan(
+        &self,
+        image: &Digest,
+        limits: &crscan_image::Limits,
+    ) -> Result<ScanOutcome, ScanError> {
+        self.scan_with(image, Some(&self.db), None, limits)
     }
 }
 
 #[test]
 fn scans_os_and_language_packages_into_the_api_shape() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, _) = vulnerable_image(&layout);
-    let db = database(dir.path());
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(false);
-    let limits = default_limits();
-    let outcome = scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &limits)).unwrap();
+    let fixture = Fixture::new();
+    let outcome = fixture.scan(&fixture.image, &default_limits()).unwrap();
 
-    assert_eq!(outcome.manifest_digest, image);
+    assert_eq!(outcome.manifest_digest, fixture.image);
     assert_eq!(outcome.inventory.os.as_ref().unwrap().id, "alpine");
     assert_eq!(outcome.stats.layers, 2);
     assert_eq!(outcome.stats.layers_read, 2);
@@ -225,38 +259,27 @@ fn scans_os_and_language_packages_into_the_api_shape() {
 
 #[test]
 fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, layers) = vulnerable_image(&layout);
-    let db = database(dir.path());
-    let cache = LayerCache::open(dir.path().join("cache")).unwrap();
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(false);
+    let fixture = Fixture::new();
+    let (layout, image, layers, db) = (
+        &fixture.layout,
+        &fixture.image,
+        &fixture.layers,
+        &fixture.db,
+    );
+    let cache = LayerCache::open(fixture.dir.path().join("cache")).unwrap();
     let limits = default_limits();
-    let first = scan_image(&request(
-        &blobs,
-        &image,
-        Some(&db),
-        Some(&cache),
-        &cancel,
-        &limits,
-    ))
-    .unwrap();
+    let first = fixture
+        .scan_with(image, Some(db), Some(&cache), &limits)
+        .unwrap();
     assert_eq!(first.stats.layers_read, 2);
 
     // With the layer blobs gone, a second scan can only succeed from the cache.
-    for (digest, _) in &layers {
+    for (digest, _) in layers {
         std::fs::remove_file(layout.blobs().blob_path(digest)).unwrap();
     }
-    let second = scan_image(&request(
-        &blobs,
-        &image,
-        Some(&db),
-        Some(&cache),
-        &cancel,
-        &limits,
-    ))
-    .unwrap();
+    let second = fixture
+        .scan_with(image, Some(db), Some(&cache), &limits)
+        .unwrap();
     assert_eq!(second.stats.layers_read, 0);
     assert_eq!(second.stats.layers_from_cache, 2);
     assert_eq!(second.vulnerabilities, first.vulnerabilities);
@@ -264,15 +287,9 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
     // A new image sharing the base layer reads only its own new layer.
     let other = layout.layer(&[("etc/motd", b"hello".as_slice())]);
     let (other_image, _) = layout.manifest(&[layers[0].clone(), other], "amd64");
-    let third = scan_image(&request(
-        &blobs,
-        &other_image,
-        Some(&db),
-        Some(&cache),
-        &cancel,
-        &limits,
-    ))
-    .unwrap();
+    let third = fixture
+        .scan_with(&other_image, Some(db), Some(&cache), &limits)
+        .unwrap();
     assert_eq!(
         (third.stats.layers_read, third.stats.layers_from_cache),
         (1, 1)
@@ -285,90 +302,62 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
     );
 
     // The stored inventory re-matches without any layer.
-    let inventory = cache.inventory(&image).unwrap();
-    let rematched = match_inventory_outcome(&image, inventory, Some(&db)).unwrap();
+    let inventory = cache.inventory(image).unwrap();
+    let rematched = match_inventory_outcome(image, inventory, Some(db)).unwrap();
     assert_eq!(rematched.vulnerabilities, first.vulnerabilities);
     assert_eq!(rematched.counts, first.counts);
 }
 
 #[test]
 fn an_index_resolves_to_linux_amd64() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (amd64, _) = vulnerable_image(&layout);
-    let amd64_size = std::fs::metadata(layout.blobs().blob_path(&amd64))
+    let fixture = Fixture::new();
+    let (layout, amd64) = (&fixture.layout, &fixture.image);
+    let amd64_size = std::fs::metadata(layout.blobs().blob_path(amd64))
         .unwrap()
         .len() as usize;
     let empty = layout.layer(&[("etc/motd", b"arm".as_slice())]);
     let (arm64, arm64_bytes) = layout.manifest(&[empty], "arm64");
     let index = layout.index(&[
         (&arm64, arm64_bytes.len(), "arm64"),
-        (&amd64, amd64_size, "amd64"),
+        (amd64, amd64_size, "amd64"),
     ]);
-    let db = database(dir.path());
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(false);
     let limits = default_limits();
-    let outcome = scan_image(&request(&blobs, &index, Some(&db), None, &cancel, &limits)).unwrap();
-    assert_eq!(outcome.manifest_digest, amd64);
+    let outcome = fixture.scan(&index, &limits).unwrap();
+    assert_eq!(&outcome.manifest_digest, amd64);
     assert!(!outcome.vulnerabilities.is_empty());
 
     let arm_only = layout.index(&[(&arm64, arm64_bytes.len(), "arm64")]);
-    let error = scan_image(&request(
-        &blobs,
-        &arm_only,
-        Some(&db),
-        None,
-        &cancel,
-        &limits,
-    ))
-    .unwrap_err();
+    let error = fixture.scan(&arm_only, &limits).unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition);
     assert!(error.to_string().contains("linux/arm64"), "{error}");
 }
 
 #[test]
 fn no_database_is_a_failed_precondition_that_says_how_to_get_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, _) = vulnerable_image(&layout);
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(false);
-    let limits = default_limits();
-    let error = scan_image(&request(&blobs, &image, None, None, &cancel, &limits)).unwrap_err();
+    let fixture = Fixture::new();
+    let error = fixture
+        .scan_with(&fixture.image, None, None, &default_limits())
+        .unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition);
     assert_eq!(error.code().number(), 9);
     let message = error.to_string();
     assert!(message.contains("crscan db update"), "{message}");
     assert!(message.contains("crscan db build --from PATH"), "{message}");
 
-    let missing = open_database(&dir.path().join("absent.db")).unwrap_err();
+    let missing = open_database(&fixture.dir.path().join("absent.db")).unwrap_err();
     assert!(matches!(missing, ScanError::NoDatabase { .. }));
     assert!(missing.to_string().contains("absent.db"), "{missing}");
 }
 
 #[test]
 fn images_over_the_limits_are_resource_exhausted() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, _) = vulnerable_image(&layout);
-    let db = database(dir.path());
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(false);
+    let fixture = Fixture::new();
 
     let few_layers = crscan_image::Limits {
         max_layers: 1,
         ..default_limits()
     };
-    let error = scan_image(&request(
-        &blobs,
-        &image,
-        Some(&db),
-        None,
-        &cancel,
-        &few_layers,
-    ))
-    .unwrap_err();
+    let error = fixture.scan(&fixture.image, &few_layers).unwrap_err();
     assert_eq!(error.code(), ErrorCode::ResourceExhausted);
     assert!(error.to_string().contains("2 layers"), "{error}");
 
@@ -376,33 +365,31 @@ fn images_over_the_limits_are_resource_exhausted() {
         max_image_bytes: 100,
         ..default_limits()
     };
-    let error = scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &small)).unwrap_err();
+    let error = fixture.scan(&fixture.image, &small).unwrap_err();
     assert_eq!(error.code(), ErrorCode::ResourceExhausted);
     assert_eq!(error.code().number(), 8);
 
     // A manifest that understates its layer sizes is caught on the bytes read.
     let installed = std::fs::read(format!("{DATA}/catalog/apk/trivy/installed")).unwrap();
-    let (layer, _) = layout.layer(&[("lib/apk/db/installed", &installed)]);
-    let (lying, _) = layout.manifest(&[(layer, 1)], "amd64");
+    let (layer, _) = fixture
+        .layout
+        .layer(&[("lib/apk/db/installed", &installed)]);
+    let (lying, _) = fixture.layout.manifest(&[(layer, 1)], "amd64");
     let limit = crscan_image::Limits {
         max_image_bytes: 200,
         ..default_limits()
     };
-    let error = scan_image(&request(&blobs, &lying, Some(&db), None, &cancel, &limit)).unwrap_err();
+    let error = fixture.scan(&lying, &limit).unwrap_err();
     assert_eq!(error.code(), ErrorCode::ResourceExhausted, "{error}");
 }
 
 #[test]
 fn a_cancelled_scan_stops_with_cancelled() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, _) = vulnerable_image(&layout);
-    let db = database(dir.path());
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(true);
-    let limits = default_limits();
-    let error =
-        scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &limits)).unwrap_err();
+    let fixture = Fixture::new();
+    fixture
+        .cancel
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let error = fixture.scan(&fixture.image, &default_limits()).unwrap_err();
     assert_eq!(error.code(), ErrorCode::Cancelled);
     assert_eq!(error.code().number(), 1);
 }
@@ -428,15 +415,18 @@ impl crscan_scanner::BlobSource for CancelOnOpen<'_> {
 
 #[test]
 fn a_running_scan_stops_at_its_next_layer() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, layers) = vulnerable_image(&layout);
+    let fixture = Fixture::new();
+    let (layout, image, layers, db) = (
+        &fixture.layout,
+        &fixture.image,
+        &fixture.layers,
+        &fixture.db,
+    );
     let extra = layout.layer(&[("etc/motd", b"third".as_slice())]);
     let (image_three, _) = layout.manifest(
         &[layers[0].clone(), layers[1].clone(), extra.clone()],
         "amd64",
     );
-    let db = database(dir.path());
     let cancel = AtomicBool::new(false);
     let blobs = CancelOnOpen {
         inner: layout.blobs(),
@@ -449,7 +439,7 @@ fn a_running_scan_stops_at_its_next_layer() {
         blobs: &blobs,
         image: &image_three,
         manifest: None,
-        database: Some(&db),
+        database: Some(db),
         cache: None,
         cancel: &cancel,
         limits: &limits,
@@ -462,22 +452,17 @@ fn a_running_scan_stops_at_its_next_layer() {
         !opened.contains(&extra.0),
         "the layer after the cancel was read"
     );
-    assert!(!opened.contains(&image), "unrelated manifest read");
+    assert!(!opened.contains(image), "unrelated manifest read");
 }
 
 #[test]
 fn unreadable_images_are_failed_preconditions() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, layers) = vulnerable_image(&layout);
-    let db = database(dir.path());
-    let blobs = layout.blobs();
-    let cancel = AtomicBool::new(false);
+    let fixture = Fixture::new();
+    let (layout, layers) = (&fixture.layout, &fixture.layers);
     let limits = default_limits();
 
     std::fs::remove_file(layout.blobs().blob_path(&layers[1].0)).unwrap();
-    let error =
-        scan_image(&request(&blobs, &image, Some(&db), None, &cancel, &limits)).unwrap_err();
+    let error = fixture.scan(&fixture.image, &limits).unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition);
     assert!(
         error.to_string().contains(&layers[1].0.to_string()),
@@ -485,33 +470,23 @@ fn unreadable_images_are_failed_preconditions() {
     );
 
     let garbage = layout.blob(b"not json");
-    let error = scan_image(&request(
-        &blobs,
-        &garbage,
-        Some(&db),
-        None,
-        &cancel,
-        &limits,
-    ))
-    .unwrap_err();
+    let error = fixture.scan(&garbage, &limits).unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition);
 
     let corrupt_layer = layout.blob(b"\x1f\x8b\x08\x00 definitely not gzip");
     let (bad, _) = layout.manifest(&[(corrupt_layer, 26)], "amd64");
-    let error = scan_image(&request(&blobs, &bad, Some(&db), None, &cancel, &limits)).unwrap_err();
+    let error = fixture.scan(&bad, &limits).unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition, "{error}");
 
     let absent = digest_of(b"never stored");
-    let error =
-        scan_image(&request(&blobs, &absent, Some(&db), None, &cancel, &limits)).unwrap_err();
+    let error = fixture.scan(&absent, &limits).unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition);
 }
 
 #[test]
 fn reads_from_the_registry_blob_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(&dir.path().join("image"));
-    let (image, _) = vulnerable_image(&layout);
+    let fixture = Fixture::new();
+    let (dir, image, db, cancel) = (&fixture.dir, &fixture.image, &fixture.db, &fixture.cancel);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -526,16 +501,14 @@ fn reads_from_the_registry_blob_store() {
         }
         store
     });
-    let db = database(dir.path());
-    let cancel = AtomicBool::new(false);
     let limits = default_limits();
     let outcome = scan_image(&ScanRequest {
         blobs: &store,
-        image: &image,
+        image,
         manifest: None,
-        database: Some(&db),
+        database: Some(db),
         cache: None,
-        cancel: &cancel,
+        cancel,
         limits: &limits,
     })
     .unwrap();
@@ -547,11 +520,11 @@ fn reads_from_the_registry_blob_store() {
     );
     let (_, inventory, _) = inventory_image(&ScanRequest {
         blobs: &store,
-        image: &image,
+        image,
         manifest: None,
         database: None,
         cache: None,
-        cancel: &cancel,
+        cancel,
         limits: &limits,
     })
     .unwrap();
