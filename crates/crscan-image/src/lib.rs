@@ -23,6 +23,7 @@ use crscan_model::{Digest, FileInterest, FileView};
 pub use error::ImageError;
 pub use layer::{LayerContents, PathSet, read_layer};
 pub use limits::Limits;
+pub use manifest::Platform;
 pub use source::ImageSource;
 
 use container::Container;

@@ -92,15 +92,19 @@ struct DockerManifestWire {
     layers: Vec<String>,
 }
 
-/// A requested platform, `os/architecture[/variant]`.
+/// A requested platform, `os/architecture[/variant]`. Also used by the registry
+/// scanner, so that images read from a layout and from the blob store pick the same
+/// entry of an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Platform {
+pub struct Platform {
     os: String,
     architecture: String,
     variant: Option<String>,
 }
 
 impl Platform {
+    /// Parses `os/architecture[/variant]`; `None` is the default, linux/amd64. The
+    /// flag says whether the platform was asked for explicitly.
     pub fn parse(text: Option<&str>) -> Result<(Platform, bool), ImageError> {
         let Some(text) = text else {
             return Ok((
@@ -136,10 +140,20 @@ impl Platform {
     }
 
     fn matches(&self, candidate: &PlatformWire) -> bool {
-        if candidate.os != self.os || normalize_arch(&candidate.architecture) != self.architecture {
+        self.matches_fields(
+            &candidate.os,
+            &candidate.architecture,
+            candidate.variant.as_deref(),
+        )
+    }
+
+    /// Whether an index entry's `platform` fields name this platform (`x86_64` is
+    /// `amd64`, `aarch64` is `arm64`, and arm64's default variant is v8).
+    pub fn matches_fields(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
+        if os != self.os || normalize_arch(architecture) != self.architecture {
             return false;
         }
-        match (&self.variant, &candidate.variant) {
+        match (&self.variant, variant) {
             (None, _) => true,
             (Some(wanted), Some(got)) => wanted == got,
             // The default variant of arm64 is v8.

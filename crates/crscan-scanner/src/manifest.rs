@@ -49,6 +49,8 @@ struct PlatformWire {
     os: String,
     #[serde(default)]
     architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -235,11 +237,17 @@ fn pick_platform<'a>(
     index: &Digest,
     children: &'a [DescriptorWire],
 ) -> Result<&'a DescriptorWire, ScanError> {
+    // The same rule as `crscan sbom`/`crscan scan` on local images (crscan-image).
+    let (linux_amd64, _) = crscan_image::Platform::parse(None)
+        .map_err(|error| unreadable(image, error.to_string()))?;
     let wanted = children.iter().find(|child| {
-        child
-            .platform
-            .as_ref()
-            .is_some_and(|platform| platform.os == "linux" && platform.architecture == "amd64")
+        child.platform.as_ref().is_some_and(|platform| {
+            linux_amd64.matches_fields(
+                &platform.os,
+                &platform.architecture,
+                platform.variant.as_deref(),
+            )
+        })
     });
     if let Some(child) = wanted {
         return Ok(child);
