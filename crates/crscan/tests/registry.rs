@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn tools_present() -> bool {
     for tool in ["skopeo", "umoci"] {
         let found = Command::new(tool)
@@ -45,23 +47,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, store: Option<String>, tokens: Option<&str>) -> Server {
-        Server::start_on(free_port(), data_dir, store, tokens.map(str::to_owned))
+        Server::spawn(data_dir, store, tokens.map(str::to_owned))
     }
 
-    fn start_on(
-        port: u16,
-        data_dir: &Path,
-        store: Option<String>,
-        tokens: Option<String>,
-    ) -> Server {
+    fn spawn(data_dir: &Path, store: Option<String>, tokens: Option<String>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_crscan"));
         command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
+            .args(["serve", "--data-dir"])
             .arg(data_dir)
             .env_remove("CRSCAN_TOKENS")
             .env_remove("CRSCAN_STORE")
@@ -69,7 +61,6 @@ impl Server {
             .env("RUST_LOG", "warn")
             // Tests reach no network: no background database download.
             .env("CRSCAN_DB_AUTO_UPDATE", "0")
-            .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(store) = &store {
             command.args(["--store", store]);
@@ -77,26 +68,14 @@ impl Server {
         if let Some(tokens) = &tokens {
             command.env("CRSCAN_TOKENS", tokens);
         }
-        let child = command.spawn().unwrap();
-        let server = Server {
+        let (child, port) = common::spawn_serve(command);
+        Server {
             child,
             port,
             data_dir: data_dir.to_owned(),
             store,
             tokens,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            // Only probe with the HTTP client once the port accepts connections.
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http(port, "GET", "/healthz", &[], b"").status == 200
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "crscan serve did not come up");
-            std::thread::sleep(Duration::from_millis(100));
         }
-        server
     }
 
     fn kill(&mut self) {
@@ -104,15 +83,10 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    /// Kills the server and starts it again on the same port and data.
+    /// Kills the server and starts it again on the same data (on a new port).
     fn restart(&mut self) {
         self.kill();
-        let replacement = Server::start_on(
-            self.port,
-            &self.data_dir,
-            self.store.clone(),
-            self.tokens.clone(),
-        );
+        let replacement = Server::spawn(&self.data_dir, self.store.clone(), self.tokens.clone());
         let old = std::mem::replace(self, replacement);
         std::mem::forget(old);
     }
@@ -844,7 +818,7 @@ fn restart_during_push_stays_consistent() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     let mut server = Server::start(&data, None, None);
-    let port = server.port;
+    let mut port = server.port;
 
     // An upload session survives a restart and resumes where it stopped.
     let started = http(port, "POST", "/v2/default/resume/blobs/uploads/", &[], b"");
@@ -862,6 +836,7 @@ fn restart_during_push_stays_consistent() {
         202
     );
     server.restart();
+    port = server.port;
     let status = http(port, "GET", &location, &[], b"");
     assert_eq!(status.header("range"), Some("0-59999"));
     let digest = crscan_blob::digest_of(crscan_model::DigestAlgorithm::Sha256, &content);
@@ -918,6 +893,7 @@ fn restart_during_push_stays_consistent() {
     server.kill();
     let _ = push.wait();
     server.restart();
+    let target = server.image_ref("default/big:t");
     let images = http(
         server.port,
         "GET",

@@ -8,13 +8,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+
+mod common;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
@@ -147,18 +148,23 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, workers: usize, store: Option<&str>) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
+        std::fs::create_dir_all(data_dir).unwrap();
+        // One log per start, numbered, so a restarted server's log is its own.
+        let starts = std::fs::read_dir(data_dir)
             .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = data_dir.join(format!("serve-{port}.log"));
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .is_ok_and(|entry| entry.file_name().to_string_lossy().starts_with("serve-"))
+            })
+            .count();
+        let log = data_dir.join(format!("serve-{starts}.log"));
         let mut command = Command::new(CRSCAN);
-        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        command.arg("serve");
         if let Some(url) = store {
             command.args(["--store", url]);
         }
-        let child = command
+        command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--workers", &workers.to_string()])
@@ -168,27 +174,12 @@ impl Server {
             .env("NO_COLOR", "1")
             // Tests reach no network: no background database download.
             .env("CRSCAN_DB_AUTO_UPDATE", "0")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let server = Server {
+            .stderr(std::fs::File::create(&log).unwrap());
+        let (child, port) = common::spawn_serve(command);
+        Server {
             child,
             url: format!("http://127.0.0.1:{port}"),
             log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (status, _) = server.call("GET", "/healthz", None, &[]);
-            if status == 200 {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start: {}",
-                server.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
         }
     }
 

@@ -21,7 +21,7 @@ use crscan_store::Store;
 /// Arguments of `crscan serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:5000].
+    /// Address to listen on; port 0 picks a free one, printed on stdout [default: 127.0.0.1:5000].
     #[arg(long, env = "CRSCAN_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Directory for blobs, uploads and the SQLite database [default: ./crscan-data].
@@ -67,6 +67,9 @@ struct ConfigFile {
     scan_max_image_bytes: Option<u64>,
     /// Most layers in a scanned image (default 127).
     scan_max_layers: Option<usize>,
+    /// Seconds a scan job stays claimed without its worker renewing the lease; after a
+    /// crash, the job is taken again this long after the last renewal (default 30).
+    scan_lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -178,6 +181,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(layers) = config.scan_max_layers {
         worker_config.limits.max_layers = layers;
     }
+    if let Some(seconds) = config.scan_lease_seconds {
+        worker_config.lease = Duration::from_secs(seconds.max(1));
+    }
     let db_max_age_hours = config.db_max_age_hours.unwrap_or(72);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -218,7 +224,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), auth = auth.enabled(), "crscan serving");
+        let bound = listener.local_addr()?;
+        tracing::info!(listen = %bound, data_dir = %data_dir.display(), auth = auth.enabled(), "crscan serving");
+        // One line on stdout with the bound address, so `--listen 127.0.0.1:0` can be
+        // used by scripts and tests that need a free port without racing for one.
+        announce(bound);
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -227,6 +237,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("crscan stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+fn announce(bound: SocketAddr) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "crscan serving on http://{bound}");
+    let _ = stdout.flush();
 }
 
 /// Warns about a stale database, and on a first start with none, fetches one in the

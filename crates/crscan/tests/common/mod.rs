@@ -1,10 +1,12 @@
-//! Helpers shared by the end-to-end tests of `crscan sbom` and `crscan scan`:
-//! finding external tools, running commands, the download cache and the official
-//! CycloneDX 1.6 and SPDX 2.3 JSON schemas.
+//! Helpers shared by the end-to-end tests of the `crscan` binary: finding external
+//! tools, running commands, starting `crscan serve` on a free port, the download cache
+//! and the official CycloneDX 1.6 and SPDX 2.3 JSON schemas.
 #![allow(clippy::unwrap_used, dead_code)]
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -110,4 +112,41 @@ pub fn spdx_errors(document: &Value) -> Vec<String> {
         .iter_errors(document)
         .map(|error| format!("{error} at {}", error.instance_path))
         .collect()
+}
+
+/// Spawns `crscan serve` (a command with every argument but `--listen`) on a port the
+/// kernel picks, and returns the child once it listens, with that port. The server
+/// prints its bound address on stdout; reading it avoids racing other tests for a port.
+pub fn spawn_serve(mut command: Command) -> (Child, u16) {
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(address) = line.strip_prefix("crscan serving on http://") {
+                let port = address
+                    .rsplit(':')
+                    .next()
+                    .and_then(|port| port.parse().ok());
+                let _ = sender.send(port);
+                break;
+            }
+        }
+        // Keep draining so the server never writes into a closed pipe.
+        for _ in lines {}
+    });
+    match receiver.recv_timeout(Duration::from_secs(120)) {
+        Ok(Some(port)) => (child, port),
+        outcome => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("crscan serve did not announce its address ({outcome:?}); exit: {status:?}");
+        }
+    }
 }
