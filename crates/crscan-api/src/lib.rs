@@ -19,6 +19,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use crscan_registry::Registry;
+use crscan_scanner::DatabaseCheck;
+use crscan_scanner::worker::Scanner;
 
 pub use auth::{Auth, AuthError, Role};
 
@@ -27,6 +29,11 @@ pub use auth::{Auth, AuthError, Role};
 pub struct AppState {
     pub registry: Registry,
     pub auth: Auth,
+    /// This process's scan service: woken when a scan is queued, told about pushes so
+    /// push rules start scans at once. `None` leaves both to the polling workers.
+    pub scanner: Option<Scanner>,
+    /// Tells `/readyz` about the vulnerability database.
+    pub database: DatabaseCheck,
 }
 
 /// The whole HTTP surface of `crscan serve`.
@@ -42,12 +49,45 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the store answers. The vulnerability database is reported, not
+/// required: a stale or missing one comes back as a warning with what to run, while
+/// the registry keeps serving.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let check = state.database.clone();
+    let database = tokio::task::spawn_blocking(move || {
+        let found = check.state();
+        (check.to_json(&found), check.warning(&found))
+    })
+    .await;
+    let (database, warning) = match database {
+        Ok(answer) => answer,
+        Err(error) => (
+            serde_json::json!({"status": "unknown"}),
+            Some(error.to_string()),
+        ),
+    };
+    let warnings: Vec<String> = warning.into_iter().collect();
     match state.registry.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "status": "ready",
+                "store": "ok",
+                "vulnerabilityDatabase": database,
+                "warnings": warnings,
+            })),
+        ),
         Err(error) => {
             tracing::warn!(%error, "store is not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({
+                    "status": "unavailable",
+                    "store": "unavailable",
+                    "vulnerabilityDatabase": database,
+                    "warnings": warnings,
+                })),
+            )
         }
     }
 }

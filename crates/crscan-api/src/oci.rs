@@ -162,7 +162,7 @@ async fn handle(
                     )
                     .await
                 }
-                Method::PUT => put_manifest(registry, &path, &reference, headers, body).await,
+                Method::PUT => put_manifest(state, &path, &reference, headers, body).await,
                 Method::DELETE => {
                     let repository = registry.repository(&path).await?;
                     registry.delete_manifest(&repository, &reference).await?;
@@ -397,12 +397,13 @@ async fn get_manifest(
 }
 
 async fn put_manifest(
-    registry: &Registry,
+    state: &AppState,
     path: &RepositoryPath,
     reference: &Reference,
     headers: &HeaderMap,
     body: Body,
 ) -> OciResult {
+    let registry = &state.registry;
     let limit = registry.limits().manifest_bytes;
     let bytes = read_limited(body, limit).await?;
     let content_type = headers
@@ -411,6 +412,16 @@ async fn put_manifest(
     let pushed = registry
         .put_manifest(path, reference, content_type, &bytes)
         .await?;
+    if let Some(scanner) = &state.scanner {
+        // Scan on push runs beside the answer; the push never waits for the policy.
+        let scanner = scanner.clone();
+        let image_id = pushed.image.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = scanner.image_pushed(&image_id).await {
+                tracing::warn!(%error, image.id = %image_id, "cannot apply the push rule; the scheduler retries");
+            }
+        });
+    }
     let mut extra = vec![
         (
             header::LOCATION.as_str(),

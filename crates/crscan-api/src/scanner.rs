@@ -246,6 +246,9 @@ async fn scan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         key.as_deref(),
     )
     .await?;
+    if let Some(scanner) = &state.scanner {
+        scanner.wake();
+    }
     Ok(json_response(json::operation(&operation)))
 }
 

@@ -15,6 +15,7 @@
 mod blobs;
 mod cache;
 mod error;
+mod freshness;
 mod manifest;
 pub mod policy;
 mod scan;
@@ -25,6 +26,7 @@ pub mod worker;
 pub use blobs::{BlobSource, OciLayoutBlobs};
 pub use cache::LayerCache;
 pub use error::{ErrorCode, ScanError};
+pub use freshness::{DatabaseCheck, DatabaseState};
 pub use manifest::{LayerRef, ResolvedImage, resolve_image};
 pub use scan::{
     ScanOutcome, ScanRequest, ScanStats, inventory_image, match_inventory_outcome, open_database,

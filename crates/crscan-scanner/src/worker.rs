@@ -25,7 +25,8 @@ use tokio::sync::Notify;
 
 use crate::policy::Rules;
 use crate::{
-    ErrorCode, LayerCache, ScanError, ScanOutcome, ScanRequest, open_database, scan_image, wire,
+    DatabaseCheck, DatabaseState, ErrorCode, LayerCache, ScanError, ScanOutcome, ScanRequest,
+    open_database, scan_image, wire,
 };
 
 /// How the workers run.
@@ -44,6 +45,8 @@ pub struct WorkerConfig {
     /// How often the scheduler looks at policies and the database.
     pub schedule_every: Duration,
     pub database_path: PathBuf,
+    /// Age in hours past which the database counts as stale (a warning, not a stop).
+    pub database_max_age_hours: u64,
     pub limits: crscan_image::Limits,
 }
 
@@ -58,7 +61,16 @@ impl WorkerConfig {
             max_attempts: 3,
             schedule_every: Duration::from_secs(5),
             database_path,
+            database_max_age_hours: 72,
             limits: crate::default_limits(),
+        }
+    }
+
+    /// The freshness check of this configuration's database.
+    pub fn database_check(&self) -> DatabaseCheck {
+        DatabaseCheck {
+            path: self.database_path.clone(),
+            max_age_hours: self.database_max_age_hours,
         }
     }
 }
@@ -94,6 +106,44 @@ impl Scanner {
     /// Wakes idle workers (after a scan was queued).
     pub fn wake(&self) {
         self.wake.notify_waiters();
+    }
+
+    /// Called after a manifest push: queues a scan at once when the registry's scan
+    /// policy has a push rule covering the repository. The idempotency key
+    /// `scan-on-push:<imageId>` makes this and the scheduler's catch-up pass queue at
+    /// most one scan per pushed image, however often it is pushed again.
+    pub async fn image_pushed(&self, image_id: &str) -> Result<bool, StoreError> {
+        let image = self.store.get_image(image_id).await?;
+        let repository = self.store.get_repository(&image.repository_id).await?;
+        let policy = match self
+            .store
+            .get_scan_policy_by_registry(&repository.registry_id)
+            .await
+        {
+            Ok(policy) => policy,
+            Err(StoreError::NotFound { .. }) => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        if policy.disabled
+            || image.created_at < policy.created_at
+            || !Rules::parse(&policy.rules).scans_on_push(&repository.registry_id, &repository.name)
+        {
+            return Ok(false);
+        }
+        let (_, created) = enqueue_scan(
+            &self.store,
+            &image.id,
+            &repository.id,
+            &repository.registry_id,
+            "scan-policy",
+            Some(&push_key(&image.id)),
+        )
+        .await?;
+        if created {
+            tracing::info!(image.id = %image.id, policy.id = %policy.id, on_push = true, "scan queued by policy");
+            self.wake();
+        }
+        Ok(created)
     }
 
     /// Starts the workers and the scheduler on the current runtime.
@@ -379,23 +429,48 @@ impl Scanner {
         Ok((operation, created))
     }
 
-    /// The scheduler: push rules, scheduled rescans, and rescans after a database change.
+    /// The scheduler: push rules, scheduled rescans, rescans after a database change,
+    /// and a log line whenever the database turns stale, missing or usable again.
     async fn schedule(self) {
         let mut database_digest: Option<String> = None;
+        let mut last_warning: Option<String> = None;
+        let check = self.config.database_check();
+        let mut first = true;
         loop {
-            tokio::time::sleep(self.config.schedule_every).await;
+            if !std::mem::take(&mut first) {
+                tokio::time::sleep(self.config.schedule_every).await;
+            }
             if let Err(error) = self.apply_policies().await {
                 tracing::warn!(%error, "scan policy pass failed");
             }
-            let path = self.config.database_path.clone();
-            let current = tokio::task::spawn_blocking(move || {
-                open_database(&path)
-                    .ok()
-                    .map(|database| database.info().content_digest.clone())
+            let check = check.clone();
+            let seen = tokio::task::spawn_blocking(move || {
+                let state = check.state();
+                let warning = check.warning(&state);
+                let digest = match state {
+                    DatabaseState::Fresh { .. } | DatabaseState::Stale { .. } => {
+                        open_database(&check.path)
+                            .ok()
+                            .map(|database| database.info().content_digest.clone())
+                    }
+                    DatabaseState::Missing | DatabaseState::Unusable(_) => None,
+                };
+                (digest, warning)
             })
-            .await
-            .ok()
-            .flatten();
+            .await;
+            let Ok((current, warning)) = seen else {
+                continue;
+            };
+            if warning != last_warning {
+                match &warning {
+                    Some(message) => tracing::warn!("{message}"),
+                    None if last_warning.is_some() => {
+                        tracing::info!("the vulnerability database is usable and fresh again");
+                    }
+                    None => {}
+                }
+                last_warning = warning;
+            }
             if let Some(current) = current {
                 if database_digest
                     .as_ref()
@@ -432,16 +507,21 @@ impl Scanner {
                         image.last_scan_at.is_none_or(|last| at - last >= period)
                     });
                 if push || scheduled {
-                    enqueue_scan(
+                    // A push scan shares its key with `image_pushed`, so the pass only
+                    // catches up on pushes whose hook did not run (another node, a crash).
+                    let key = push.then(|| push_key(&image.image_id));
+                    let (_, created) = enqueue_scan(
                         &self.store,
                         &image.image_id,
                         &image.repository_id,
                         &image.registry_id,
                         "scan-policy",
-                        None,
+                        key.as_deref(),
                     )
                     .await?;
-                    tracing::info!(image.id = %image.image_id, policy.id = %policy.id, on_push = push, "scan queued by policy");
+                    if created {
+                        tracing::info!(image.id = %image.image_id, policy.id = %policy.id, on_push = push, "scan queued by policy");
+                    }
                 }
             }
         }
@@ -466,6 +546,11 @@ impl Scanner {
         self.wake();
         Ok(())
     }
+}
+
+/// The idempotency key of the one scan a push rule queues for an image.
+fn push_key(image_id: &str) -> String {
+    format!("scan-on-push:{image_id}")
 }
 
 fn millis(duration: Duration) -> i64 {

@@ -807,7 +807,15 @@ fn management_api_shapes() {
     );
     let openapi = http(port, "GET", "/openapi.json", &[], b"");
     assert!(openapi.json()["paths"]["/container-registry/v1/images"].is_object());
-    assert_eq!(http(port, "GET", "/readyz", &[], b"").status, 200);
+    // Ready without a vulnerability database (the registry serves), but saying so and
+    // how to get one.
+    let ready = http(port, "GET", "/readyz", &[], b"");
+    assert_eq!(ready.status, 200);
+    let ready = ready.json();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["vulnerabilityDatabase"]["status"], "missing");
+    let warning = ready["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("crscan db build --from PATH"), "{warning}");
 }
 
 #[test]

@@ -14,8 +14,8 @@ use anyhow::Context;
 use crscan_api::{AppState, Auth, Role};
 use crscan_blob::BlobStore;
 use crscan_registry::{GcOptions, Limits, Registry};
-use crscan_scanner::LayerCache;
 use crscan_scanner::worker::{Scanner, WorkerConfig};
+use crscan_scanner::{DatabaseCheck, DatabaseState, LayerCache};
 use crscan_store::Store;
 
 /// Arguments of `crscan serve`.
@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Vulnerability database file [default: vulndb/crscan.db in the data dir].
     #[arg(long, env = "CRSCAN_DB")]
     pub db: Option<PathBuf>,
+    /// On a first start with no vulnerability database, build it from these feed files
+    /// or folders (as `crscan db build --from`) instead of downloading one.
+    #[arg(long = "db-from", env = "CRSCAN_DB_FROM", value_delimiter = ',', num_args = 1..)]
+    pub db_from: Vec<PathBuf>,
     /// Concurrent scans in this process (0: none, this node only serves the API)
     /// [default: number of cores].
     #[arg(long, env = "CRSCAN_WORKERS")]
@@ -57,6 +61,9 @@ struct ConfigFile {
     tokens: Vec<TokenEntry>,
     /// The vulnerability database file.
     db: Option<PathBuf>,
+    /// Feed files or folders to build the database from when there is none.
+    #[serde(default)]
+    db_from: Vec<PathBuf>,
     /// Concurrent scans in this process.
     workers: Option<usize>,
     /// Running scans per registry over all processes (default 10).
@@ -184,7 +191,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(seconds) = config.scan_lease_seconds {
         worker_config.lease = Duration::from_secs(seconds.max(1));
     }
-    let db_max_age_hours = config.db_max_age_hours.unwrap_or(72);
+    if let Some(hours) = config.db_max_age_hours {
+        worker_config.database_max_age_hours = hours;
+    }
+    let database_check = worker_config.database_check();
+    let db_from = if args.db_from.is_empty() {
+        config.db_from.clone()
+    } else {
+        args.db_from.clone()
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -202,7 +217,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let registry = Registry::new(store.clone(), blobs, limits);
         let cache = LayerCache::open(data_dir.join("cache"))
             .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?;
-        check_database(&db_path, db_max_age_hours);
+        check_database(&database_check, &db_from);
         let scanner = Scanner::new(store.clone(), scan_blobs, cache, worker_config);
         scanner.start();
         if gc_hours > 0 {
@@ -220,7 +235,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        let app = crscan_api::router(AppState { registry, auth: auth.clone() });
+        let app = crscan_api::router(AppState {
+            registry,
+            auth: auth.clone(),
+            scanner: Some(scanner),
+            database: database_check,
+        });
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -246,30 +266,45 @@ fn announce(bound: SocketAddr) {
     let _ = stdout.flush();
 }
 
-/// Warns about a stale database, and on a first start with none, fetches one in the
-/// background with `crscan db update` (as Trivy fetches its database on first use).
-fn check_database(db_path: &Path, max_age_hours: u64) {
-    match crscan_vulndb::Database::open(db_path) {
-        Ok(database) => {
-            let built_at = database.info().built_at;
-            let now = crscan_store::now() / 1000;
-            let age_hours = u64::try_from((now - built_at).max(0)).unwrap_or(0) / 3600;
-            if age_hours > max_age_hours {
-                tracing::warn!(db = %db_path.display(), age_hours, "the vulnerability database is older than {max_age_hours} hours; run `crscan db update`");
-            } else {
-                tracing::info!(db = %db_path.display(), age_hours, advisories = database.info().advisory_count, "vulnerability database");
-            }
+/// On a first start with no database, builds one in the background from the `--db-from`
+/// feed files, or else fetches one with `crscan db update` (as Trivy fetches its
+/// database on first use). The scheduler logs the database's state at start and
+/// whenever it changes (stale, missing, fresh), and rescans stored images when it changes.
+fn check_database(check: &DatabaseCheck, db_from: &[PathBuf]) {
+    if check.state() != DatabaseState::Missing {
+        return;
+    }
+    let db_path = check.path.clone();
+    if !db_from.is_empty() {
+        tracing::info!(db = %db_path.display(), from = ?db_from, "no vulnerability database yet; building one in the background from the given feed files");
+        let db_from = db_from.to_vec();
+        std::thread::spawn(move || build_database(&db_path, &db_from));
+    } else if auto_update_enabled() {
+        tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update`");
+        std::thread::spawn(move || fetch_database(&db_path));
+    }
+}
+
+fn build_database(db_path: &Path, from: &[PathBuf]) {
+    let started = std::time::Instant::now();
+    let mut report = crscan_vulndb::LoadReport::new();
+    for path in from {
+        if let Err(error) = report.load_path(path) {
+            tracing::error!(%error, feed = %path.display(), "cannot read a feed given by --db-from; no database was built");
+            return;
         }
-        Err(crscan_vulndb::DbError::NotFound { .. }) if !auto_update_enabled() => {
-            tracing::warn!(db = %db_path.display(), "no vulnerability database and CRSCAN_DB_AUTO_UPDATE is off; scans end in FAILED_PRECONDITION until `crscan db update` or `crscan db build --from PATH --db {}` makes one", db_path.display());
-        }
-        Err(crscan_vulndb::DbError::NotFound { .. }) => {
-            tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update` (scans end in FAILED_PRECONDITION until it is ready)");
-            let db_path = db_path.to_owned();
-            std::thread::spawn(move || fetch_database(&db_path));
-        }
+    }
+    let built_at = crscan_store::now() / 1000;
+    match crscan_vulndb::Database::build(db_path, &report, built_at) {
+        Ok(info) => tracing::info!(
+            db = %db_path.display(),
+            advisories = info.advisory_count,
+            invalid = report.invalid_count(),
+            seconds = started.elapsed().as_secs_f64(),
+            "built the vulnerability database; scans can run"
+        ),
         Err(error) => {
-            tracing::warn!(%error, "the vulnerability database cannot be used; scans end in FAILED_PRECONDITION until `crscan db update` or `crscan db build --from PATH` replaces it");
+            tracing::error!(%error, db = %db_path.display(), "cannot build the vulnerability database")
         }
     }
 }

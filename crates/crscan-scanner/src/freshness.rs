@@ -1,0 +1,177 @@
+//! Whether the vulnerability database a server scans with is there and fresh enough:
+//! one answer for the startup log, the scheduler's periodic warning and `/readyz`.
+//!
+//! A stale database still scans (the findings are only as new as the feeds), so it is
+//! a warning, never a refusal; a missing one makes every scan end in
+//! `FAILED_PRECONDITION`, and the message says how to get one.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::wire;
+
+/// Where the database is and how old it may grow before the server warns.
+#[derive(Debug, Clone)]
+pub struct DatabaseCheck {
+    pub path: PathBuf,
+    pub max_age_hours: u64,
+}
+
+/// What [`DatabaseCheck::state`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseState {
+    Fresh {
+        built_at: i64,
+        age_hours: u64,
+        advisories: u64,
+    },
+    Stale {
+        built_at: i64,
+        age_hours: u64,
+        advisories: u64,
+    },
+    /// No database file yet.
+    Missing,
+    /// A file that cannot be used (corrupt, wrong schema); the reason.
+    Unusable(String),
+}
+
+impl DatabaseCheck {
+    /// Opens the database and reads its build time (blocking: SQLite).
+    pub fn state(&self) -> DatabaseState {
+        self.state_at(crscan_store::now() / 1000)
+    }
+
+    fn state_at(&self, now_seconds: i64) -> DatabaseState {
+        match crscan_vulndb::Database::open(&self.path) {
+            Ok(database) => {
+                let info = database.info();
+                let age_hours =
+                    u64::try_from((now_seconds - info.built_at).max(0)).unwrap_or(0) / 3600;
+                if age_hours > self.max_age_hours {
+                    DatabaseState::Stale {
+                        built_at: info.built_at,
+                        age_hours,
+                        advisories: info.advisory_count,
+                    }
+                } else {
+                    DatabaseState::Fresh {
+                        built_at: info.built_at,
+                        age_hours,
+                        advisories: info.advisory_count,
+                    }
+                }
+            }
+            Err(crscan_vulndb::DbError::NotFound { .. }) => DatabaseState::Missing,
+            Err(error) => DatabaseState::Unusable(error.to_string()),
+        }
+    }
+
+    /// A sentence a person can act on; `None` when the database is fresh.
+    pub fn warning(&self, state: &DatabaseState) -> Option<String> {
+        let path = self.path.display();
+        let rebuild = format!(
+            "`crscan db update`, or, where the network cannot be reached, `crscan db build --from PATH --db {path}`"
+        );
+        match state {
+            DatabaseState::Fresh { .. } => None,
+            DatabaseState::Stale { age_hours, .. } => Some(format!(
+                "the vulnerability database {path} is {age_hours} hours old, over the {} allowed; scans run but miss newer advisories; refresh it: run {rebuild}",
+                self.max_age_hours
+            )),
+            DatabaseState::Missing => Some(format!(
+                "there is no vulnerability database at {path}; scans end in FAILED_PRECONDITION until one is made: run {rebuild}"
+            )),
+            DatabaseState::Unusable(reason) => Some(format!(
+                "the vulnerability database cannot be used ({reason}); scans end in FAILED_PRECONDITION until it is replaced: run {rebuild}"
+            )),
+        }
+    }
+
+    /// The `vulnerabilityDatabase` member of the `/readyz` answer.
+    pub fn to_json(&self, state: &DatabaseState) -> Value {
+        let mut value = match state {
+            DatabaseState::Fresh {
+                built_at,
+                age_hours,
+                advisories,
+            }
+            | DatabaseState::Stale {
+                built_at,
+                age_hours,
+                advisories,
+            } => json!({
+                "status": if matches!(state, DatabaseState::Fresh { .. }) { "fresh" } else { "stale" },
+                "builtAt": wire::timestamp(built_at.saturating_mul(1000)),
+                "ageHours": age_hours,
+                "maxAgeHours": self.max_age_hours,
+                "advisories": advisories,
+            }),
+            DatabaseState::Missing => json!({"status": "missing"}),
+            DatabaseState::Unusable(_) => json!({"status": "unusable"}),
+        };
+        value["path"] = json!(path_text(&self.path));
+        if let Some(warning) = self.warning(state) {
+            value["message"] = json!(warning);
+        }
+        value
+    }
+}
+
+fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_database_says_how_to_get_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let check = DatabaseCheck {
+            path: dir.path().join("none.db"),
+            max_age_hours: 72,
+        };
+        let state = check.state();
+        assert_eq!(state, DatabaseState::Missing);
+        let warning = check.warning(&state).expect("a warning");
+        assert!(warning.contains("crscan db update"), "{warning}");
+        assert!(warning.contains("crscan db build --from PATH"), "{warning}");
+        assert_eq!(check.to_json(&state)["status"], "missing");
+    }
+
+    #[test]
+    fn an_old_database_is_stale_and_a_new_one_fresh() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("crscan.db");
+        let report = crscan_vulndb::LoadReport::default();
+        let built_at = 1_700_000_000;
+        crscan_vulndb::Database::build(&path, &report, built_at).expect("build");
+        let check = DatabaseCheck {
+            path,
+            max_age_hours: 72,
+        };
+        let fresh = check.state_at(built_at + 71 * 3600);
+        assert!(
+            matches!(fresh, DatabaseState::Fresh { age_hours: 71, .. }),
+            "{fresh:?}"
+        );
+        assert_eq!(check.warning(&fresh), None);
+        let stale = check.state_at(built_at + 100 * 3600);
+        assert!(
+            matches!(stale, DatabaseState::Stale { age_hours: 100, .. }),
+            "{stale:?}"
+        );
+        let json = check.to_json(&stale);
+        assert_eq!(json["status"], "stale");
+        assert_eq!(json["ageHours"], 100);
+        assert_eq!(json["builtAt"], "2023-11-14T22:13:20.000Z");
+        assert!(
+            json["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("100 hours old"))
+        );
+    }
+}
