@@ -56,6 +56,35 @@ fn sha256(bytes: &[u8]) -> String {
 /// Writes an OCI layout with one tagged image: Alpine 3.4 with an old apk database,
 /// Jinja2 2.10, and an npm lockfile with old lodash and minimist.
 fn write_image(root: &Path, tag: &str) {
+    write_image_with_filler(root, tag, 0);
+}
+
+/// Pseudo-random bytes (splitmix64): gzip cannot shrink them, so every byte is
+/// stored and read back.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bytes = vec![0u8; len];
+    for chunk in bytes.chunks_mut(8) {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+    }
+    bytes
+}
+
+/// Bytes of each file in the filler layer of [`write_image_with_filler`]: random, so
+/// that the layer stays far below the scanner's decompression-ratio limit.
+const FILLER_FILE_BYTES: usize = 64;
+
+/// [`write_image`], with a third layer of `filler_files` small files of random bytes
+/// when `filler_files` is not 0: the packages and findings are the same, and the
+/// scan takes as long as walking that layer does. A scan's cost is mostly per tar
+/// entry (about 50 µs each in a debug build), not per byte (a 96 MiB file takes
+/// under a second), so many small files make a slow scan from a small image.
+fn write_image_with_filler(root: &Path, tag: &str, filler_files: usize) {
     std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
     std::fs::write(
         root.join("oci-layout"),
@@ -109,14 +138,27 @@ fn write_image(root: &Path, tag: &str) {
         ),
         ("app/package-lock.json", &lock),
     ]);
-    let diff_ids = [base.2.clone(), app.2.clone()];
+    let mut layers = vec![base, app];
+    if filler_files > 0 {
+        let data = random_bytes(filler_files * FILLER_FILE_BYTES);
+        let names: Vec<String> = (0..filler_files)
+            .map(|index| format!("opt/filler/{}/{index}.bin", index / 1000))
+            .collect();
+        let files: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(data.chunks(FILLER_FILE_BYTES))
+            .map(|(name, contents)| (name.as_str(), contents))
+            .collect();
+        layers.push(layer(&files));
+    }
+    let diff_ids: Vec<&String> = layers.iter().map(|(_, _, diff_id)| diff_id).collect();
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": diff_ids}
     }))
     .unwrap();
     let (config_digest, config_size) = blob(&config);
-    let layers: Vec<Value> = [&base, &app]
+    let layers: Vec<Value> = layers
         .iter()
         .map(|(digest, size, _)| {
             json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
@@ -148,6 +190,16 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, workers: usize, store: Option<&str>) -> Server {
+        Server::start_with(data_dir, workers, store, None)
+    }
+
+    /// [`Server::start`] with a configuration file (`--config`).
+    fn start_with(
+        data_dir: &Path,
+        workers: usize,
+        store: Option<&str>,
+        config: Option<&Path>,
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         // One log per start, numbered, so a restarted server's log is its own.
         let starts = std::fs::read_dir(data_dir)
@@ -164,6 +216,10 @@ impl Server {
         if let Some(url) = store {
             command.args(["--store", url]);
         }
+        match config {
+            Some(config) => command.arg("--config").arg(config),
+            None => command.env_remove("CRSCAN_CONFIG"),
+        };
         command
             .arg("--data-dir")
             .arg(data_dir)
@@ -917,4 +973,188 @@ fn restart_cancel_and_policies(store: Option<&str>) {
     );
     assert_eq!(status, 404);
     server.stop();
+}
+
+#[test]
+fn a_scan_killed_mid_run_finishes_once_after_restart() {
+    if tools_present() {
+        killed_mid_scan(None);
+    }
+}
+
+#[test]
+fn a_scan_killed_mid_run_finishes_once_after_restart_on_postgres() {
+    if tools_present()
+        && let Some(postgres) = Postgres::create()
+    {
+        killed_mid_scan(Some(&postgres.url));
+    }
+}
+
+/// Files in the filler layer of the image that `killed_mid_scan` scans: enough for
+/// its scan to last several seconds in a debug build (about 4.5 s alone), longer
+/// than the lease, so that the kill lands in the middle of it and the restarted
+/// node's worker renews its lease while the other worker looks for work.
+const FILLER_FILES: usize = 120_000;
+
+/// The lines of a server log about scan `scan_id` that carry `message`.
+fn scan_lines(log: &str, message: &str, scan_id: &str) -> Vec<String> {
+    let id = format!("scan.id={scan_id}");
+    log.lines()
+        .filter(|line| line.contains(message) && line.contains(&id))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn killed_mid_scan(store: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    build_database(&data_dir);
+    // A short lease: a dead worker's job is taken again 2 s after its last renewal.
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "scan_lease_seconds = 2\n").unwrap();
+    let first = Server::start_with(&data_dir, 2, store, Some(&config));
+    let layout = dir.path().join("big");
+    write_image_with_filler(&layout, "1.0", FILLER_FILES);
+    let digest = push(&first, &layout, "1.0", "default/big:1.0");
+    let image = image_id(&first, &digest, "big");
+    let (status, operation) = first.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &[],
+    );
+    assert_eq!(status, 200, "{operation}");
+    let operation_id = operation["id"].as_str().unwrap().to_owned();
+    let scan_id = operation["metadata"]["scanResultId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Once a worker has started the scan, the server dies: SIGKILL, no graceful stop.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scan_lines(&first.log_text(), "scan started", &scan_id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "scan {scan_id} never started: {}",
+            first.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed_at = Instant::now();
+    let first_log = first.log.clone();
+    first.stop();
+    let first_log = std::fs::read_to_string(first_log).unwrap();
+    let finished = scan_lines(&first_log, "scan finished", &scan_id);
+    assert!(
+        finished.is_empty(),
+        "the scan of {scan_id} finished before the server was killed, so no scan was \
+         interrupted: make FILLER_FILES larger\n{first_log}"
+    );
+    let started = scan_lines(&first_log, "scan started", &scan_id);
+    assert_eq!(started.len(), 1, "{first_log}");
+    assert!(started[0].contains("attempt=1"), "{first_log}");
+    for message in ["scan ended in error", "scan failed", "lost the lease"] {
+        assert!(
+            scan_lines(&first_log, message, &scan_id).is_empty(),
+            "{message}: {first_log}"
+        );
+    }
+
+    // What the store holds after the kill, seen through a node without workers,
+    // which never takes the job: the operation and the scan are still running.
+    let api_only = Server::start_with(&data_dir, 0, store, Some(&config));
+    let pending = api_only.get(&format!("/operations/{operation_id}"));
+    assert_eq!(pending["done"], false, "{pending}");
+    assert!(pending.get("response").is_none(), "{pending}");
+    assert!(pending.get("error").is_none(), "{pending}");
+    let running = api_only.get(&format!("/container-registry/v1/scans/{scan_id}"));
+    assert_eq!(running["status"], "RUNNING", "{running}");
+    let api_log = api_only.log.clone();
+    api_only.stop();
+    let api_log = std::fs::read_to_string(api_log).unwrap();
+    assert!(
+        !api_log.contains("scan started"),
+        "a node without workers started a scan: {api_log}"
+    );
+
+    // Started again with two workers and the same store: the lease runs out, one
+    // worker takes the job again and finishes it.
+    let second = Server::start_with(&data_dir, 2, store, Some(&config));
+    let done = second.wait(&operation_id);
+    let restarted_to_done = killed_at.elapsed();
+    assert!(done.get("error").is_none(), "{done}");
+    let response = &done["response"];
+    assert_eq!(
+        response["@type"],
+        "type.googleapis.com/yandex.cloud.containerregistry.v1.ScanResult"
+    );
+    assert_eq!(response["id"], scan_id.as_str());
+    assert_eq!(response["imageId"], image.as_str());
+    assert_eq!(response["status"], "READY", "{done}");
+    assert!(response["scannedAt"].as_str().unwrap().ends_with('Z'));
+    let result = second.get(&format!("/container-registry/v1/scans/{scan_id}"));
+    let mut without_type = response.clone();
+    without_type.as_object_mut().unwrap().remove("@type");
+    assert_eq!(result, without_type);
+    let results = second.get(&format!("/container-registry/v1/scans?imageId={image}"));
+    assert_eq!(
+        results["scanResults"].as_array().unwrap().len(),
+        1,
+        "{results}"
+    );
+    let counters = &response["vulnerabilities"];
+    let count = |name: &str| counters[name].as_str().unwrap().parse::<u64>().unwrap();
+    assert!(count("critical") >= 1, "{counters}");
+    assert!(count("high") >= 1, "{counters}");
+    assert!(count("undefined") >= 3, "{counters}");
+
+    // The same packages without the filler layer, scanned without a kill, give the
+    // same findings.
+    let plain = dir.path().join("plain");
+    write_image(&plain, "1.0");
+    let plain_digest = push(&second, &plain, "1.0", "default/plain:1.0");
+    let plain_image = image_id(&second, &plain_digest, "plain");
+    let (status, operation) = second.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": plain_image})),
+        &[],
+    );
+    assert_eq!(status, 200, "{operation}");
+    let reference = second.wait(operation["id"].as_str().unwrap());
+    assert_eq!(reference["response"]["status"], "READY", "{reference}");
+    assert_eq!(
+        reference["response"]["vulnerabilities"], *counters,
+        "{reference}"
+    );
+    let reference_id = reference["response"]["id"].as_str().unwrap();
+    let findings = |id: &str| {
+        second.get(&format!(
+            "/container-registry/v1/scans/{id}:listVulnerabilities?pageSize=1000"
+        ))["vulnerabilities"]
+            .clone()
+    };
+    assert_eq!(findings(&scan_id), findings(reference_id));
+
+    // The restarted node started the scan once, as its second attempt: its two
+    // workers did not both take it. It finished once.
+    let log = second.log_text();
+    let started = scan_lines(&log, "scan started", &scan_id);
+    assert_eq!(started.len(), 1, "started more than once: {log}");
+    assert!(started[0].contains("attempt=2"), "{log}");
+    let finished = scan_lines(&log, "scan finished", &scan_id);
+    assert_eq!(finished.len(), 1, "{log}");
+    for message in ["scan ended in error", "scan failed", "lost the lease"] {
+        assert!(
+            scan_lines(&log, message, &scan_id).is_empty(),
+            "{message}: {log}"
+        );
+    }
+    println!(
+        "killed mid-scan: from the kill to done after the restart {restarted_to_done:?}; \
+         the scan after the restart: {}",
+        finished[0]
+    );
+    second.stop();
 }
