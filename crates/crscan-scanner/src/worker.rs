@@ -83,6 +83,7 @@ pub struct Scanner {
     cache: LayerCache,
     config: Arc<WorkerConfig>,
     wake: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
     owner_prefix: String,
 }
 
@@ -99,6 +100,7 @@ impl Scanner {
             cache,
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
             owner_prefix: new_id(IdKind::Operation),
         }
     }
@@ -146,6 +148,13 @@ impl Scanner {
         Ok(created)
     }
 
+    /// Stops taking jobs (before the store closes on shutdown). A scan still running
+    /// keeps its lease until it expires; then another process takes the job again.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
     /// Starts the workers and the scheduler on the current runtime.
     pub fn start(&self) {
         for index in 0..self.config.workers {
@@ -158,7 +167,7 @@ impl Scanner {
     }
 
     async fn work(self, owner: String) {
-        loop {
+        while !self.stopping.load(Ordering::SeqCst) {
             let lease_ms = millis(self.config.lease);
             match self
                 .store
@@ -173,6 +182,7 @@ impl Scanner {
                 Ok(None) => {
                     let _ = tokio::time::timeout(self.config.poll, self.wake.notified()).await;
                 }
+                Err(_) if self.stopping.load(Ordering::SeqCst) => return,
                 Err(error) => {
                     tracing::warn!(%error, "cannot claim a scan job");
                     tokio::time::sleep(self.config.poll * 4).await;
@@ -436,7 +446,7 @@ impl Scanner {
         let mut last_warning: Option<String> = None;
         let check = self.config.database_check();
         let mut first = true;
-        loop {
+        while !self.stopping.load(Ordering::SeqCst) {
             if !std::mem::take(&mut first) {
                 tokio::time::sleep(self.config.schedule_every).await;
             }

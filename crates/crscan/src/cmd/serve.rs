@@ -238,7 +238,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let app = crscan_api::router(AppState {
             registry,
             auth: auth.clone(),
-            scanner: Some(scanner),
+            scanner: Some(scanner.clone()),
             database: database_check,
         });
         let listener = tokio::net::TcpListener::bind(listen)
@@ -253,6 +253,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("server failed")?;
+        scanner.stop();
         store.close().await;
         tracing::info!("crscan stopped");
         anyhow::Ok(ExitCode::SUCCESS)
