@@ -1158,3 +1158,286 @@ fn killed_mid_scan(store: Option<&str>) {
     );
     second.stop();
 }
+
+#[test]
+fn a_thousand_queued_scans_finish_once_each() {
+    if tools_present() {
+        thousand_scans(None);
+    }
+}
+
+#[test]
+fn a_thousand_queued_scans_finish_once_each_on_postgres() {
+    if tools_present()
+        && let Some(postgres) = Postgres::create()
+    {
+        thousand_scans(Some(&postgres.url));
+    }
+}
+
+/// Scans queued at once by `thousand_scans`.
+const QUEUED_SCANS: usize = 1000;
+
+/// Requests curl has in flight at once in [`Server::batch`].
+const CURL_PARALLEL: usize = 16;
+
+/// Operations `thousand_scans` asks about in one polling round: the oldest not yet
+/// done. More than the workers finish between two rounds, so that a round is never
+/// behind; a slower order of completion only makes more rounds.
+const POLL_WINDOW: usize = 100;
+
+/// The value of the `name=value` field `name` of a log line.
+fn log_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+}
+
+impl Server {
+    /// Makes `requests` (method, path, JSON body) with one curl process, at most
+    /// [`CURL_PARALLEL`] at a time, each body written to its own file under `dir`;
+    /// returns the HTTP status and the JSON body (or Null) of each, in order.
+    fn batch(&self, dir: &Path, requests: &[(&str, String, Option<Value>)]) -> Vec<(u16, Value)> {
+        std::fs::create_dir_all(dir).unwrap();
+        let quote = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut config = String::new();
+        for (index, (method, path, body)) in requests.iter().enumerate() {
+            if index > 0 {
+                config.push_str("next\n");
+            }
+            config.push_str(&format!(
+                "url = {}\n",
+                quote(&format!("{}{path}", self.url))
+            ));
+            config.push_str(&format!("request = {}\n", quote(method)));
+            if let Some(body) = body {
+                config.push_str("header = \"Content-Type: application/json\"\n");
+                config.push_str(&format!("data-binary = {}\n", quote(&body.to_string())));
+            }
+            let output = dir.join(format!("{index}.json"));
+            config.push_str(&format!("output = {}\n", quote(output.to_str().unwrap())));
+            config.push_str(&format!("write-out = \"{index} %{{http_code}}\\n\"\n"));
+        }
+        let config_path = dir.join("curl.config");
+        std::fs::write(&config_path, config).unwrap();
+        let output = Command::new("curl")
+            .args(["-sS", "--parallel", "--parallel-max"])
+            .arg(CURL_PARALLEL.to_string())
+            .arg("-K")
+            .arg(&config_path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut statuses = vec![0u16; requests.len()];
+        for line in String::from_utf8(output.stdout).unwrap().lines() {
+            let (index, status) = line.split_once(' ').unwrap();
+            statuses[index.parse::<usize>().unwrap()] = status.parse().unwrap();
+        }
+        statuses
+            .into_iter()
+            .enumerate()
+            .map(|(index, status)| {
+                let file = dir.join(format!("{index}.json"));
+                let body = std::fs::read(&file).unwrap_or_default();
+                let _ = std::fs::remove_file(&file);
+                (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+            })
+            .collect()
+    }
+}
+
+/// Issue 6: a thousand scans queued at once, with two workers of a real server, all
+/// finish, each once, none lost.
+fn thousand_scans(store: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    build_database(&data_dir);
+    let server = Server::start(&data_dir, 2, store);
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&server, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&server, &digest, "app");
+
+    // One scan first: its counts are the reference, and the layer cache is warm.
+    let (status, operation) = server.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &[],
+    );
+    assert_eq!(status, 200, "{operation}");
+    let warm_up = server.wait(operation["id"].as_str().unwrap());
+    assert_eq!(warm_up["response"]["status"], "READY", "{warm_up}");
+    let warm_up_scan = warm_up["response"]["id"].as_str().unwrap().to_owned();
+    let counters = warm_up["response"]["vulnerabilities"].clone();
+    assert!(
+        counters["critical"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1,
+        "{counters}"
+    );
+
+    // A thousand scans of the same image, queued by one curl process.
+    let started = Instant::now();
+    let scan = (
+        "POST",
+        "/container-registry/v1/scans".to_owned(),
+        Some(json!({"imageId": image})),
+    );
+    let queued = server.batch(&dir.path().join("queue"), &vec![scan; QUEUED_SCANS]);
+    let queued_in = started.elapsed();
+    let mut operations = Vec::with_capacity(QUEUED_SCANS);
+    let mut scans = std::collections::HashSet::new();
+    for (status, operation) in &queued {
+        assert_eq!(*status, 200, "{operation}");
+        assert_eq!(operation["done"], false, "{operation}");
+        assert!(operation.get("response").is_none(), "{operation}");
+        assert!(operation.get("error").is_none(), "{operation}");
+        assert_eq!(operation["description"], "Scan image");
+        assert_eq!(
+            operation["metadata"]["@type"],
+            "type.googleapis.com/yandex.cloud.containerregistry.v1.ScanMetadata",
+            "{operation}"
+        );
+        let scan_id = operation["metadata"]["scanResultId"].as_str().unwrap();
+        assert!(scans.insert(scan_id.to_owned()), "scan {scan_id} twice");
+        operations.push((
+            operation["id"].as_str().unwrap().to_owned(),
+            scan_id.to_owned(),
+        ));
+    }
+    let distinct: std::collections::HashSet<&String> =
+        operations.iter().map(|(id, _)| id).collect();
+    assert_eq!(distinct.len(), QUEUED_SCANS, "operation ids repeat");
+
+    // Poll the operations not yet done, in the order they were queued, up to
+    // POLL_WINDOW of them in one curl process a round: the workers are not slowed
+    // down by a thousand GETs a round.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut pending: Vec<usize> = (0..QUEUED_SCANS).collect();
+    let mut done: Vec<Value> = vec![Value::Null; QUEUED_SCANS];
+    let mut rounds = 0;
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {QUEUED_SCANS} scans never finished: {}",
+            pending.len(),
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        rounds += 1;
+        let window = pending.len().min(POLL_WINDOW);
+        let requests: Vec<(&str, String, Option<Value>)> = pending[..window]
+            .iter()
+            .map(|&index| ("GET", format!("/operations/{}", operations[index].0), None))
+            .collect();
+        let answers = server.batch(&dir.path().join("poll"), &requests);
+        let mut still = Vec::new();
+        for (&index, (status, operation)) in pending.iter().zip(answers) {
+            assert_eq!(status, 200, "{operation}");
+            if operation["done"] == true {
+                done[index] = operation;
+            } else {
+                still.push(index);
+            }
+        }
+        still.extend_from_slice(&pending[window..]);
+        pending = still;
+        // Retention holds at every moment, not only once the queue is empty: an
+        // image never has more than 3 READY results.
+        let results = server.get(&format!(
+            "/container-registry/v1/scans?imageId={image}&filter=status%3D%22READY%22&pageSize=1000"
+        ));
+        let results = results["scanResults"].as_array().unwrap();
+        assert!(
+            results.len() <= 3,
+            "retention broken while {} scans were pending: {} READY results kept: {results:?}",
+            pending.len(),
+            results.len()
+        );
+    }
+    let elapsed = started.elapsed();
+
+    // Every operation is done with its own READY result and the same counts.
+    for ((operation_id, scan_id), operation) in operations.iter().zip(&done) {
+        assert_eq!(operation["id"], operation_id.as_str());
+        assert!(operation.get("error").is_none(), "{operation}");
+        let response = &operation["response"];
+        assert_eq!(response["status"], "READY", "{operation}");
+        assert_eq!(response["id"], scan_id.as_str(), "{operation}");
+        assert_eq!(response["imageId"], image.as_str(), "{operation}");
+        assert_eq!(response["vulnerabilities"], counters, "{operation}");
+    }
+
+    // Each scan started once, as its first attempt, and finished once.
+    let log = server.log_text();
+    let mut expected = scans.clone();
+    expected.insert(warm_up_scan);
+    let lines = |message: &str| -> Vec<&str> {
+        log.lines().filter(|line| line.contains(message)).collect()
+    };
+    let started_lines = lines("scan started");
+    let finished_lines = lines("scan finished");
+    assert_eq!(started_lines.len(), QUEUED_SCANS + 1, "{log}");
+    assert_eq!(finished_lines.len(), QUEUED_SCANS + 1, "{log}");
+    for (message, lines) in [("started", &started_lines), ("finished", &finished_lines)] {
+        let ids: std::collections::HashSet<&str> = lines
+            .iter()
+            .map(|line| log_field(line, "scan.id").unwrap())
+            .collect();
+        assert_eq!(ids.len(), lines.len(), "a scan {message} twice: {log}");
+        assert!(
+            ids.iter().all(|id| expected.contains(*id)),
+            "an unknown scan {message}: {log}"
+        );
+    }
+    for line in &started_lines {
+        assert_eq!(log_field(line, "attempt"), Some("1"), "{line}");
+    }
+    for message in [
+        "lost the lease",
+        "retrying",
+        "panicked",
+        "scan ended in error",
+        "bookkeeping failed",
+        "cannot claim",
+        "cannot renew",
+    ] {
+        assert!(lines(message).is_empty(), "{message}: {log}");
+    }
+
+    // Retention: the image keeps its last 3 READY results.
+    let results = server.get(&format!(
+        "/container-registry/v1/scans?imageId={image}&pageSize=1000"
+    ));
+    let results = results["scanResults"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{results:?}");
+    for result in results {
+        assert_eq!(result["status"], "READY", "{result}");
+        assert!(scans.contains(result["id"].as_str().unwrap()), "{result}");
+    }
+
+    let durations: Vec<u64> = finished_lines
+        .iter()
+        .filter_map(|line| log_field(line, "duration_ms")?.parse().ok())
+        .collect();
+    let mean = durations.iter().sum::<u64>() as f64 / durations.len().max(1) as f64;
+    println!(
+        "{QUEUED_SCANS} scans ({}): queued in {queued_in:?}, all done in {elapsed:?} \
+         ({:.1} scans/s, {rounds} polling rounds); a scan took {mean:.1} ms on average \
+         in a worker",
+        if store.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        QUEUED_SCANS as f64 / elapsed.as_secs_f64(),
+    );
+    server.stop();
+}
