@@ -167,6 +167,7 @@ impl Scanner {
     }
 
     async fn work(self, owner: String) {
+        let mut database: Option<OpenDatabase> = None;
         while !self.stopping.load(Ordering::SeqCst) {
             let lease_ms = millis(self.config.lease);
             match self
@@ -175,7 +176,7 @@ impl Scanner {
                 .await
             {
                 Ok(Some(job)) => {
-                    if let Err(error) = self.run(&owner, job).await {
+                    if let Err(error) = self.run(&owner, job, &mut database).await {
                         tracing::warn!(%error, "scan job bookkeeping failed");
                     }
                 }
@@ -191,7 +192,12 @@ impl Scanner {
         }
     }
 
-    async fn run(&self, owner: &str, job: Job) -> Result<(), StoreError> {
+    async fn run(
+        &self,
+        owner: &str,
+        job: Job,
+        database: &mut Option<OpenDatabase>,
+    ) -> Result<(), StoreError> {
         let scan = match self.store.get_scan_result(&job.scan_result_id).await {
             Ok(scan) => scan,
             Err(StoreError::NotFound { .. }) => {
@@ -273,19 +279,28 @@ impl Scanner {
         let config = self.config.clone();
         let digest: Digest = image.digest.clone();
         let scan_cancel = cancel.clone();
-        let result = tokio::task::spawn_blocking(move || -> Result<ScanOutcome, ScanError> {
-            let database = open_database(&config.database_path)?;
-            scan_image(&ScanRequest {
+        let cached = database.take();
+        let result = tokio::task::spawn_blocking(move || {
+            let open = match OpenDatabase::reuse_or_open(cached, &config.database_path) {
+                Ok(open) => open,
+                Err(error) => return (Err(error), None),
+            };
+            let outcome = scan_image(&ScanRequest {
                 blobs: &*blobs,
                 image: &digest,
                 manifest: None,
-                database: Some(&database),
+                database: Some(&open.database),
                 cache: Some(&cache),
                 cancel: &scan_cancel,
                 limits: &config.limits,
-            })
+            });
+            (outcome, Some(open))
         })
-        .await;
+        .await
+        .map(|(outcome, open)| {
+            *database = open;
+            outcome
+        });
         renewal.abort();
         if lost.load(Ordering::SeqCst) {
             tracing::warn!(scan.id = %scan.id, "lost the lease of a scan; another worker has it");
@@ -556,6 +571,43 @@ impl Scanner {
         self.wake();
         Ok(())
     }
+}
+
+/// A worker's open vulnerability database, kept across scans (with its page cache)
+/// and opened again once the file is replaced (`crscan db update` renames a new file
+/// over it, so its inode, size or time changes).
+struct OpenDatabase {
+    key: Option<FileKey>,
+    database: crscan_vulndb::Database,
+}
+
+/// Size, modification time and inode of a file.
+type FileKey = (u64, Option<std::time::SystemTime>, u64);
+
+impl OpenDatabase {
+    fn reuse_or_open(
+        cached: Option<OpenDatabase>,
+        path: &std::path::Path,
+    ) -> Result<OpenDatabase, ScanError> {
+        let key = file_key(path);
+        if let Some(open) = cached
+            && key.is_some()
+            && open.key == key
+        {
+            return Ok(open);
+        }
+        let database = open_database(path)?;
+        Ok(OpenDatabase { key, database })
+    }
+}
+
+fn file_key(path: &std::path::Path) -> Option<FileKey> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((metadata.len(), metadata.modified().ok(), inode))
 }
 
 /// The idempotency key of the one scan a push rule queues for an image.
