@@ -992,9 +992,9 @@ fn a_scan_killed_mid_run_finishes_once_after_restart_on_postgres() {
 }
 
 /// Files in the filler layer of the image that `killed_mid_scan` scans: enough for
-/// its scan to last several seconds in a debug build (about 4.5 s alone), longer
-/// than the lease, so that the kill lands in the middle of it and the restarted
-/// node's worker renews its lease while the other worker looks for work.
+/// its scan to last several seconds in a debug build (about 4.5 s alone), so that
+/// the kill lands in the middle of it and the restarted node's worker renews its
+/// lease while the other worker looks for work.
 const FILLER_FILES: usize = 120_000;
 
 /// The lines of a server log about scan `scan_id` that carry `message`.
@@ -1010,9 +1010,10 @@ fn killed_mid_scan(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     build_database(&data_dir);
-    // A short lease: a dead worker's job is taken again 2 s after its last renewal.
+    // A short lease: a dead worker's job is taken again 5 s after its last renewal.
+    // Renewals come every second, so a live worker keeps it even on a loaded machine.
     let config = dir.path().join("serve.toml");
-    std::fs::write(&config, "scan_lease_seconds = 2\n").unwrap();
+    std::fs::write(&config, "scan_lease_seconds = 5\n").unwrap();
     let first = Server::start_with(&data_dir, 2, store, Some(&config));
     let layout = dir.path().join("big");
     write_image_with_filler(&layout, "1.0", FILLER_FILES);
