@@ -235,11 +235,10 @@ async fn scan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     {
         return Ok(json_response(json::operation(&earlier)));
     }
-    let image = store.get_image(image_id).await?;
-    let repository = store.get_repository(&image.repository_id).await?;
+    let repository = store.repository_of_image(image_id).await?;
     let (operation, _) = worker::enqueue_scan(
         store,
-        &image.id,
+        image_id,
         &repository.id,
         &repository.registry_id,
         &principal.name,

@@ -11,12 +11,14 @@ use crate::store::Backend;
 pub(crate) const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_registry.sql")),
     (2, include_str!("../migrations/sqlite/0002_scanner.sql")),
+    (3, include_str!("../migrations/sqlite/0003_indexes.sql")),
 ];
 
 /// The PostgreSQL migrations, in order.
 pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_registry.sql")),
     (2, include_str!("../migrations/postgres/0002_scanner.sql")),
+    (3, include_str!("../migrations/postgres/0003_indexes.sql")),
 ];
 
 /// Applies the migrations of `backend` that the database has not seen yet.

@@ -200,6 +200,33 @@ const ENQUEUE_SQLITE: &str = "\
     INSERT INTO jobs (id, kind, scan_result_id, registry_id, state, attempts, run_after, \
       created_at, updated_at) VALUES ($16, 'scan', $11, $14, 'queued', 0, $4, $4, $4)";
 
+/// `claim_job` on SQLite. The one-query form that PostgreSQL runs sorts every
+/// runnable job and counts each one's registry's running jobs before it picks one:
+/// tens of milliseconds per claim, under the write gate, with ten thousand queued.
+/// Here each of the two kinds of runnable job (queued and due; running with an
+/// expired lease) is taken first in `(run_after, created_at)` order from the
+/// `jobs_claim` index, counting running jobs only until one under the cap is found,
+/// and the earlier of the two is claimed: the same job, found in constant time.
+const CLAIM_SQLITE: &str = "\
+    UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+      attempts = attempts + 1, updated_at = $3 \
+    WHERE id = (SELECT id FROM ( \
+      SELECT id, run_after, created_at FROM ( \
+        SELECT j.id, j.run_after, j.created_at FROM jobs j \
+        WHERE j.state = 'queued' AND j.run_after <= $3 \
+          AND (SELECT COUNT(*) FROM jobs r WHERE r.registry_id = j.registry_id \
+               AND r.state = 'running' AND r.lease_until >= $3) < $4 \
+        ORDER BY j.run_after, j.created_at LIMIT 1) \
+      UNION ALL \
+      SELECT id, run_after, created_at FROM ( \
+        SELECT j.id, j.run_after, j.created_at FROM jobs j \
+        WHERE j.state = 'running' AND j.lease_until < $3 \
+          AND (SELECT COUNT(*) FROM jobs r WHERE r.registry_id = j.registry_id \
+               AND r.state = 'running' AND r.lease_until >= $3) < $4 \
+        ORDER BY j.run_after, j.created_at LIMIT 1)) \
+      ORDER BY run_after, created_at LIMIT 1) \
+    RETURNING id, scan_result_id, registry_id, attempts, cancel_requested";
+
 /// The retention rule (contract §11): of an image's finished results, keep the three
 /// newest READY ones finished within 30 days; when none is that recent, keep the
 /// newest finished one. The newest finished result is always kept too, as GetLast
@@ -476,10 +503,19 @@ impl Store {
         lease_ms: i64,
         registry_cap: i64,
     ) -> Result<Option<Job>, StoreError> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        if self.backend == Backend::Sqlite {
+            let now = now_millis();
+            let _gate = self.write_lock().await;
+            let row = sqlx::query(CLAIM_SQLITE)
+                .bind(owner.to_owned())
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(registry_cap)
+                .fetch_optional(&self.pool)
+                .await?;
+            return row.as_ref().map(job_from_row).transpose();
+        }
+        let lock = "FOR UPDATE SKIP LOCKED";
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
