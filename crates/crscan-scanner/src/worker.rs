@@ -2,9 +2,10 @@
 //! from the store's queue, hold and renew a lease while they scan, stop when a
 //! cancel is requested, and record the result with the lease check in the same
 //! transaction; the scheduler queues scans that policies ask for (on push, and when
-//! the newest result is older than a rule's `rescanPeriod`) and rescans every image
-//! once the vulnerability database changes (layers come from the cache, so only
-//! matching runs again).
+//! the newest result is older than a rule's `rescanPeriod`) and, when the
+//! vulnerability database file is replaced (or at start), rescans every image last
+//! matched against another database (layers come from the cache, so only matching
+//! runs again).
 //!
 //! Failures of crscan itself (`INTERNAL`) are retried with exponential backoff up to
 //! a few attempts; a failure the image or the setup causes (`FAILED_PRECONDITION`,
@@ -42,8 +43,10 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Attempts before a job failing with `INTERNAL` gives up.
     pub max_attempts: i64,
-    /// How often the scheduler looks at policies and the database.
+    /// How often the scheduler looks at policies and the database's age.
     pub schedule_every: Duration,
+    /// How often the scheduler looks whether the database file was replaced.
+    pub database_watch_every: Duration,
     pub database_path: PathBuf,
     /// Age in hours past which the database counts as stale (a warning, not a stop).
     pub database_max_age_hours: u64,
@@ -60,6 +63,7 @@ impl WorkerConfig {
             poll: Duration::from_millis(250),
             max_attempts: 3,
             schedule_every: Duration::from_secs(5),
+            database_watch_every: Duration::from_secs(1),
             database_path,
             database_max_age_hours: 72,
             limits: crate::default_limits(),
@@ -454,60 +458,75 @@ impl Scanner {
         Ok((operation, created))
     }
 
-    /// The scheduler: push rules, scheduled rescans, rescans after a database change,
-    /// and a log line whenever the database turns stale, missing or usable again.
+    /// The scheduler: push rules and scheduled rescans every `schedule_every`; the
+    /// database file is looked at every `database_watch_every` (a `stat`), and when it
+    /// was replaced, or at start, images last matched against another database are
+    /// re-matched; a log line whenever the database turns stale, missing or usable.
     async fn schedule(self) {
+        let check = self.config.database_check();
+        let mut seen_file: Option<Option<FileKey>> = None;
         let mut database_digest: Option<String> = None;
         let mut last_warning: Option<String> = None;
-        let check = self.config.database_check();
-        let mut first = true;
+        let mut last_pass: Option<std::time::Instant> = None;
         while !self.stopping.load(Ordering::SeqCst) {
-            if !std::mem::take(&mut first) {
-                tokio::time::sleep(self.config.schedule_every).await;
-            }
-            if let Err(error) = self.apply_policies().await {
-                tracing::warn!(%error, "scan policy pass failed");
-            }
-            let check = check.clone();
-            let seen = tokio::task::spawn_blocking(move || {
-                let state = check.state();
-                let warning = check.warning(&state);
-                let digest = match state {
-                    DatabaseState::Fresh { .. } | DatabaseState::Stale { .. } => {
-                        open_database(&check.path)
-                            .ok()
-                            .map(|database| database.info().content_digest.clone())
-                    }
-                    DatabaseState::Missing | DatabaseState::Unusable(_) => None,
-                };
-                (digest, warning)
-            })
-            .await;
-            let Ok((current, warning)) = seen else {
-                continue;
-            };
-            if warning != last_warning {
-                match &warning {
-                    Some(message) => tracing::warn!("{message}"),
-                    None if last_warning.is_some() => {
-                        tracing::info!("the vulnerability database is usable and fresh again");
-                    }
-                    None => {}
+            let pass_due = last_pass.is_none_or(|at| at.elapsed() >= self.config.schedule_every);
+            if pass_due {
+                last_pass = Some(std::time::Instant::now());
+                if let Err(error) = self.apply_policies().await {
+                    tracing::warn!(%error, "scan policy pass failed");
                 }
-                last_warning = warning;
             }
-            if let Some(current) = current {
-                if database_digest
-                    .as_ref()
-                    .is_some_and(|seen| *seen != current)
-                {
-                    tracing::info!(database.digest = %current, "vulnerability database changed; rescanning images");
-                    if let Err(error) = self.rescan_all().await {
-                        tracing::warn!(%error, "rescan after a database change failed");
+            let file = file_key(&check.path);
+            if pass_due || seen_file.as_ref() != Some(&file) {
+                seen_file = Some(file);
+                let check = check.clone();
+                let seen = tokio::task::spawn_blocking(move || {
+                    let state = check.state();
+                    let warning = check.warning(&state);
+                    let digest = match state {
+                        DatabaseState::Fresh { .. } | DatabaseState::Stale { .. } => {
+                            open_database(&check.path)
+                                .ok()
+                                .map(|database| database.info().content_digest.clone())
+                        }
+                        DatabaseState::Missing | DatabaseState::Unusable(_) => None,
+                    };
+                    (digest, warning)
+                })
+                .await;
+                if let Ok((current, warning)) = seen {
+                    if warning != last_warning {
+                        match &warning {
+                            Some(message) => tracing::warn!("{message}"),
+                            None if last_warning.is_some() => {
+                                tracing::info!(
+                                    "the vulnerability database is usable and fresh again"
+                                );
+                            }
+                            None => {}
+                        }
+                        last_warning = warning;
+                    }
+                    if let Some(current) = current
+                        && database_digest.as_ref() != Some(&current)
+                    {
+                        match self.rematch(&current).await {
+                            Ok(count) => {
+                                database_digest = Some(current);
+                                if count > 0 {
+                                    tracing::info!(database.digest = %database_digest.as_deref().unwrap_or_default(), images = count, "images were matched against another vulnerability database; rescanning them");
+                                }
+                            }
+                            Err(error) => {
+                                // Looked at again on the next pass.
+                                seen_file = None;
+                                tracing::warn!(%error, "rescan after a database change failed");
+                            }
+                        }
                     }
                 }
-                database_digest = Some(current);
             }
+            tokio::time::sleep(self.config.database_watch_every).await;
         }
     }
 
@@ -554,22 +573,26 @@ impl Scanner {
         Ok(())
     }
 
-    async fn rescan_all(&self) -> Result<(), StoreError> {
-        for image in self.store.image_scan_ages(None).await? {
-            if image.last_scan_at.is_some() {
-                enqueue_scan(
-                    &self.store,
-                    &image.image_id,
-                    &image.repository_id,
-                    &image.registry_id,
-                    "database-update",
-                    None,
-                )
-                .await?;
-            }
+    /// Queues a rescan (layers come from the cache: only matching runs again) of
+    /// every image whose newest READY result came from another database.
+    async fn rematch(&self, database_digest: &str) -> Result<usize, StoreError> {
+        let images = self
+            .store
+            .images_matched_with_other_database(database_digest)
+            .await?;
+        for image in &images {
+            enqueue_scan(
+                &self.store,
+                &image.image_id,
+                &image.repository_id,
+                &image.registry_id,
+                "database-update",
+                None,
+            )
+            .await?;
         }
         self.wake();
-        Ok(())
+        Ok(images.len())
     }
 }
 

@@ -855,15 +855,44 @@ impl Store {
         } else {
             "$1 = $1"
         };
+        self.image_scan_ages_where(clause, registry_id.unwrap_or_default(), None)
+            .await
+    }
+
+    /// The images whose newest READY result was matched against a database other
+    /// than `database_digest` and that have no scan queued or running: what a
+    /// database change leaves to re-match, also after a restart.
+    pub async fn images_matched_with_other_database(
+        &self,
+        database_digest: &str,
+    ) -> Result<Vec<ImageScanAge>, StoreError> {
+        let clause = "(SELECT s.database_digest FROM scan_results s WHERE s.image_id = i.id \
+             AND s.status = $2 ORDER BY s.scanned_at DESC LIMIT 1) <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM scan_results q WHERE q.image_id = i.id AND q.status = $3)";
+        self.image_scan_ages_where(
+            clause,
+            database_digest,
+            Some([ScanStatus::Ready, ScanStatus::Running]),
+        )
+        .await
+    }
+
+    async fn image_scan_ages_where(
+        &self,
+        clause: &str,
+        first: &str,
+        statuses: Option<[ScanStatus; 2]>,
+    ) -> Result<Vec<ImageScanAge>, StoreError> {
         let sql = format!(
             "SELECT i.id AS image_id, i.created_at, r.id AS repository_id, r.name AS repository_name, r.registry_id, \
              (SELECT MAX(s.created_at) FROM scan_results s WHERE s.image_id = i.id) AS last_scan_at \
              FROM images i JOIN repositories r ON r.id = i.repository_id WHERE {clause} ORDER BY i.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(registry_id.unwrap_or_default().to_owned())
-            .fetch_all(&self.pool)
-            .await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.to_owned());
+        for status in statuses.into_iter().flatten() {
+            query = query.bind(status.number());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(ImageScanAge {
