@@ -310,18 +310,27 @@ impl Drop for Server {
 }
 
 fn build_database(data_dir: &Path) {
+    build_database_from(
+        data_dir,
+        &[
+            "alpine-secdb/v3.4/main.yaml",
+            "pypa-advisory-database/vulns/jinja2",
+            "github-advisory-database-subset",
+        ],
+    );
+}
+
+/// Builds the server's database from feeds under `shared/data/vulndb`, replacing the
+/// file atomically as `crscan db build` does while a server runs.
+fn build_database_from(data_dir: &Path, feeds: &[&str]) {
     let db = data_dir.join("vulndb/crscan.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-    let output = Command::new(CRSCAN)
-        .args(["db", "build"])
-        .arg("--from")
-        .arg(format!("{DATA}/vulndb/alpine-secdb/v3.4/main.yaml"))
-        .arg(format!("{DATA}/vulndb/pypa-advisory-database/vulns/jinja2"))
-        .arg(format!("{DATA}/vulndb/github-advisory-database-subset"))
-        .arg("--db")
-        .arg(&db)
-        .output()
-        .unwrap();
+    let mut command = Command::new(CRSCAN);
+    command.args(["db", "build"]);
+    for feed in feeds {
+        command.arg("--from").arg(format!("{DATA}/vulndb/{feed}"));
+    }
+    let output = command.arg("--db").arg(&db).output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -1441,4 +1450,126 @@ fn thousand_scans(store: Option<&str>) {
         QUEUED_SCANS as f64 / elapsed.as_secs_f64(),
     );
     server.stop();
+}
+
+#[test]
+fn a_database_change_rescans_stored_images_from_the_layer_cache() {
+    if tools_present() {
+        database_change(None);
+    }
+}
+
+#[test]
+fn a_database_change_rescans_stored_images_from_the_layer_cache_on_postgres() {
+    if tools_present()
+        && let Some(postgres) = Postgres::create()
+    {
+        database_change(Some(&postgres.url));
+    }
+}
+
+/// The READY results of an image, newest first.
+fn ready_results(server: &Server, image: &str) -> Vec<Value> {
+    let list = server.get(&format!(
+        "/container-registry/v1/scans?imageId={image}&filter=status%3D%22READY%22&orderBy=scannedAt%20desc"
+    ));
+    list["scanResults"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the image has `count` READY results; returns the newest.
+fn wait_for_results(server: &Server, image: &str, count: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let results = ready_results(server, image);
+        if results.len() >= count {
+            return results[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rescan after the database changed: {results:?}\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn database_change(store: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    // First only Alpine's advisories: the Jinja2 and npm findings are not known yet.
+    let alpine_only = ["alpine-secdb/v3.4/main.yaml"];
+    build_database_from(&data_dir, &alpine_only);
+    let server = Server::start(&data_dir, 2, store);
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&server, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&server, &digest, "app");
+    let (status, operation) = server.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &[],
+    );
+    assert_eq!(status, 200, "{operation}");
+    let first = server.wait(operation["id"].as_str().unwrap())["response"].clone();
+    assert_eq!(first["status"], "READY", "{first}");
+
+    // The database is replaced while the server runs: the image is rescanned by itself,
+    // from the layer cache, and the new result knows the new advisories.
+    build_database(&data_dir);
+    let second = wait_for_results(&server, &image, 2);
+    assert_ne!(second["id"], first["id"]);
+    let count = |result: &Value, severity: &str| {
+        result["vulnerabilities"][severity]
+            .as_str()
+            .unwrap_or("0")
+            .parse::<u64>()
+            .unwrap()
+    };
+    let total = |result: &Value| {
+        [
+            "critical",
+            "high",
+            "medium",
+            "low",
+            "negligible",
+            "undefined",
+        ]
+        .iter()
+        .map(|severity| count(result, severity))
+        .sum::<u64>()
+    };
+    assert!(total(&second) > total(&first), "{first} then {second}");
+    let log = server.log_text();
+    let second_id = second["id"].as_str().unwrap();
+    let finished = scan_lines(&log, "scan finished", second_id);
+    assert_eq!(finished.len(), 1, "{log}");
+    assert!(finished[0].contains("layers_read=0"), "{}", finished[0]);
+    server.stop();
+
+    // Replaced while the server is down: the next start finds the image was matched
+    // against another database and rescans it.
+    build_database_from(&data_dir, &alpine_only);
+    let restarted = Server::start(&data_dir, 2, store);
+    let third = wait_for_results(&restarted, &image, 3);
+    assert_eq!(
+        third["vulnerabilities"], first["vulnerabilities"],
+        "{third}"
+    );
+    assert!(
+        restarted
+            .log_text()
+            .contains("matched against another vulnerability database"),
+        "{}",
+        restarted.log_text()
+    );
+    // One rescan per change, not one per scheduler pass (passes run every 5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let started = restarted
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("scan started"))
+        .count();
+    assert_eq!(started, 1, "{}", restarted.log_text());
+    restarted.stop();
 }
