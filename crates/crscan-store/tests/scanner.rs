@@ -410,6 +410,42 @@ async fn thousand_scans(store: &Store) {
     );
 }
 
+/// A scan with more findings than one INSERT statement carries keeps all of them, in
+/// order.
+async fn many_findings(store: &Store) {
+    let target = image(store, 11).await;
+    let scan = new_scan(&target);
+    store.enqueue_scan(&scan, None).await.unwrap();
+    let job = store
+        .claim_job("worker-many", 60_000, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<String> = (0..250)
+        .map(|index| format!("CVE-2000-{index:04}"))
+        .collect();
+    let completion = ready(names.iter().map(|name| vulnerability(6, name)).collect());
+    assert!(
+        store
+            .finish_scan(&job, "worker-many", &completion)
+            .await
+            .unwrap()
+    );
+    let listed = store
+        .list_vulnerabilities(&VulnerabilityQuery {
+            scan_result_id: scan.scan_result_id.clone(),
+            severity: None,
+            name: None,
+            descending: false,
+            offset: 0,
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    let listed: Vec<String> = listed.into_iter().map(|v| v.name).collect();
+    assert_eq!(listed, names);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_scanner() {
     let dir = tempfile::tempdir().unwrap();
@@ -418,6 +454,7 @@ async fn sqlite_scanner() {
         .unwrap();
     scanner_suite(&store).await;
     thousand_scans(&store).await;
+    many_findings(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -430,5 +467,6 @@ async fn postgres_scanner() {
     let store = Store::connect_in_schema(&url, Some(&schema)).await.unwrap();
     scanner_suite(&store).await;
     thousand_scans(&store).await;
+    many_findings(&store).await;
     store.drop_schema().await.unwrap();
 }

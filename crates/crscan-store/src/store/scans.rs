@@ -200,6 +200,31 @@ const ENQUEUE_SQLITE: &str = "\
     INSERT INTO jobs (id, kind, scan_result_id, registry_id, state, attempts, run_after, \
       created_at, updated_at) VALUES ($16, 'scan', $11, $14, 'queued', 0, $4, $4, $4)";
 
+/// Findings written per `INSERT` statement (11 parameters each; far below the
+/// parameter limits of SQLite and PostgreSQL).
+const VULNERABILITY_ROWS_PER_INSERT: usize = 100;
+
+/// `INSERT INTO scan_vulnerabilities` with `rows` rows of placeholders.
+fn vulnerability_insert(rows: usize) -> String {
+    const COLUMNS: usize = 11;
+    let mut sql = String::from(
+        "INSERT INTO scan_vulnerabilities (scan_result_id, position, severity, name, link, package, \
+         source, version, fixed_by, origin, kind) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 1..=COLUMNS {
+            if column > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * COLUMNS + column).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// `claim_job` on SQLite. The one-query form that PostgreSQL runs sorts every
 /// runnable job and counts each one's registry's running jobs before it picks one:
 /// tens of milliseconds per claim, under the write gate, with ten thousand queued.
@@ -658,24 +683,30 @@ impl Store {
             .bind(scan_id.clone())
             .execute(&mut *tx)
             .await?;
-        for (position, vulnerability) in completion.vulnerabilities.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO scan_vulnerabilities (scan_result_id, position, severity, name, link, package, \
-                 source, version, fixed_by, origin, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(scan_id.clone())
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(vulnerability.severity)
-            .bind(vulnerability.name.clone())
-            .bind(vulnerability.link.clone())
-            .bind(vulnerability.package.clone())
-            .bind(vulnerability.source.clone())
-            .bind(vulnerability.version.clone())
-            .bind(vulnerability.fixed_by.clone())
-            .bind(vulnerability.origin.clone())
-            .bind(vulnerability.kind.clone())
-            .execute(&mut *tx)
-            .await?;
+        // Many rows per statement: one statement per row held the write gate for
+        // a round trip per finding.
+        for (chunk_index, chunk) in completion
+            .vulnerabilities
+            .chunks(VULNERABILITY_ROWS_PER_INSERT)
+            .enumerate()
+        {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(vulnerability_insert(chunk.len())));
+            for (offset, vulnerability) in chunk.iter().enumerate() {
+                let position = chunk_index * VULNERABILITY_ROWS_PER_INSERT + offset;
+                query = query
+                    .bind(scan_id.clone())
+                    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                    .bind(vulnerability.severity)
+                    .bind(vulnerability.name.clone())
+                    .bind(vulnerability.link.clone())
+                    .bind(vulnerability.package.clone())
+                    .bind(vulnerability.source.clone())
+                    .bind(vulnerability.version.clone())
+                    .bind(vulnerability.fixed_by.clone())
+                    .bind(vulnerability.origin.clone())
+                    .bind(vulnerability.kind.clone());
+            }
+            query.execute(&mut *tx).await?;
         }
         sqlx::query(
             "UPDATE operations SET done = 1, modified_at = $1, response = $2, error = $3 \
@@ -911,6 +942,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vulnerability_inserts_number_their_placeholders_row_by_row() {
+        let sql = vulnerability_insert(2);
+        assert!(sql.ends_with(
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11), \
+             ($12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        ));
+    }
 
     #[test]
     fn retention_keeps_three_recent_ready_results_or_the_newest() {
