@@ -31,11 +31,11 @@
 #     differs per image) are pushed over the registry API and scanned once; then the
 #     database is rebuilt with one more feed (a new content digest) while the server
 #     runs, and the time until every image has a new READY result is measured, split
-#     into detection (the scheduler notices the new digest; it looks every 5 s) and
+#     into detection (the scheduler stats the database file every second) and
 #     rescanning (the workers work through the queued rescans).
 #
 # Scan to done includes the time an idle worker takes to notice the queued job: the
-# workers poll every 250 ms unless the server wakes them when a scan is queued.
+# workers poll every 250 ms; the server wakes them when a scan is queued on it.
 #
 # The machine is shared: the load average is printed before each phase; wrk runs on
 # the same cores as the server (2 threads), so req/s is a lower bound of the server's.
@@ -262,8 +262,8 @@ def cmd_rescan(url, repository, count, server_log, started_at, *rebuild):
         wait_done(client, operation, 0.05)
     first_scan = time.perf_counter() - start
     before = {row["id"] for row in poll_results(client, repository_id)}
-    # The scheduler must have seen the old digest before the change (it remembers the
-    # digest it saw on its previous pass, 5 s apart, starting 5 s after start).
+    # Let the scheduler see the old database first (it looks at start and then stats
+    # the file every second), so the change is a change and not the first look.
     settle = float(started_at) + 6.5 - time.time()
     if settle > 0:
         time.sleep(settle)
@@ -415,8 +415,8 @@ print(f"after the database file changed: detected {detected:.2f} s (scheduler lo
       f"{r['detected_poll_s']:.2f} s), first READY {r['first_ready_s']:.2f} s, all {n} READY {r['total_s']:.2f} s")
 print(f"  = detection {detected:.2f} s + rescanning {r['total_s'] - detected:.2f} s "
       f"({(r['total_s'] - detected) / n * 1000:.0f} ms/image)")
-print("  (the scheduler compares the database digest every 5 s from start, so detection is 0-5 s,")
-print("  2.5 s on average; the change here is made 6.5 s after start at the earliest, mid-period)")
+print("  (the scheduler stats the database file every second, so detection is 0-1 s plus")
+print("  reading the new database's digest)")
 PY
 echo "   queue after: $(queue rescan)"
 kill_server
