@@ -64,11 +64,12 @@ pub(crate) fn check(
     Ok(state.auth.check(headers, roles)?)
 }
 
-fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
+/// An id field: required, at most 50 characters (§1.4).
+pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(format!("{field} is required")));
     }
-    if value.len() > 50 {
+    if value.chars().count() > 50 {
         return Err(ApiError::invalid(format!(
             "{field} is longer than 50 characters"
         )));
@@ -76,8 +77,9 @@ fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `pageSize` and `pageToken` as (offset, limit) per §1.5.
-fn paging(query: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
+/// `pageSize` and `pageToken` as (offset, limit) per §1.5. Tokens are opaque to
+/// clients; the `o` prefix that the scanner's lists once issued is still accepted.
+pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
     let limit = match query.get("pageSize").map(String::as_str) {
         None | Some("") => 100,
         Some(text) => match text.parse::<i64>() {
@@ -93,6 +95,8 @@ fn paging(query: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
     let offset = match query.get("pageToken").map(String::as_str) {
         None | Some("") => 0,
         Some(token) if token.len() <= 100 => token
+            .strip_prefix('o')
+            .unwrap_or(token)
             .parse::<i64>()
             .ok()
             .filter(|offset| *offset >= 0)
@@ -106,8 +110,9 @@ fn paging(query: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
     Ok((offset, limit))
 }
 
-/// Fetches `limit + 1` rows to know whether another page exists.
-fn page_of<T>(mut rows: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, String) {
+/// Trims a page fetched with `limit + 1` rows (to know whether another page exists)
+/// and makes the next token.
+pub(crate) fn page_of<T>(mut rows: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, String) {
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let token = if more {
@@ -159,16 +164,28 @@ fn operation_response(
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
+/// The `Idempotency-Key` header: absent, or 1 to 128 ASCII characters; anything else
+/// is refused rather than ignored, so a retry never runs twice by mistake.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key is not ASCII"))?;
+            if text.is_empty() || text.len() > 128 {
+                return Err(ApiError::invalid(format!(
+                    "Idempotency-Key {text:?} is empty or longer than 128 characters"
+                )));
+            }
+            Ok(Some(text.to_owned()))
+        }
+    }
 }
 
 /// Returns the earlier operation of a repeated `Idempotency-Key`, if any.
 async fn replay(state: &AppState, headers: &HeaderMap) -> Result<Option<Response>, ApiError> {
-    let Some(key) = idempotency_key(headers) else {
+    let Some(key) = idempotency_key(headers)? else {
         return Ok(None);
     };
     let earlier = state.registry.store().find_operation_by_key(&key).await?;
@@ -200,7 +217,7 @@ async fn record_delete(
 }
 
 async fn record(state: &AppState, headers: &HeaderMap, operation: Operation) -> ApiResult {
-    let key = idempotency_key(headers);
+    let key = idempotency_key(headers)?;
     let (stored, _) = state
         .registry
         .store()

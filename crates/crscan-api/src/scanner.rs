@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::json;
-use crate::mgmt::{check, parse_body, string_field};
+use crate::mgmt::{check, check_id, idempotency_key, page_of, paging, parse_body, string_field};
 use crate::{AppState, Role};
 
 type ApiResult = Result<Response, ApiError>;
@@ -49,81 +49,8 @@ pub(crate) fn router() -> Router<AppState> {
         )
 }
 
-fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() {
-        return Err(ApiError::invalid(format!("{field} is required")));
-    }
-    if value.chars().count() > 50 {
-        return Err(ApiError::invalid(format!(
-            "{field} is longer than 50 characters"
-        )));
-    }
-    Ok(())
-}
-
 fn json_response(value: Value) -> Response {
     axum::Json(value).into_response()
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(value) => {
-            let text = value
-                .to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key is not ASCII"))?;
-            if text.is_empty() || text.len() > 128 {
-                return Err(ApiError::invalid(format!(
-                    "Idempotency-Key {text:?} is empty or longer than 128 characters"
-                )));
-            }
-            Ok(Some(text.to_owned()))
-        }
-    }
-}
-
-/// `pageSize` and `pageToken` as (offset, limit) per §1.5.
-fn paging(query: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
-    let limit = match query.get("pageSize").map(String::as_str) {
-        None | Some("") => 100,
-        Some(text) => match text.parse::<i64>() {
-            Ok(0) => 100,
-            Ok(size) if (1..=1000).contains(&size) => size,
-            _ => {
-                return Err(ApiError::invalid(format!(
-                    "pageSize {text} is not between 0 and 1000"
-                )));
-            }
-        },
-    };
-    let offset = match query.get("pageToken").map(String::as_str) {
-        None | Some("") => 0,
-        Some(token) if token.len() > 100 => {
-            return Err(ApiError::invalid("pageToken is longer than 100 characters"));
-        }
-        Some(token) => token
-            .strip_prefix("o")
-            .and_then(|rest| rest.parse::<i64>().ok())
-            .filter(|offset| *offset >= 0)
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "pageToken {token:?} is not a token this server issued"
-                ))
-            })?,
-    };
-    Ok((offset, limit))
-}
-
-/// Trims a page fetched with `limit + 1` rows and makes the next token.
-fn page_of<T>(mut rows: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, String) {
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let token = if more {
-        format!("o{}", offset + limit)
-    } else {
-        String::new()
-    };
-    (rows, token)
 }
 
 /// Parses `field="value" AND field="value"` (§1.6, §11) for the allowed fields.

@@ -677,6 +677,22 @@ fn management_api_shapes() {
         body,
     );
     assert_eq!(repeated.json()["id"], operation["id"]);
+    // A key that cannot be one is refused, as in the scanner's calls, not ignored.
+    let long_key = "k".repeat(129);
+    let refused = http(
+        port,
+        "POST",
+        "/container-registry/v1/registries",
+        &[admin, ("Idempotency-Key", &long_key)],
+        body,
+    );
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
     let clash = http(
         port,
         "POST",
