@@ -225,6 +225,19 @@ fn vulnerability_insert(rows: usize) -> String {
     sql
 }
 
+/// `claim_job` on PostgreSQL: the first runnable job (queued and due, or running with
+/// an expired lease) of a registry under its cap, locked so that concurrent claimers
+/// skip it.
+const CLAIM_POSTGRES: &str = "\
+    UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+      attempts = attempts + 1, updated_at = $3 \
+    WHERE id = (SELECT j.id FROM jobs j \
+      WHERE ((j.state = 'queued' AND j.run_after <= $3) OR (j.state = 'running' AND j.lease_until < $3)) \
+      AND (SELECT COUNT(*) FROM jobs r WHERE r.registry_id = j.registry_id \
+           AND r.state = 'running' AND r.lease_until >= $3) < $4 \
+      ORDER BY j.run_after, j.created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+    RETURNING id, scan_result_id, registry_id, attempts, cancel_requested";
+
 /// `claim_job` on SQLite. The one-query form that PostgreSQL runs sorts every
 /// runnable job and counts each one's registry's running jobs before it picks one:
 /// tens of milliseconds per claim, under the write gate, with ten thousand queued.
@@ -528,32 +541,13 @@ impl Store {
         lease_ms: i64,
         registry_cap: i64,
     ) -> Result<Option<Job>, StoreError> {
-        if self.backend == Backend::Sqlite {
-            let now = now_millis();
-            let _gate = self.write_lock().await;
-            let row = sqlx::query(CLAIM_SQLITE)
-                .bind(owner.to_owned())
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(registry_cap)
-                .fetch_optional(&self.pool)
-                .await?;
-            return row.as_ref().map(job_from_row).transpose();
-        }
-        let lock = "FOR UPDATE SKIP LOCKED";
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT j.id FROM jobs j \
-               WHERE ((j.state = 'queued' AND j.run_after <= $3) OR (j.state = 'running' AND j.lease_until < $3)) \
-               AND (SELECT COUNT(*) FROM jobs r WHERE r.registry_id = j.registry_id \
-                    AND r.state = 'running' AND r.lease_until >= $3) < $4 \
-               ORDER BY j.run_after, j.created_at LIMIT 1 {lock}) \
-             RETURNING id, scan_result_id, registry_id, attempts, cancel_requested"
-        );
+        let sql = match self.backend {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
         let now = now_millis();
         let _gate = self.write_lock().await;
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query(sql)
             .bind(owner.to_owned())
             .bind(now + lease_ms)
             .bind(now)
