@@ -40,3 +40,11 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
+
+impl StoreError {
+    /// A unique-constraint violation: a concurrent writer inserted the same key
+    /// between this writer's check and its insert (PostgreSQL has no write gate).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(error)) if error.is_unique_violation())
+    }
+}

@@ -47,6 +47,9 @@ fn parse_digest(text: &str) -> Result<Digest, StoreError> {
 const IMAGE_COLUMNS: &str = "i.id, i.repository_id, r.name AS repository_name, i.digest, i.media_type, \
      i.manifest_size, i.artifact_type, i.subject_digest, i.compressed_size, i.created_at";
 
+/// How long an `Idempotency-Key` answers with its first operation (24 hours).
+pub(crate) const IDEMPOTENCY_KEY_LIFETIME_MS: i64 = 24 * 3600 * 1000;
+
 impl Store {
     /// Opens the SQLite database file at `path` (created when missing) and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
@@ -199,6 +202,26 @@ impl Store {
 
     /// Creates a registry. Names are unique, and so is a registry per folder.
     pub async fn create_registry(
+        &self,
+        folder_id: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Registry, StoreError> {
+        self.create_registry_once(folder_id, name, labels)
+            .await
+            .map_err(|error| {
+                if error.is_unique_violation() {
+                    StoreError::AlreadyExists {
+                        kind: "registry",
+                        key: format!("{folder_id}/{name}"),
+                    }
+                } else {
+                    error
+                }
+            })
+    }
+
+    async fn create_registry_once(
         &self,
         folder_id: &str,
         name: &str,
@@ -635,6 +658,15 @@ impl Store {
     /// with that digest. When `tag` is given the tag is moved to this image in the same
     /// transaction.
     pub async fn put_image(&self, new: &NewImage, tag: Option<&str>) -> Result<Image, StoreError> {
+        match self.put_image_once(new, tag).await {
+            // The same manifest pushed at once by two clients: the other insert won,
+            // and the second try finds its row.
+            Err(error) if error.is_unique_violation() => self.put_image_once(new, tag).await,
+            other => other,
+        }
+    }
+
+    async fn put_image_once(&self, new: &NewImage, tag: Option<&str>) -> Result<Image, StoreError> {
         let _gate = self.write_lock().await;
         let mut tx = self.pool.begin().await?;
         let existing: Option<(String,)> =
@@ -904,6 +936,34 @@ impl Store {
         operation: &Operation,
         idempotency_key: Option<&str>,
     ) -> Result<(Operation, bool), StoreError> {
+        let inserted = self.insert_operation_once(operation, idempotency_key).await;
+        self.earlier_on_key_race(inserted, idempotency_key).await
+    }
+
+    /// A call with an idempotency key that lost a race to a concurrent call with the
+    /// same key (its insert hit the key's unique index) answers with the winner's
+    /// operation, as a repeated call would.
+    pub(crate) async fn earlier_on_key_race(
+        &self,
+        inserted: Result<(Operation, bool), StoreError>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Operation, bool), StoreError> {
+        match (inserted, idempotency_key) {
+            (Err(error), Some(key)) if error.is_unique_violation() => {
+                match self.find_operation_by_key(key).await? {
+                    Some(earlier) => Ok((earlier, false)),
+                    None => Err(error),
+                }
+            }
+            (inserted, _) => inserted,
+        }
+    }
+
+    async fn insert_operation_once(
+        &self,
+        operation: &Operation,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Operation, bool), StoreError> {
         if let Some(key) = idempotency_key
             && let Some(earlier) = self.find_operation_by_key(key).await?
         {
@@ -921,7 +981,7 @@ impl Store {
         let row =
             sqlx::query("SELECT * FROM operations WHERE idempotency_key = $1 AND created_at > $2")
                 .bind(key.to_owned())
-                .bind(now_millis() - 24 * 3600 * 1000)
+                .bind(now_millis() - IDEMPOTENCY_KEY_LIFETIME_MS)
                 .fetch_optional(&self.pool)
                 .await?;
         row.as_ref().map(Store::operation_from_row).transpose()
@@ -943,10 +1003,15 @@ pub(crate) async fn record_operation(
     idempotency_key: Option<&str>,
 ) -> Result<(), StoreError> {
     if let Some(key) = idempotency_key {
-        sqlx::query("UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $1")
-            .bind(key.to_owned())
-            .execute(&mut *connection)
-            .await?;
+        // Only an expired holder gives the key up; a live one makes the insert below
+        // hit the unique index, and the caller answers with that holder.
+        sqlx::query(
+            "UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $1 AND created_at <= $2",
+        )
+        .bind(key.to_owned())
+        .bind(operation.created_at - IDEMPOTENCY_KEY_LIFETIME_MS)
+        .execute(&mut *connection)
+        .await?;
     }
     sqlx::query(
         "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \

@@ -446,6 +446,113 @@ async fn many_findings(store: &Store) {
     assert_eq!(listed, names);
 }
 
+/// Writers racing on one key (PostgreSQL has no write gate): one wins, and the others
+/// get what a second call would get, never a database error.
+async fn racing_writers(store: &Store) {
+    async fn all<T: Send + 'static>(
+        tasks: Vec<tokio::task::JoinHandle<Result<T, StoreError>>>,
+    ) -> Vec<Result<T, StoreError>> {
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
+    }
+    const RACERS: usize = 8;
+
+    // The same registry created at once.
+    let tasks = (0..RACERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_registry("race-folder", "race-registry", &Default::default())
+                    .await
+            })
+        })
+        .collect();
+    let created = all(tasks).await;
+    assert_eq!(created.iter().filter(|result| result.is_ok()).count(), 1);
+    assert!(
+        created
+            .iter()
+            .all(|result| matches!(result, Ok(_) | Err(StoreError::AlreadyExists { .. }))),
+        "{created:?}"
+    );
+    let registry_id = created.into_iter().find_map(Result::ok).unwrap().id;
+
+    // One scan per idempotency key.
+    let target = image(store, 21).await;
+    let tasks = (0..RACERS)
+        .map(|_| {
+            let store = store.clone();
+            let scan = new_scan(&target);
+            tokio::spawn(async move { store.enqueue_scan(&scan, Some("race-key")).await })
+        })
+        .collect();
+    let queued: Vec<(Operation, bool)> = all(tasks).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(queued.iter().filter(|(_, created)| *created).count(), 1);
+    let ids: HashSet<&str> = queued
+        .iter()
+        .map(|(operation, _)| operation.id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 1);
+
+    // One policy per registry.
+    let tasks = (0..RACERS)
+        .map(|index| {
+            let store = store.clone();
+            let policy = ScanPolicy {
+                id: new_id(IdKind::ScanPolicy),
+                registry_id: registry_id.clone(),
+                name: format!("racer-{index}"),
+                description: String::new(),
+                rules: serde_json::json!({}),
+                disabled: false,
+                created_at: now(),
+            };
+            tokio::spawn(async move { store.create_scan_policy(&policy).await })
+        })
+        .collect();
+    let policies = all(tasks).await;
+    assert_eq!(policies.iter().filter(|result| result.is_ok()).count(), 1);
+    assert!(
+        policies
+            .iter()
+            .all(|result| matches!(result, Ok(_) | Err(StoreError::AlreadyExists { .. }))),
+        "{policies:?}"
+    );
+
+    // The same manifest pushed at once: one image.
+    let repository = store.get_repository(&target.1).await.unwrap();
+    let tasks = (0..RACERS)
+        .map(|_| {
+            let store = store.clone();
+            let new = NewImage {
+                repository_id: repository.id.clone(),
+                digest: digest(40),
+                media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+                manifest_size: 100,
+                artifact_type: None,
+                subject: None,
+                blobs: vec![(
+                    BlobRole::Config,
+                    digest(41),
+                    10,
+                    "application/json".to_owned(),
+                )],
+            };
+            tokio::spawn(async move { store.put_image(&new, Some("latest")).await })
+        })
+        .collect();
+    let images: HashSet<String> = all(tasks)
+        .await
+        .into_iter()
+        .map(|result| result.unwrap().id)
+        .collect();
+    assert_eq!(images.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_scanner() {
     let dir = tempfile::tempdir().unwrap();
@@ -455,6 +562,7 @@ async fn sqlite_scanner() {
     scanner_suite(&store).await;
     thousand_scans(&store).await;
     many_findings(&store).await;
+    racing_writers(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -468,5 +576,6 @@ async fn postgres_scanner() {
     scanner_suite(&store).await;
     thousand_scans(&store).await;
     many_findings(&store).await;
+    racing_writers(&store).await;
     store.drop_schema().await.unwrap();
 }

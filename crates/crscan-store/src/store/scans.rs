@@ -13,7 +13,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::model::Operation;
-use crate::store::{Backend, Store, json_text, now_millis, record_operation};
+use crate::store::{
+    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Store, json_text, now_millis, record_operation,
+};
 use crate::{IdKind, StoreError, new_id};
 
 /// `ScanResult.Status` (contract §3.1).
@@ -188,11 +190,12 @@ pub struct ImageScanAge {
 }
 
 /// `enqueue_scan` on SQLite as one multi-statement query: what `record_operation`
-/// does (free the idempotency key, a no-op for NULL; insert the operation), then the
-/// scan result and its job. $1-$10 are the operation's columns, $11 the scan result
-/// id, $12-$14 image, repository and registry, $15 the RUNNING status, $16 the job id.
+/// does (free the idempotency key if its holder expired, a no-op for NULL; insert the
+/// operation), then the scan result and its job. $1-$10 are the operation's columns,
+/// $11 the scan result id, $12-$14 image, repository and registry, $15 the RUNNING
+/// status, $16 the job id, $17 the time before which a key's holder has expired.
 const ENQUEUE_SQLITE: &str = "\
-    UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $10; \
+    UPDATE operations SET idempotency_key = NULL WHERE idempotency_key = $10 AND created_at <= $17; \
     INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
       metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10); \
     INSERT INTO scan_results (id, image_id, repository_id, registry_id, operation_id, status, created_at) \
@@ -358,6 +361,15 @@ impl Store {
         scan: &NewScan,
         idempotency_key: Option<&str>,
     ) -> Result<(Operation, bool), StoreError> {
+        let inserted = self.enqueue_scan_once(scan, idempotency_key).await;
+        self.earlier_on_key_race(inserted, idempotency_key).await
+    }
+
+    async fn enqueue_scan_once(
+        &self,
+        scan: &NewScan,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Operation, bool), StoreError> {
         if let Some(key) = idempotency_key
             && let Some(earlier) = self.find_operation_by_key(key).await?
         {
@@ -387,6 +399,7 @@ impl Store {
                 .bind(scan.registry_id.clone())
                 .bind(ScanStatus::Running.number())
                 .bind(new_id(IdKind::Operation))
+                .bind(operation.created_at - IDEMPOTENCY_KEY_LIFETIME_MS)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -772,6 +785,19 @@ impl Store {
 
     /// Creates the registry's policy; a second one is `AlreadyExists`.
     pub async fn create_scan_policy(&self, policy: &ScanPolicy) -> Result<ScanPolicy, StoreError> {
+        self.create_scan_policy_once(policy).await.map_err(|error| {
+            if error.is_unique_violation() {
+                StoreError::AlreadyExists {
+                    kind: "scan policy for registry",
+                    key: policy.registry_id.clone(),
+                }
+            } else {
+                error
+            }
+        })
+    }
+
+    async fn create_scan_policy_once(&self, policy: &ScanPolicy) -> Result<ScanPolicy, StoreError> {
         let _gate = self.write_lock().await;
         let existing: Option<(String,)> =
             sqlx::query_as("SELECT id FROM scan_policies WHERE registry_id = $1")
