@@ -1013,23 +1013,38 @@ pub(crate) async fn record_operation(
         .execute(&mut *connection)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
-         metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    bind_operation(
+        sqlx::query(
+            "INSERT INTO operations (id, description, created_by, created_at, modified_at, done, \
+             metadata, error, response, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        ),
+        operation,
+        idempotency_key,
     )
-    .bind(operation.id.clone())
-    .bind(operation.description.clone())
-    .bind(operation.created_by.clone())
-    .bind(operation.created_at)
-    .bind(operation.modified_at)
-    .bind(i64::from(operation.done))
-    .bind(json_text(&operation.metadata))
-    .bind(json_text(&operation.error))
-    .bind(json_text(&operation.response))
-    .bind(idempotency_key.map(str::to_owned))
     .execute(&mut *connection)
     .await?;
     Ok(())
+}
+
+/// Binds an operation's ten columns as `$1`-`$10`, in the order of `INSERT INTO
+/// operations (id, description, created_by, created_at, modified_at, done, metadata,
+/// error, response, idempotency_key)`.
+pub(crate) fn bind_operation<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    operation: &Operation,
+    idempotency_key: Option<&str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(operation.id.clone())
+        .bind(operation.description.clone())
+        .bind(operation.created_by.clone())
+        .bind(operation.created_at)
+        .bind(operation.modified_at)
+        .bind(i64::from(operation.done))
+        .bind(json_text(&operation.metadata))
+        .bind(json_text(&operation.error))
+        .bind(json_text(&operation.response))
+        .bind(idempotency_key.map(str::to_owned))
 }
 
 /// A JSON value as the text column that stores it.

@@ -14,7 +14,8 @@ use sqlx::any::AnyRow;
 
 use crate::model::Operation;
 use crate::store::{
-    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Store, json_text, now_millis, record_operation,
+    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Store, bind_operation, json_text, now_millis,
+    record_operation,
 };
 use crate::{IdKind, StoreError, new_id};
 
@@ -382,17 +383,7 @@ impl Store {
         if self.backend == Backend::Sqlite {
             // SQLite runs the statements of one query in turn, binding `$n` by number:
             // one round trip to the connection's thread instead of four.
-            sqlx::query(ENQUEUE_SQLITE)
-                .bind(operation.id.clone())
-                .bind(operation.description.clone())
-                .bind(operation.created_by.clone())
-                .bind(operation.created_at)
-                .bind(operation.modified_at)
-                .bind(i64::from(operation.done))
-                .bind(json_text(&operation.metadata))
-                .bind(json_text(&operation.error))
-                .bind(json_text(&operation.response))
-                .bind(idempotency_key.map(str::to_owned))
+            bind_operation(sqlx::query(ENQUEUE_SQLITE), operation, idempotency_key)
                 .bind(scan.scan_result_id.clone())
                 .bind(scan.image_id.clone())
                 .bind(scan.repository_id.clone())
