@@ -438,21 +438,33 @@ impl Drop for Postgres {
     }
 }
 
-#[test]
-fn scan_poll_list_and_gate_like_a_ci_job() {
-    if tools_present() {
-        scan_poll_list_and_gate(None);
-    }
+/// One scenario as two tests: on SQLite, and on PostgreSQL when
+/// `CRSCAN_TEST_POSTGRES_URL` is set (a fresh database each run).
+macro_rules! on_both_stores {
+    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
+        #[test]
+        fn $sqlite() {
+            if tools_present() {
+                $scenario(None);
+            }
+        }
+
+        #[test]
+        fn $postgres() {
+            if tools_present()
+                && let Some(postgres) = Postgres::create()
+            {
+                $scenario(Some(&postgres.url));
+            }
+        }
+    };
 }
 
-#[test]
-fn scan_poll_list_and_gate_like_a_ci_job_on_postgres() {
-    if tools_present()
-        && let Some(postgres) = Postgres::create()
-    {
-        scan_poll_list_and_gate(Some(&postgres.url));
-    }
-}
+on_both_stores!(
+    scan_poll_list_and_gate_like_a_ci_job,
+    scan_poll_list_and_gate_like_a_ci_job_on_postgres,
+    scan_poll_list_and_gate
+);
 
 fn scan_poll_list_and_gate(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
@@ -811,21 +823,11 @@ fn scan_poll_list_and_gate(store: Option<&str>) {
     server.stop();
 }
 
-#[test]
-fn queued_scans_survive_a_restart_and_cancel_and_policies_work() {
-    if tools_present() {
-        restart_cancel_and_policies(None);
-    }
-}
-
-#[test]
-fn queued_scans_survive_a_restart_and_cancel_and_policies_work_on_postgres() {
-    if tools_present()
-        && let Some(postgres) = Postgres::create()
-    {
-        restart_cancel_and_policies(Some(&postgres.url));
-    }
-}
+on_both_stores!(
+    queued_scans_survive_a_restart_and_cancel_and_policies_work,
+    queued_scans_survive_a_restart_and_cancel_and_policies_work_on_postgres,
+    restart_cancel_and_policies
+);
 
 fn restart_cancel_and_policies(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
@@ -984,21 +986,11 @@ fn restart_cancel_and_policies(store: Option<&str>) {
     server.stop();
 }
 
-#[test]
-fn a_scan_killed_mid_run_finishes_once_after_restart() {
-    if tools_present() {
-        killed_mid_scan(None);
-    }
-}
-
-#[test]
-fn a_scan_killed_mid_run_finishes_once_after_restart_on_postgres() {
-    if tools_present()
-        && let Some(postgres) = Postgres::create()
-    {
-        killed_mid_scan(Some(&postgres.url));
-    }
-}
+on_both_stores!(
+    a_scan_killed_mid_run_finishes_once_after_restart,
+    a_scan_killed_mid_run_finishes_once_after_restart_on_postgres,
+    killed_mid_scan
+);
 
 /// Files in the filler layer of the image that `killed_mid_scan` scans: enough for
 /// its scan to last several seconds in a debug build (about 4.5 s alone), so that
@@ -1169,21 +1161,11 @@ fn killed_mid_scan(store: Option<&str>) {
     second.stop();
 }
 
-#[test]
-fn a_thousand_queued_scans_finish_once_each() {
-    if tools_present() {
-        thousand_scans(None);
-    }
-}
-
-#[test]
-fn a_thousand_queued_scans_finish_once_each_on_postgres() {
-    if tools_present()
-        && let Some(postgres) = Postgres::create()
-    {
-        thousand_scans(Some(&postgres.url));
-    }
-}
+on_both_stores!(
+    a_thousand_queued_scans_finish_once_each,
+    a_thousand_queued_scans_finish_once_each_on_postgres,
+    thousand_scans
+);
 
 /// Scans queued at once by `thousand_scans`.
 const QUEUED_SCANS: usize = 1000;
@@ -1452,21 +1434,11 @@ fn thousand_scans(store: Option<&str>) {
     server.stop();
 }
 
-#[test]
-fn a_database_change_rescans_stored_images_from_the_layer_cache() {
-    if tools_present() {
-        database_change(None);
-    }
-}
-
-#[test]
-fn a_database_change_rescans_stored_images_from_the_layer_cache_on_postgres() {
-    if tools_present()
-        && let Some(postgres) = Postgres::create()
-    {
-        database_change(Some(&postgres.url));
-    }
-}
+on_both_stores!(
+    a_database_change_rescans_stored_images_from_the_layer_cache,
+    a_database_change_rescans_stored_images_from_the_layer_cache_on_postgres,
+    database_change
+);
 
 /// The READY results of an image, newest first.
 fn ready_results(server: &Server, image: &str) -> Vec<Value> {
