@@ -574,25 +574,30 @@ impl Scanner {
     }
 
     /// Queues a rescan (layers come from the cache: only matching runs again) of
-    /// every image whose newest READY result came from another database.
+    /// every image whose newest READY result came from another database. The key
+    /// `database-update:<imageId>:<digest>` makes nodes that notice the same change at
+    /// once (scale-out) queue one rescan per image.
     async fn rematch(&self, database_digest: &str) -> Result<usize, StoreError> {
         let images = self
             .store
             .images_matched_with_other_database(database_digest)
             .await?;
+        let mut queued = 0;
         for image in &images {
-            enqueue_scan(
+            let key = format!("database-update:{}:{database_digest}", image.image_id);
+            let (_, created) = enqueue_scan(
                 &self.store,
                 &image.image_id,
                 &image.repository_id,
                 &image.registry_id,
                 "database-update",
-                None,
+                Some(&key),
             )
             .await?;
+            queued += usize::from(created);
         }
         self.wake();
-        Ok(images.len())
+        Ok(queued)
     }
 }
 
