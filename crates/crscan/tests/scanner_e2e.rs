@@ -1545,3 +1545,58 @@ fn database_change(store: Option<&str>) {
     assert_eq!(started, 1, "{}", restarted.log_text());
     restarted.stop();
 }
+
+/// Two nodes on one PostgreSQL store and one data directory (the scale-out shape)
+/// notice the same database change and queue one rescan of the image between them.
+#[test]
+fn two_nodes_rescan_an_image_once_after_a_database_change() {
+    if !tools_present() {
+        return;
+    }
+    let Some(postgres) = Postgres::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    build_database_from(&data_dir, &["alpine-secdb/v3.4/main.yaml"]);
+    let first = Server::start(&data_dir, 2, Some(&postgres.url));
+    let second = Server::start(&data_dir, 2, Some(&postgres.url));
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&first, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&first, &digest, "app");
+    let (status, operation) = first.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &[],
+    );
+    assert_eq!(status, 200, "{operation}");
+    second.wait(operation["id"].as_str().unwrap());
+
+    build_database(&data_dir);
+    wait_for_results(&first, &image, 2);
+    // Both schedulers have looked at the new file by now (they stat it every second);
+    // a second rescan would have been queued by then.
+    std::thread::sleep(Duration::from_secs(4));
+    let rescans: usize = [&first, &second]
+        .iter()
+        .map(|server| {
+            server
+                .log_text()
+                .lines()
+                .filter(|line| line.contains("scan started"))
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        rescans,
+        2,
+        "one scan and one rescan between the nodes:\n{}\n{}",
+        first.log_text(),
+        second.log_text()
+    );
+    assert_eq!(ready_results(&second, &image).len(), 2);
+    first.stop();
+    second.stop();
+}
