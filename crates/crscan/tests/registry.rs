@@ -12,20 +12,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+/// skopeo and umoci, or a skip (a failure under `CRSCAN_REQUIRE_TOOLS=1`).
 fn tools_present() -> bool {
-    for tool in ["skopeo", "umoci"] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !found {
-            println!("skipped: {tool} is not installed");
-            return false;
-        }
-    }
-    true
+    common::tools_present(&["skopeo", "umoci"], false)
 }
 
 fn free_port() -> u16 {
@@ -192,13 +181,7 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u
 }
 
 fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    common::run(Command::new(program).args(args))
 }
 
 /// Deterministic pseudo-random bytes (incompressible enough to make real layers).

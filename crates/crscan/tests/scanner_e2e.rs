@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -22,31 +22,7 @@ const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
 const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
 
 fn tools_present() -> bool {
-    let missing: Vec<&str> = ["skopeo", "curl", "jq"]
-        .into_iter()
-        .filter(|tool| {
-            Command::new(tool)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_err()
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CRSCAN_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!(
-            "CRSCAN_REQUIRE_TOOLS=1 but {} is not installed",
-            missing.join(", ")
-        );
-    }
-    eprintln!(
-        "skipping the scanner end-to-end test: {} not installed",
-        missing.join(", ")
-    );
-    false
+    common::tools_present(&["skopeo", "curl", "jq"], false)
 }
 
 fn sha256(bytes: &[u8]) -> String {
