@@ -110,9 +110,15 @@ pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(i64, i64), ApiE
     Ok((offset, limit))
 }
 
-/// Trims a page fetched with `limit + 1` rows (to know whether another page exists)
-/// and makes the next token.
-pub(crate) fn page_of<T>(mut rows: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, String) {
+/// A list answer (§1.5): `{"<field>": [...], "nextPageToken": "..."}` from rows
+/// fetched with `limit + 1` (the extra row only says that another page exists).
+pub(crate) fn page_response<T>(
+    field: &str,
+    mut rows: Vec<T>,
+    offset: i64,
+    limit: i64,
+    render: impl Fn(&T) -> Value,
+) -> Response {
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let token = if more {
@@ -120,7 +126,13 @@ pub(crate) fn page_of<T>(mut rows: Vec<T>, offset: i64, limit: i64) -> (Vec<T>, 
     } else {
         String::new()
     };
-    (rows, token)
+    let mut answer = serde_json::Map::new();
+    answer.insert(
+        field.to_owned(),
+        Value::Array(rows.iter().map(render).collect()),
+    );
+    answer.insert("nextPageToken".to_owned(), Value::String(token));
+    axum::Json(Value::Object(answer)).into_response()
 }
 
 /// Parses a filter that may only be `name="…"` (§1.6, §11).
@@ -301,12 +313,13 @@ async fn list_registries(
         .store()
         .list_registries(Some(&folder_id), name.as_deref(), offset, limit + 1)
         .await?;
-    let (rows, token) = page_of(rows, offset, limit);
-    Ok(axum::Json(json!({
-        "registries": rows.iter().map(json::registry).collect::<Vec<_>>(),
-        "nextPageToken": token,
-    }))
-    .into_response())
+    Ok(page_response(
+        "registries",
+        rows,
+        offset,
+        limit,
+        json::registry,
+    ))
 }
 
 async fn get_registry(
@@ -479,12 +492,13 @@ async fn list_repositories(
             limit: limit + 1,
         })
         .await?;
-    let (rows, token) = page_of(rows, offset, limit);
-    Ok(axum::Json(json!({
-        "repositories": rows.iter().map(json::repository).collect::<Vec<_>>(),
-        "nextPageToken": token,
-    }))
-    .into_response())
+    Ok(page_response(
+        "repositories",
+        rows,
+        offset,
+        limit,
+        json::repository,
+    ))
 }
 
 async fn get_repository(
@@ -622,12 +636,7 @@ async fn list_images(
             limit: limit + 1,
         })
         .await?;
-    let (rows, token) = page_of(rows, offset, limit);
-    Ok(axum::Json(json!({
-        "images": rows.iter().map(json::image).collect::<Vec<_>>(),
-        "nextPageToken": token,
-    }))
-    .into_response())
+    Ok(page_response("images", rows, offset, limit, json::image))
 }
 
 async fn get_image(

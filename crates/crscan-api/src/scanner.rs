@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::json;
-use crate::mgmt::{check, check_id, idempotency_key, page_of, paging, parse_body, string_field};
+use crate::mgmt::{
+    check, check_id, idempotency_key, page_response, paging, parse_body, string_field,
+};
 use crate::{AppState, Role};
 
 type ApiResult = Result<Response, ApiError>;
@@ -163,7 +165,7 @@ async fn scan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         return Ok(json_response(json::operation(&earlier)));
     }
     let repository = store.repository_of_image(image_id).await?;
-    let (operation, _) = worker::enqueue_scan(
+    let (operation, created) = worker::enqueue_scan(
         store,
         image_id,
         &repository.id,
@@ -172,7 +174,7 @@ async fn scan(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         key.as_deref(),
     )
     .await?;
-    if let Some(scanner) = &state.scanner {
+    if created && let Some(scanner) = &state.scanner {
         scanner.wake();
     }
     Ok(json_response(json::operation(&operation)))
@@ -263,11 +265,13 @@ async fn list_scans(
             limit: limit + 1,
         })
         .await?;
-    let (rows, token) = page_of(rows, offset, limit);
-    Ok(json_response(json!({
-        "scanResults": rows.iter().map(wire::scan_result).collect::<Vec<_>>(),
-        "nextPageToken": token,
-    })))
+    Ok(page_response(
+        "scanResults",
+        rows,
+        offset,
+        limit,
+        wire::scan_result,
+    ))
 }
 
 async fn list_vulnerabilities(
@@ -309,11 +313,13 @@ async fn list_vulnerabilities(
             limit: limit + 1,
         })
         .await?;
-    let (rows, token) = page_of(rows, offset, limit);
-    Ok(json_response(json!({
-        "vulnerabilities": rows.iter().map(wire::vulnerability).collect::<Vec<_>>(),
-        "nextPageToken": token,
-    })))
+    Ok(page_response(
+        "vulnerabilities",
+        rows,
+        offset,
+        limit,
+        wire::vulnerability,
+    ))
 }
 
 /// `Cancel` on a scan operation: asks its job to stop, then returns the operation.
