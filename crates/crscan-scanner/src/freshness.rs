@@ -5,7 +5,7 @@
 //! a warning, never a refusal; a missing one makes every scan end in
 //! `FAILED_PRECONDITION`, and the message says how to get one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -25,11 +25,15 @@ pub enum DatabaseState {
         built_at: i64,
         age_hours: u64,
         advisories: u64,
+        /// The database's content digest: a change of file with a new digest is a
+        /// change of advisories.
+        digest: String,
     },
     Stale {
         built_at: i64,
         age_hours: u64,
         advisories: u64,
+        digest: String,
     },
     /// No database file yet.
     Missing,
@@ -49,17 +53,24 @@ impl DatabaseCheck {
                 let info = database.info();
                 let age_hours =
                     u64::try_from((now_seconds - info.built_at).max(0)).unwrap_or(0) / 3600;
+                let (built_at, advisories, digest) = (
+                    info.built_at,
+                    info.advisory_count,
+                    info.content_digest.clone(),
+                );
                 if age_hours > self.max_age_hours {
                     DatabaseState::Stale {
-                        built_at: info.built_at,
+                        built_at,
                         age_hours,
-                        advisories: info.advisory_count,
+                        advisories,
+                        digest,
                     }
                 } else {
                     DatabaseState::Fresh {
-                        built_at: info.built_at,
+                        built_at,
                         age_hours,
-                        advisories: info.advisory_count,
+                        advisories,
+                        digest,
                     }
                 }
             }
@@ -89,6 +100,16 @@ impl DatabaseCheck {
         }
     }
 
+    /// The content digest, when the database can be used.
+    pub fn digest(state: &DatabaseState) -> Option<&str> {
+        match state {
+            DatabaseState::Fresh { digest, .. } | DatabaseState::Stale { digest, .. } => {
+                Some(digest)
+            }
+            DatabaseState::Missing | DatabaseState::Unusable(_) => None,
+        }
+    }
+
     /// The `vulnerabilityDatabase` member of the `/readyz` answer.
     pub fn to_json(&self, state: &DatabaseState) -> Value {
         let mut value = match state {
@@ -96,11 +117,13 @@ impl DatabaseCheck {
                 built_at,
                 age_hours,
                 advisories,
+                ..
             }
             | DatabaseState::Stale {
                 built_at,
                 age_hours,
                 advisories,
+                ..
             } => json!({
                 "status": if matches!(state, DatabaseState::Fresh { .. }) { "fresh" } else { "stale" },
                 "builtAt": wire::timestamp(built_at.saturating_mul(1000)),
@@ -111,16 +134,12 @@ impl DatabaseCheck {
             DatabaseState::Missing => json!({"status": "missing"}),
             DatabaseState::Unusable(_) => json!({"status": "unusable"}),
         };
-        value["path"] = json!(path_text(&self.path));
+        value["path"] = json!(self.path.display().to_string());
         if let Some(warning) = self.warning(state) {
             value["message"] = json!(warning);
         }
         value
     }
-}
-
-fn path_text(path: &Path) -> String {
-    path.display().to_string()
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 
 use crate::policy::Rules;
 use crate::{
-    DatabaseCheck, DatabaseState, ErrorCode, LayerCache, ScanError, ScanOutcome, ScanRequest,
-    open_database, scan_image, wire,
+    DatabaseCheck, ErrorCode, LayerCache, ScanError, ScanOutcome, ScanRequest, open_database,
+    scan_image, wire,
 };
 
 /// How the workers run.
@@ -436,28 +436,6 @@ impl Scanner {
         Ok(())
     }
 
-    /// Queues a scan of an image for `created_by` and returns its operation.
-    pub async fn enqueue(
-        &self,
-        image_id: &str,
-        created_by: &str,
-        idempotency_key: Option<&str>,
-    ) -> Result<(Operation, bool), StoreError> {
-        let image = self.store.get_image(image_id).await?;
-        let repository = self.store.get_repository(&image.repository_id).await?;
-        let (operation, created) = enqueue_scan(
-            &self.store,
-            &image.id,
-            &repository.id,
-            &repository.registry_id,
-            created_by,
-            idempotency_key,
-        )
-        .await?;
-        self.wake();
-        Ok((operation, created))
-    }
-
     /// The scheduler: push rules and scheduled rescans every `schedule_every`; the
     /// database file is looked at every `database_watch_every` (a `stat`), and when it
     /// was replaced, or at start, images last matched against another database are
@@ -482,16 +460,8 @@ impl Scanner {
                 let check = check.clone();
                 let seen = tokio::task::spawn_blocking(move || {
                     let state = check.state();
-                    let warning = check.warning(&state);
-                    let digest = match state {
-                        DatabaseState::Fresh { .. } | DatabaseState::Stale { .. } => {
-                            open_database(&check.path)
-                                .ok()
-                                .map(|database| database.info().content_digest.clone())
-                        }
-                        DatabaseState::Missing | DatabaseState::Unusable(_) => None,
-                    };
-                    (digest, warning)
+                    let digest = DatabaseCheck::digest(&state).map(str::to_owned);
+                    (digest, check.warning(&state))
                 })
                 .await;
                 if let Ok((current, warning)) = seen {
