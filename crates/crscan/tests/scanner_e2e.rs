@@ -338,6 +338,15 @@ fn push(server: &Server, layout: &Path, tag: &str, repository: &str) -> String {
 }
 
 /// The id of the image with `digest` in `repository` (`app`, `other/service`).
+/// Writes the test image under `dir/image` and pushes it as `default/app:1.0`;
+/// returns the image id.
+fn push_test_image(server: &Server, dir: &Path) -> String {
+    let layout = dir.join("image");
+    write_image(&layout, "1.0");
+    let digest = push(server, &layout, "1.0", "default/app:1.0");
+    image_id(server, &digest, "app")
+}
+
 fn image_id(server: &Server, digest: &str, repository: &str) -> String {
     let images = server.get("/container-registry/v1/images?folderId=default&pageSize=1000");
     let suffix = format!("/{repository}");
@@ -447,10 +456,7 @@ fn scan_poll_list_and_gate(store: Option<&str>) {
     let data_dir = dir.path().join("data");
     build_database(&data_dir);
     let server = Server::start(&data_dir, 2, store);
-    let layout = dir.path().join("image");
-    write_image(&layout, "1.0");
-    let digest = push(&server, &layout, "1.0", "default/app:1.0");
-    let image = image_id(&server, &digest, "app");
+    let image = push_test_image(&server, dir.path());
 
     // Scan: a running Operation with ScanMetadata; the same Idempotency-Key gives the
     // same Operation.
@@ -811,10 +817,8 @@ fn restart_cancel_and_policies(store: Option<&str>) {
     build_database(&data_dir);
     // A node without workers takes the calls; the scans wait in the queue.
     let api_only = Server::start(&data_dir, 0, store);
+    let image = push_test_image(&api_only, dir.path());
     let layout = dir.path().join("image");
-    write_image(&layout, "1.0");
-    let digest = push(&api_only, &layout, "1.0", "default/app:1.0");
-    let image = image_id(&api_only, &digest, "app");
     push(&api_only, &layout, "1.0", "default/cancelled:1.0");
     let images = api_only.get("/container-registry/v1/images?folderId=default");
     let cancelled_image = images["images"]
@@ -1224,10 +1228,7 @@ fn thousand_scans(store: Option<&str>) {
     let data_dir = dir.path().join("data");
     build_database(&data_dir);
     let server = Server::start(&data_dir, 2, store);
-    let layout = dir.path().join("image");
-    write_image(&layout, "1.0");
-    let digest = push(&server, &layout, "1.0", "default/app:1.0");
-    let image = image_id(&server, &digest, "app");
+    let image = push_test_image(&server, dir.path());
 
     // One scan first: its counts are the reference, and the layer cache is warm.
     let (status, operation) = server.call(
@@ -1448,10 +1449,7 @@ fn database_change(store: Option<&str>) {
     let alpine_only = ["alpine-secdb/v3.4/main.yaml"];
     build_database_from(&data_dir, &alpine_only);
     let server = Server::start(&data_dir, 2, store);
-    let layout = dir.path().join("image");
-    write_image(&layout, "1.0");
-    let digest = push(&server, &layout, "1.0", "default/app:1.0");
-    let image = image_id(&server, &digest, "app");
+    let image = push_test_image(&server, dir.path());
     let (status, operation) = server.call(
         "POST",
         "/container-registry/v1/scans",
@@ -1537,10 +1535,7 @@ fn two_nodes_rescan_an_image_once_after_a_database_change() {
     build_database_from(&data_dir, &["alpine-secdb/v3.4/main.yaml"]);
     let first = Server::start(&data_dir, 2, Some(&postgres.url));
     let second = Server::start(&data_dir, 2, Some(&postgres.url));
-    let layout = dir.path().join("image");
-    write_image(&layout, "1.0");
-    let digest = push(&first, &layout, "1.0", "default/app:1.0");
-    let image = image_id(&first, &digest, "app");
+    let image = push_test_image(&first, dir.path());
     let (status, operation) = first.call(
         "POST",
         "/container-registry/v1/scans",
