@@ -15,7 +15,7 @@ use crscan_api::{AppState, Auth, Role};
 use crscan_blob::BlobStore;
 use crscan_registry::{GcOptions, Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
-use crscan_scanner::{DatabaseCheck, DatabaseState, LayerCache};
+use crscan_scanner::{DatabaseCheck, LayerCache};
 use crscan_store::Store;
 
 /// Arguments of `crscan serve`.
@@ -272,7 +272,9 @@ fn announce(bound: SocketAddr) {
 /// database on first use). The scheduler logs the database's state at start and
 /// whenever it changes (stale, missing, fresh), and rescans stored images when it changes.
 fn check_database(check: &DatabaseCheck, db_from: &[PathBuf]) {
-    if check.state() != DatabaseState::Missing {
+    // Only a missing file is fetched or built; the scheduler's first look, right after
+    // start, reports any other state.
+    if check.path.exists() {
         return;
     }
     let db_path = check.path.clone();
