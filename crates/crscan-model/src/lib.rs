@@ -6,12 +6,17 @@
 
 pub mod digest;
 pub mod files;
+pub mod finding;
 pub mod package;
 pub mod purl;
 pub mod severity;
+pub mod time;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError};
 pub use files::{FileInterest, FileVersion, FileView, ImageFile, Keep};
+pub use finding::{
+    ApiFields, CvssScore, CvssVersion, Finding, FindingStatus, SeverityCounts, SeveritySource,
+};
 pub use package::{Diagnostic, Inventory, OsRelease, Package, PackageType, pep503_normalize};
 pub use purl::Purl;
 pub use severity::Severity;

@@ -18,39 +18,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-
-/// The CVSS version of a vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum CvssVersion {
-    #[serde(rename = "2.0")]
-    V2,
-    #[serde(rename = "3.0")]
-    V3_0,
-    #[serde(rename = "3.1")]
-    V3_1,
-    #[serde(rename = "4.0")]
-    V4,
-}
-
-impl CvssVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CvssVersion::V2 => "2.0",
-            CvssVersion::V3_0 => "3.0",
-            CvssVersion::V3_1 => "3.1",
-            CvssVersion::V4 => "4.0",
-        }
-    }
-}
-
-/// A vector with its computed base score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CvssScore {
-    pub version: CvssVersion,
-    pub vector: String,
-    pub score: f64,
-}
+pub use crscan_model::{CvssScore, CvssVersion};
 
 /// Why a vector cannot be scored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,9 +20,9 @@
 //!   best vector (v4, then v3.x, then v2), else the advisory's label, else UNDEFINED.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use crscan_model::{Diagnostic, Digest, Inventory, Package, PackageType, Severity};
+use crscan_model::{Diagnostic, Inventory, Package, PackageType, Severity};
 use crscan_version::Scheme;
 use serde::Serialize;
 
@@ -31,79 +31,7 @@ use crate::cvss::{self, CvssScore, CvssVersion};
 use crate::db::{Database, DbError};
 use crate::ecosystem::{ecosystem_family, language_ecosystem, normalize_name, os_ecosystems};
 
-/// Where a finding's severity came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SeveritySource {
-    /// The distribution's own rating (Debian urgency, Ubuntu priority).
-    Distribution {
-        distribution: String,
-        rating: String,
-    },
-    /// The base score computed from a CVSS vector (the vector is in `Finding::cvss`).
-    Cvss { version: CvssVersion, score: f64 },
-    /// The advisory's own label (GHSA `database_specific.severity`).
-    AdvisoryLabel { advisory: String, label: String },
-    /// Nothing said how severe the flaw is.
-    None,
-}
-
-/// What the distribution or advisory says about fixing the finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingStatus {
-    /// A fixed version exists (`fixed_by`).
-    Fixed,
-    /// Affected, and no fix is published yet.
-    NotFixedYet,
-    /// Affected, and the distribution will not fix it or ignores it.
-    WillNotFix,
-    /// The distribution states this package is not affected (only reported with
-    /// [`MatchOptions::include_not_affected`]).
-    NotAffected,
-}
-
-/// One vulnerability in one package (for OS packages: one source package).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    /// The CVE id when there is one, else the advisory id.
-    pub id: String,
-    /// Other ids of the same flaw (GHSA, PYSEC, GO, RUSTSEC, and other CVE names).
-    pub aliases: Vec<String>,
-    /// Ids of the records that matched (including bundles such as DSA-5380-1).
-    pub advisories: Vec<String>,
-    /// Reference URLs.
-    pub references: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub severity: Severity,
-    pub severity_source: SeveritySource,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cvss: Option<CvssScore>,
-    /// The package name matched: the source package for OS packages.
-    pub package_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_package: Option<String>,
-    /// The version compared (the source version for dpkg when recorded).
-    pub installed_version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fixed_by: Option<String>,
-    pub status: FindingStatus,
-    pub package_type: PackageType,
-    /// Ecosystem key the match was made in (`Debian:10`, `PyPI`).
-    pub ecosystem: String,
-    pub purl: String,
-    /// Binary packages of the source package (OS packages only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub binary_packages: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer_digest: Option<Digest>,
-    pub locations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub advisory_link: Option<String>,
-}
+pub use crscan_model::{Finding, FindingStatus, SeveritySource};
 
 /// The result of matching one inventory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -692,16 +620,6 @@ fn to_version_ranges(ranges: &[crate::advisory::Range]) -> Vec<crscan_version::o
                 .collect(),
         })
         .collect()
-}
-
-/// Groups findings by severity for summaries: counts per level, most severe first.
-pub fn severity_counts(findings: &[Finding]) -> BTreeMap<Severity, usize> {
-    let mut counts: BTreeMap<Severity, usize> =
-        Severity::ALL.iter().map(|level| (*level, 0)).collect();
-    for finding in findings {
-        *counts.entry(finding.severity).or_default() += 1;
-    }
-    counts
 }
 
 #[cfg(test)]

@@ -15,11 +15,13 @@
 //! - `analysis.response` and `recommendation` from the fix status;
 //! - `properties` `crscan:finding:…` for the ecosystem, status and installing layer.
 
-use crscan_model::{Package, PackageType, Severity};
+use crscan_model::{
+    CvssVersion, Finding, FindingStatus, Package, PackageType, Severity, SeveritySource,
+};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{FixStatus, ScanDocument, SeveritySource, VulnFinding};
+use super::ScanDocument;
 use crate::ReportError;
 
 /// The `bom-ref` the SBOM gives the image component; affects falls back to it.
@@ -190,7 +192,7 @@ fn package_refs(bom: &Value, packages: &[Package]) -> Vec<String> {
 /// The positions of the packages a finding is about: every binary package of an OS
 /// source package at the matched version, or the language packages with the
 /// finding's purl found at the finding's locations.
-fn affected_packages(document: &ScanDocument, finding: &VulnFinding) -> Vec<usize> {
+fn affected_packages(document: &ScanDocument, finding: &Finding) -> Vec<usize> {
     let packages = &document.sbom.inventory.packages;
     let matched: Vec<usize> = if finding.package_type.is_os() {
         packages
@@ -243,7 +245,7 @@ fn vulnerability(
     document: &ScanDocument,
     refs: &[String],
     index: usize,
-    finding: &VulnFinding,
+    finding: &Finding,
 ) -> Vulnerability {
     let mut versions = vec![AffectedVersion {
         version: finding.installed_version.clone(),
@@ -291,7 +293,7 @@ fn vulnerability(
     }
 
     let (state, response, detail) = match finding.status {
-        FixStatus::Fixed => (
+        FindingStatus::Fixed => (
             None,
             vec!["update"],
             match &finding.fixed_by {
@@ -299,13 +301,15 @@ fn vulnerability(
                 None => "fixed".to_owned(),
             },
         ),
-        FixStatus::NotFixedYet => (None, vec!["can_not_fix"], "no fix published yet".to_owned()),
-        FixStatus::WillNotFix => (
+        FindingStatus::NotFixedYet => {
+            (None, vec!["can_not_fix"], "no fix published yet".to_owned())
+        }
+        FindingStatus::WillNotFix => (
             None,
             vec!["will_not_fix"],
             "the distribution will not fix it".to_owned(),
         ),
-        FixStatus::NotAffected => (
+        FindingStatus::NotAffected => (
             Some("not_affected"),
             Vec::new(),
             "the distribution states the package is not affected".to_owned(),
@@ -369,13 +373,13 @@ fn vulnerability(
     }
 }
 
-fn ratings(finding: &VulnFinding) -> Vec<Rating> {
+fn ratings(finding: &Finding) -> Vec<Rating> {
     let severity = severity_word(finding.severity);
     let cvss_rating = finding.cvss.as_ref().map(|cvss| Rating {
         source: None,
         score: Some(cvss.score),
         severity: severity_word(Severity::from_cvss_score(cvss.score)),
-        method: cvss_method(&cvss.version),
+        method: cvss_method(cvss.version),
         vector: Some(cvss.vector.clone()),
         justification: None,
     });
@@ -425,22 +429,21 @@ fn ratings(finding: &VulnFinding) -> Vec<Rating> {
 }
 
 /// The `scoreMethod` of a CVSS version.
-fn cvss_method(version: &str) -> &'static str {
+fn cvss_method(version: CvssVersion) -> &'static str {
     match version {
-        "2.0" => "CVSSv2",
-        "3.0" => "CVSSv3",
-        "3.1" => "CVSSv31",
-        "4.0" => "CVSSv4",
-        _ => "other",
+        CvssVersion::V2 => "CVSSv2",
+        CvssVersion::V3_0 => "CVSSv3",
+        CvssVersion::V3_1 => "CVSSv31",
+        CvssVersion::V4 => "CVSSv4",
     }
 }
 
-fn status_name(status: FixStatus) -> &'static str {
+fn status_name(status: FindingStatus) -> &'static str {
     match status {
-        FixStatus::Fixed => "fixed",
-        FixStatus::NotFixedYet => "not_fixed_yet",
-        FixStatus::WillNotFix => "will_not_fix",
-        FixStatus::NotAffected => "not_affected",
+        FindingStatus::Fixed => "fixed",
+        FindingStatus::NotFixedYet => "not_fixed_yet",
+        FindingStatus::WillNotFix => "will_not_fix",
+        FindingStatus::NotAffected => "not_affected",
     }
 }
 

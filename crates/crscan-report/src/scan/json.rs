@@ -11,10 +11,10 @@
 //! computed score, or the advisory's label), the `advisories` that matched, and the
 //! `layer` (digest and 0-based index) that installed the package.
 
-use crscan_model::{Digest, OsRelease, Severity};
+use crscan_model::{Digest, OsRelease, SeverityCounts};
 use serde::Serialize;
 
-use super::{IgnoredFinding, ScanDocument, VulnFinding};
+use super::{IgnoredFinding, ScanDocument};
 use crate::ReportError;
 use crate::sbom::{Subject, format_unix_seconds};
 
@@ -31,20 +31,9 @@ struct Document<'a> {
     os: Option<&'a OsRelease>,
     database: Database<'a>,
     packages: usize,
-    summary: Summary,
-    findings: Vec<Finding<'a>>,
+    summary: SeverityCounts,
+    findings: Vec<FindingWire<'a>>,
     ignored: &'a [IgnoredFinding],
-}
-
-/// The six counters, in the API's order.
-#[derive(Serialize)]
-struct Summary {
-    critical: usize,
-    high: usize,
-    medium: usize,
-    low: usize,
-    negligible: usize,
-    undefined: usize,
 }
 
 #[derive(Serialize)]
@@ -61,9 +50,9 @@ struct Database<'a> {
 }
 
 #[derive(Serialize)]
-struct Finding<'a> {
+struct FindingWire<'a> {
     #[serde(flatten)]
-    finding: &'a VulnFinding,
+    finding: &'a crscan_model::Finding,
     #[serde(skip_serializing_if = "Option::is_none")]
     layer: Option<Layer<'a>>,
 }
@@ -73,19 +62,6 @@ struct Layer<'a> {
     digest: &'a Digest,
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<usize>,
-}
-
-fn summary(document: &ScanDocument) -> Summary {
-    let counts = document.summary();
-    let count = |severity: Severity| counts.get(&severity).copied().unwrap_or(0);
-    Summary {
-        critical: count(Severity::Critical),
-        high: count(Severity::High),
-        medium: count(Severity::Medium),
-        low: count(Severity::Low),
-        negligible: count(Severity::Negligible),
-        undefined: count(Severity::Undefined),
-    }
 }
 
 /// Renders the document, pretty-printed, with a final newline.
@@ -106,11 +82,11 @@ pub fn render(document: &ScanDocument) -> Result<String, ReportError> {
             age_seconds: document.database_age_seconds(),
         },
         packages: document.sbom.inventory.packages.len(),
-        summary: summary(document),
+        summary: document.summary(),
         findings: document
             .findings
             .iter()
-            .map(|finding| Finding {
+            .map(|finding| FindingWire {
                 finding,
                 layer: finding.layer_digest.as_ref().map(|digest| Layer {
                     digest,

@@ -1,9 +1,8 @@
 //! Vulnerability reports: the findings of one scan, rendered as a table, as crscan's
 //! own JSON, as SARIF 2.1.0 or as CycloneDX 1.6 with `vulnerabilities`.
 //!
-//! The matcher's findings are converted by the caller into [`VulnFinding`], this
-//! crate's own copy of what a report needs, so that rendering does not depend on the
-//! database crate. [`policy`] decides what is shown and what counts towards
+//! Reports render the matcher's [`Finding`]s (`crscan-model`), the same values the
+//! server stores and the API lists. [`policy`] decides what is shown and what counts towards
 //! `--fail-on`; [`sbom_input`] reads back a CycloneDX document crscan wrote, so that
 //! a stored inventory can be matched again.
 
@@ -11,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crscan_model::{Digest, PackageType, Severity};
+use crscan_model::{Finding, PackageType, SeverityCounts};
 use serde::Serialize;
 
 use crate::ReportError;
@@ -80,123 +79,6 @@ impl FromStr for ScanFormat {
     }
 }
 
-/// Where a finding's severity came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum SeveritySource {
-    /// The distribution's own rating (Debian urgency, Ubuntu priority).
-    Distribution {
-        distribution: String,
-        rating: String,
-    },
-    /// The base score computed from a CVSS vector.
-    Cvss {
-        version: String,
-        vector: String,
-        score: f64,
-    },
-    /// The advisory's own label (GHSA `database_specific.severity`).
-    AdvisoryLabel { advisory: String, label: String },
-    /// Nothing said how severe the flaw is.
-    None,
-}
-
-/// A CVSS vector and the base score computed from it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CvssRating {
-    /// `2.0`, `3.0`, `3.1` or `4.0`.
-    pub version: String,
-    pub vector: String,
-    pub score: f64,
-}
-
-/// What the distribution or advisory says about fixing a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FixStatus {
-    /// A fixed version exists.
-    Fixed,
-    /// Affected, and no fix is published yet.
-    NotFixedYet,
-    /// Affected, and the distribution will not fix it or ignores it.
-    WillNotFix,
-    /// The distribution states the package is not affected.
-    NotAffected,
-}
-
-impl FixStatus {
-    /// Words for a table.
-    pub fn label(self) -> &'static str {
-        match self {
-            FixStatus::Fixed => "fixed",
-            FixStatus::NotFixedYet => "no fix yet",
-            FixStatus::WillNotFix => "will not fix",
-            FixStatus::NotAffected => "not affected",
-        }
-    }
-}
-
-/// One vulnerability in one package (for OS packages, one source package), as a
-/// report shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VulnFinding {
-    /// The CVE id when there is one, else the advisory id.
-    pub id: String,
-    /// Other ids of the same flaw.
-    pub aliases: Vec<String>,
-    /// Ids of the records that matched (including bundles such as DSA-4444-1).
-    pub advisories: Vec<String>,
-    pub references: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub severity: Severity,
-    pub severity_source: SeveritySource,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cvss: Option<CvssRating>,
-    /// The package name matched: the source package for OS packages.
-    pub package_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_package: Option<String>,
-    /// The version compared (the source version for dpkg when recorded).
-    pub installed_version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fixed_by: Option<String>,
-    pub status: FixStatus,
-    pub package_type: PackageType,
-    /// The ecosystem the match was made in (`Debian:10`, `PyPI`).
-    pub ecosystem: String,
-    pub purl: String,
-    /// Binary packages of the source package (OS packages only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub binary_packages: Vec<String>,
-    /// The layer that installed the package.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer_digest: Option<Digest>,
-    /// Files the package was found in.
-    pub locations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub advisory_link: Option<String>,
-}
-
-impl VulnFinding {
-    /// Whether `id` names this finding: its id, an alias or a matched record.
-    pub fn is_named(&self, id: &str) -> bool {
-        self.id == id
-            || self.aliases.iter().any(|alias| alias == id)
-            || self.advisories.iter().any(|advisory| advisory == id)
-    }
-
-    /// A link to read about the flaw: the advisory's own page, else the first
-    /// reference.
-    pub fn help_link(&self) -> Option<&str> {
-        self.advisory_link
-            .as_deref()
-            .or_else(|| self.references.first().map(String::as_str))
-    }
-}
-
 /// The vulnerability database a scan used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatabaseSummary {
@@ -214,7 +96,7 @@ pub struct ScanDocument {
     pub sbom: SbomDocument,
     pub database: DatabaseSummary,
     /// The findings to show, most severe first.
-    pub findings: Vec<VulnFinding>,
+    pub findings: Vec<Finding>,
     /// Findings hidden by `--ignore-file` or `--ignore-unfixed`.
     pub ignored: Vec<IgnoredFinding>,
 }
@@ -230,9 +112,9 @@ impl ScanDocument {
         }
     }
 
-    /// The number of findings shown at each of the six levels, every level present.
-    pub fn summary(&self) -> BTreeMap<Severity, usize> {
-        severity_counts(self.findings.iter().map(|finding| finding.severity))
+    /// The number of findings shown at each of the six levels.
+    pub fn summary(&self) -> SeverityCounts {
+        SeverityCounts::of(self.findings.iter().map(|finding| finding.severity))
     }
 
     /// Seconds between the database build and the document's creation, never
@@ -242,7 +124,7 @@ impl ScanDocument {
     }
 
     /// The position of the layer that installed a finding's package.
-    pub fn layer_index(&self, finding: &VulnFinding) -> Option<usize> {
+    pub fn layer_index(&self, finding: &Finding) -> Option<usize> {
         finding
             .layer_digest
             .as_ref()
@@ -254,8 +136,8 @@ impl ScanDocument {
 /// in the same package (type, name, installed version and purl) found both installed
 /// and in a lockfile is one finding with both locations. Order is kept (first
 /// occurrence), and so is the first finding's layer.
-pub fn merge_locations(findings: Vec<VulnFinding>) -> Vec<VulnFinding> {
-    let mut merged: Vec<VulnFinding> = Vec::with_capacity(findings.len());
+pub fn merge_locations(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
     let mut index: BTreeMap<(String, PackageType, String, String, String), usize> = BTreeMap::new();
     for finding in findings {
         let key = (
@@ -283,16 +165,6 @@ pub fn merge_locations(findings: Vec<VulnFinding>) -> Vec<VulnFinding> {
     merged
 }
 
-/// Counts severities, with every one of the six levels present.
-pub fn severity_counts(severities: impl Iterator<Item = Severity>) -> BTreeMap<Severity, usize> {
-    let mut counts: BTreeMap<Severity, usize> =
-        Severity::ALL.into_iter().map(|level| (level, 0)).collect();
-    for severity in severities {
-        *counts.entry(severity).or_insert(0) += 1;
-    }
-    counts
-}
-
 /// A duration in seconds, as people say it (`45s`, `12m`, `5h 3m`, `2d 4h`).
 pub fn format_age(seconds: i64) -> String {
     if seconds < 120 {
@@ -308,6 +180,8 @@ pub fn format_age(seconds: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crscan_model::{FindingStatus, Severity, SeveritySource};
+
     use super::*;
 
     #[test]
@@ -319,16 +193,8 @@ mod tests {
     }
 
     #[test]
-    fn counts_have_all_six_levels() {
-        let counts = severity_counts([Severity::High, Severity::High].into_iter());
-        assert_eq!(counts.len(), 6);
-        assert_eq!(counts[&Severity::High], 2);
-        assert_eq!(counts[&Severity::Undefined], 0);
-    }
-
-    #[test]
     fn the_same_package_in_two_places_is_one_finding() {
-        let finding = |location: &str| VulnFinding {
+        let finding = |location: &str| Finding {
             id: "CVE-2020-8203".to_owned(),
             aliases: Vec::new(),
             advisories: Vec::new(),
@@ -342,7 +208,7 @@ mod tests {
             source_package: None,
             installed_version: "4.17.15".to_owned(),
             fixed_by: Some("4.17.20".to_owned()),
-            status: FixStatus::Fixed,
+            status: FindingStatus::Fixed,
             package_type: PackageType::Npm,
             ecosystem: "npm".to_owned(),
             purl: "pkg:npm/lodash@4.17.15".to_owned(),

@@ -18,12 +18,8 @@
 //! aliases, or a matched advisory (`DSA-4444-1`). `expires: YYYY-MM-DD` makes the
 //! entry stop hiding after that day; `reason:` takes the rest of the line.
 
-use std::collections::BTreeMap;
-
-use crscan_model::Severity;
+use crscan_model::{Finding, FindingStatus, Severity, SeverityCounts};
 use serde::Serialize;
-
-use super::{FixStatus, VulnFinding, severity_counts};
 
 /// A line of the ignore file that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +111,7 @@ impl IgnoreList {
     }
 
     /// The first entry naming `finding` that is still in force on `today`.
-    pub fn hiding(&self, finding: &VulnFinding, today: &str) -> Option<&IgnoreEntry> {
+    pub fn hiding(&self, finding: &Finding, today: &str) -> Option<&IgnoreEntry> {
         self.entries
             .iter()
             .find(|entry| finding.is_named(&entry.id) && !entry.is_expired(today))
@@ -199,25 +195,25 @@ pub struct Policy {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// Findings to show.
-    pub shown: Vec<VulnFinding>,
+    pub shown: Vec<Finding>,
     /// Findings hidden by the ignore file or `--ignore-unfixed`.
     pub ignored: Vec<IgnoredFinding>,
     /// Findings not ignored, counted per level whether shown or not.
-    pub counted: BTreeMap<Severity, usize>,
+    pub counted: SeverityCounts,
 }
 
 impl Outcome {
     /// Whether a finding at `threshold` or more severe was counted.
     pub fn fails(&self, threshold: Severity) -> bool {
-        self.counted
-            .iter()
-            .any(|(severity, count)| *severity <= threshold && *count > 0)
+        Severity::ALL
+            .into_iter()
+            .any(|severity| severity <= threshold && self.counted.get(severity) > 0)
     }
 }
 
 impl Policy {
     /// Splits `findings` into shown, hidden, and counted.
-    pub fn apply(&self, findings: Vec<VulnFinding>) -> Outcome {
+    pub fn apply(&self, findings: Vec<Finding>) -> Outcome {
         let mut shown = Vec::new();
         let mut ignored = Vec::new();
         let mut kept_severities = Vec::new();
@@ -230,7 +226,7 @@ impl Policy {
                     reason: entry.reason.clone(),
                 })
             } else if self.ignore_unfixed
-                && (finding.status != FixStatus::Fixed || finding.fixed_by.is_none())
+                && (finding.status != FindingStatus::Fixed || finding.fixed_by.is_none())
             {
                 Some(IgnoreCause::Unfixed)
             } else {
@@ -254,7 +250,7 @@ impl Policy {
         Outcome {
             shown,
             ignored,
-            counted: severity_counts(kept_severities.into_iter()),
+            counted: SeverityCounts::of(kept_severities),
         }
     }
 }
@@ -262,11 +258,10 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::SeveritySource;
-    use crscan_model::PackageType;
+    use crscan_model::{PackageType, SeveritySource};
 
-    fn finding(id: &str, severity: Severity, fixed_by: Option<&str>) -> VulnFinding {
-        VulnFinding {
+    fn finding(id: &str, severity: Severity, fixed_by: Option<&str>) -> Finding {
+        Finding {
             id: id.to_owned(),
             aliases: vec![format!("GHSA-{id}")],
             advisories: vec![format!("PYSEC-{id}")],
@@ -281,9 +276,9 @@ mod tests {
             installed_version: "1.24.1".to_owned(),
             fixed_by: fixed_by.map(str::to_owned),
             status: if fixed_by.is_some() {
-                FixStatus::Fixed
+                FindingStatus::Fixed
             } else {
-                FixStatus::NotFixedYet
+                FindingStatus::NotFixedYet
             },
             package_type: PackageType::Pypi,
             ecosystem: "PyPI".to_owned(),
@@ -363,7 +358,7 @@ mod tests {
             finding("C", Severity::Critical, None),
         ]);
         assert_eq!(outcome.shown.len(), 1);
-        assert_eq!(outcome.counted[&Severity::Critical], 1);
+        assert_eq!(outcome.counted.critical, 1);
         assert_eq!(outcome.ignored[0].cause, IgnoreCause::Unfixed);
         assert!(outcome.fails(Severity::Critical));
     }

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use crscan_model::Severity;
 use serde::Serialize;
 
-use super::{ScanDocument, VulnFinding};
+use crscan_model::Finding;
+
+use super::ScanDocument;
 use crate::ReportError;
 
 /// The schema URI written in `$schema` (§3.13.3).
@@ -141,7 +143,7 @@ pub fn level(severity: Severity) -> &'static str {
 
 /// GitHub's `security-severity`: the CVSS score, else the lower bound of the band of
 /// the CVSS qualitative rating scale that the severity names.
-fn security_severity(finding: &VulnFinding) -> f64 {
+fn security_severity(finding: &Finding) -> f64 {
     if let Some(cvss) = &finding.cvss {
         return cvss.score;
     }
@@ -220,7 +222,7 @@ pub fn render(document: &ScanDocument) -> Result<String, ReportError> {
     Ok(text)
 }
 
-fn rule(finding: &VulnFinding) -> Rule {
+fn rule(finding: &Finding) -> Rule {
     let title = finding
         .summary
         .clone()
@@ -253,7 +255,7 @@ fn rule(finding: &VulnFinding) -> Rule {
     }
 }
 
-fn result(finding: &VulnFinding, rule_index: usize) -> ResultObject {
+fn result(finding: &Finding, rule_index: usize) -> ResultObject {
     let fix = match &finding.fixed_by {
         Some(version) => format!("fixed in {version}"),
         None => finding.status.label().to_owned(),

@@ -7,7 +7,7 @@
 
 use crscan_model::Severity;
 
-use super::{ScanDocument, VulnFinding, format_age};
+use super::{Finding, ScanDocument, format_age};
 use crate::sbom::format_unix_seconds;
 use crate::sbom::table::{layer_cell, push_table};
 
@@ -54,9 +54,9 @@ pub fn render(document: &ScanDocument) -> String {
     ));
 
     let summary = document.summary();
-    let levels: Vec<String> = summary
-        .iter()
-        .map(|(severity, count)| format!("{severity}: {count}"))
+    let levels: Vec<String> = Severity::ALL
+        .into_iter()
+        .map(|severity| format!("{severity}: {}", summary.get(severity)))
         .collect();
     out.push_str(&format!(
         "Total: {} ({})\n",
@@ -86,7 +86,7 @@ pub fn render(document: &ScanDocument) -> String {
     out
 }
 
-fn row(document: &ScanDocument, finding: &VulnFinding) -> [String; 7] {
+fn row(document: &ScanDocument, finding: &Finding) -> [String; 7] {
     let package = if finding.binary_packages.is_empty()
         || finding.binary_packages == [finding.package_name.clone()]
     {

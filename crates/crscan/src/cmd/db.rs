@@ -241,7 +241,7 @@ fn status(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
     println!(
         "built:          {} ({} ago)",
         format_unix_seconds(info.built_at),
-        format_age(age)
+        crscan_report::scan::format_age(age)
     );
     println!("content digest: {}", info.content_digest);
     println!("advisories:     {}", info.advisory_count);
@@ -268,18 +268,6 @@ fn status(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
         println!("  {ecosystem:<30} {count:>7}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn format_age(seconds: i64) -> String {
-    if seconds < 120 {
-        format!("{seconds}s")
-    } else if seconds < 7200 {
-        format!("{}m", seconds / 60)
-    } else if seconds < 172_800 {
-        format!("{}h {}m", seconds / 3600, (seconds % 3600) / 60)
-    } else {
-        format!("{}d {}h", seconds / 86_400, (seconds % 86_400) / 3600)
-    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,9 @@ use anyhow::Context;
 use crscan_model::Severity;
 use crscan_report::sbom::{SbomDocument, format_unix_seconds};
 use crscan_report::scan::{
-    CvssRating, DatabaseSummary, FixStatus, IgnoreList, Policy, ScanDocument, ScanFormat,
-    SeveritySource, VulnFinding, merge_locations,
+    DatabaseSummary, IgnoreList, Policy, ScanDocument, ScanFormat, merge_locations,
 };
-use crscan_vulndb::{Database, Finding, FindingStatus};
+use crscan_vulndb::Database;
 
 use super::db::DEFAULT_DB_PATH;
 use super::image_input;
@@ -149,7 +148,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // The same package found installed and in a lockfile is one package to report.
-    let findings = merge_locations(report.findings.iter().map(vuln_finding).collect());
+    let findings = merge_locations(report.findings.clone());
     let outcome = policy.apply(findings);
     let failed = args
         .fail_on
@@ -193,65 +192,4 @@ fn open_database(path: &Path) -> anyhow::Result<Database> {
     }
     Database::open(path)
         .with_context(|| format!("cannot open vulnerability database {}", path.display()))
-}
-
-/// The matcher's finding as the report crate describes it.
-fn vuln_finding(finding: &Finding) -> VulnFinding {
-    let severity_source = match &finding.severity_source {
-        crscan_vulndb::SeveritySource::Distribution {
-            distribution,
-            rating,
-        } => SeveritySource::Distribution {
-            distribution: distribution.clone(),
-            rating: rating.clone(),
-        },
-        crscan_vulndb::SeveritySource::Cvss { version, score } => SeveritySource::Cvss {
-            version: version.as_str().to_owned(),
-            vector: finding
-                .cvss
-                .as_ref()
-                .map(|cvss| cvss.vector.clone())
-                .unwrap_or_default(),
-            score: *score,
-        },
-        crscan_vulndb::SeveritySource::AdvisoryLabel { advisory, label } => {
-            SeveritySource::AdvisoryLabel {
-                advisory: advisory.clone(),
-                label: label.clone(),
-            }
-        }
-        crscan_vulndb::SeveritySource::None => SeveritySource::None,
-    };
-    VulnFinding {
-        id: finding.id.clone(),
-        aliases: finding.aliases.clone(),
-        advisories: finding.advisories.clone(),
-        references: finding.references.clone(),
-        summary: finding.summary.clone(),
-        description: finding.description.clone(),
-        severity: finding.severity,
-        severity_source,
-        cvss: finding.cvss.as_ref().map(|cvss| CvssRating {
-            version: cvss.version.as_str().to_owned(),
-            vector: cvss.vector.clone(),
-            score: cvss.score,
-        }),
-        package_name: finding.package_name.clone(),
-        source_package: finding.source_package.clone(),
-        installed_version: finding.installed_version.clone(),
-        fixed_by: finding.fixed_by.clone(),
-        status: match finding.status {
-            FindingStatus::Fixed => FixStatus::Fixed,
-            FindingStatus::NotFixedYet => FixStatus::NotFixedYet,
-            FindingStatus::WillNotFix => FixStatus::WillNotFix,
-            FindingStatus::NotAffected => FixStatus::NotAffected,
-        },
-        package_type: finding.package_type,
-        ecosystem: finding.ecosystem.clone(),
-        purl: finding.purl.clone(),
-        binary_packages: finding.binary_packages.clone(),
-        layer_digest: finding.layer_digest.clone(),
-        locations: finding.locations.clone(),
-        advisory_link: finding.advisory_link.clone(),
-    }
 }
