@@ -13,6 +13,8 @@ pub enum IdKind {
     ScanPolicy,
     Operation,
     Blob,
+    /// An HTTP or gRPC request, as the access log and the API's errors name it.
+    Request,
 }
 
 impl IdKind {
@@ -25,6 +27,7 @@ impl IdKind {
             IdKind::ScanPolicy => "crs",
             IdKind::Operation => "crq",
             IdKind::Blob => "crb",
+            IdKind::Request => "crr",
         }
     }
 }

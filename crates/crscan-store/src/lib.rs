@@ -8,8 +8,9 @@
 //! JSON values as text.
 //!
 //! Architecture invariant: no SQL or row type crosses this crate's boundary, and nothing
-//! here knows HTTP. The scanner's tables (scan results, policies, the job queue) are meant
-//! to be added as further migrations and modules beside `operations`.
+//! here knows HTTP or an API's wire format. The registry's tables are in `store.rs`, the
+//! scanner's (scan results and their findings, policies, the job queue) in
+//! `store/scans.rs`.
 
 mod ids;
 mod migrate;
@@ -18,11 +19,31 @@ mod store;
 
 pub use ids::{IdKind, new_id};
 pub use model::*;
+pub use store::Store;
 pub use store::scans::{
-    ImageScanAge, Job, NewScan, ScanCompletion, ScanOrder, ScanPolicy, ScanQuery, ScanResult,
-    ScanStatus, StoredVulnerability, VulnerabilityQuery, retention_victims,
+    ImageScanAge, Job, MAX_RESCAN_PERIOD_SECONDS, MIN_RESCAN_PERIOD_SECONDS, NewScan, PushRule,
+    RuleError, ScanCompletion, ScanOrder, ScanPolicy, ScanQuery, ScanResult, ScanRules, ScanStatus,
+    ScheduledRule, VulnerabilityQuery, retention_victims,
 };
-pub use store::{Backend, Store, now};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The current time in Unix milliseconds, as the store records it.
+pub fn now() -> i64 {
+    now_millis()
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

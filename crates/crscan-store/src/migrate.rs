@@ -4,14 +4,17 @@
 
 use sqlx::AnyPool;
 
-use crate::StoreError;
-use crate::store::Backend;
+use crate::{Backend, StoreError};
 
 /// The SQLite migrations, in order.
 pub(crate) const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_registry.sql")),
     (2, include_str!("../migrations/sqlite/0002_scanner.sql")),
     (3, include_str!("../migrations/sqlite/0003_indexes.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_domain_values.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -19,6 +22,10 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_registry.sql")),
     (2, include_str!("../migrations/postgres/0002_scanner.sql")),
     (3, include_str!("../migrations/postgres/0003_indexes.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_domain_values.sql"),
+    ),
 ];
 
 /// Applies the migrations of `backend` that the database has not seen yet.
@@ -47,7 +54,7 @@ pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), Stor
             .await?;
         sqlx::query("INSERT INTO crscan_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
-            .bind(crate::store::now_millis())
+            .bind(crate::now_millis())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -1,12 +1,18 @@
 //! The domain types the store hands out. Times are Unix milliseconds (UTC); the API
-//! layer formats them.
+//! layer formats them. Values the store keeps whole in one column (an operation's
+//! metadata and result, a scan's findings, a policy's rules) are these types
+//! serialised with serde: the store's own format, never an API's wire form, so
+//! that REST and gRPC each render them their own way.
 
 use std::collections::BTreeMap;
 
 use crscan_model::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::{ScanPolicy, ScanResult};
 
 /// A registry's lifecycle state, as `Registry.Status` in the contract (§5.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RegistryStatus {
     Unspecified,
     Creating,
@@ -45,7 +51,7 @@ impl RegistryStatus {
 }
 
 /// A registry: a namespace of repositories.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
     pub id: String,
     pub folder_id: String,
@@ -56,7 +62,7 @@ pub struct Registry {
 }
 
 /// A repository, named `<registryId>/<name>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
     pub id: String,
     pub registry_id: String,
@@ -173,8 +179,70 @@ pub struct RepositoryQuery {
     pub limit: i64,
 }
 
-/// A long-running operation (contract §7). `metadata`, `error` and `response` are JSON
-/// values already in their wire form (`Any` with `@type`, `google.rpc.Status`).
+/// A `google.rpc.Status`: why an operation or a scan failed, as a `google.rpc.Code`
+/// number and a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorStatus {
+    pub code: i32,
+    pub message: String,
+}
+
+/// What an operation is about: its `metadata`, one variant per kind of call, each
+/// naming the resource it acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationMetadata {
+    Scan { scan_result_id: String },
+    CreateRegistry { registry_id: String },
+    UpdateRegistry { registry_id: String },
+    DeleteRegistry { registry_id: String },
+    UpsertRepository { repository_id: String },
+    DeleteRepository { repository_id: String },
+    DeleteImage { image_id: String },
+    CreateScanPolicy { scan_policy_id: String },
+    UpdateScanPolicy { scan_policy_id: String },
+    DeleteScanPolicy { scan_policy_id: String },
+}
+
+impl OperationMetadata {
+    /// The operation's description, as the hosted service words them.
+    pub fn description(&self) -> &'static str {
+        match self {
+            OperationMetadata::Scan { .. } => "Scan image",
+            OperationMetadata::CreateRegistry { .. } => "Create registry",
+            OperationMetadata::UpdateRegistry { .. } => "Update registry",
+            OperationMetadata::DeleteRegistry { .. } => "Delete registry",
+            OperationMetadata::UpsertRepository { .. } => "Upsert repository",
+            OperationMetadata::DeleteRepository { .. } => "Delete repository",
+            OperationMetadata::DeleteImage { .. } => "Delete image",
+            OperationMetadata::CreateScanPolicy { .. } => "Create scan policy",
+            OperationMetadata::UpdateScanPolicy { .. } => "Update scan policy",
+            OperationMetadata::DeleteScanPolicy { .. } => "Delete scan policy",
+        }
+    }
+}
+
+/// What a finished operation answers with: its `response`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationResponse {
+    /// `google.protobuf.Empty` (deletes).
+    Empty,
+    Registry(Registry),
+    Repository(Repository),
+    ScanResult(ScanResult),
+    ScanPolicy(ScanPolicy),
+}
+
+/// How an operation ended, or failed before ending: the oneof `result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationResult {
+    Response(Box<OperationResponse>),
+    Error(ErrorStatus),
+}
+
+/// A long-running operation (contract §7).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Operation {
     pub id: String,
@@ -183,7 +251,43 @@ pub struct Operation {
     pub created_at: i64,
     pub modified_at: i64,
     pub done: bool,
-    pub metadata: Option<serde_json::Value>,
-    pub error: Option<serde_json::Value>,
-    pub response: Option<serde_json::Value>,
+    pub metadata: OperationMetadata,
+    /// `None` while the operation runs; set once it is done (or failed).
+    pub result: Option<OperationResult>,
+}
+
+impl Operation {
+    /// An operation that finished at `at` with `response`, as the calls that act at
+    /// once record it.
+    pub fn finished(
+        created_by: &str,
+        at: i64,
+        metadata: OperationMetadata,
+        response: OperationResponse,
+    ) -> Operation {
+        Operation {
+            id: crate::new_id(crate::IdKind::Operation),
+            description: metadata.description().to_owned(),
+            created_by: created_by.to_owned(),
+            created_at: at,
+            modified_at: at,
+            done: true,
+            metadata,
+            result: Some(OperationResult::Response(Box::new(response))),
+        }
+    }
+
+    /// An operation that has started and is not done yet.
+    pub fn running(created_by: &str, at: i64, metadata: OperationMetadata) -> Operation {
+        Operation {
+            id: crate::new_id(crate::IdKind::Operation),
+            description: metadata.description().to_owned(),
+            created_by: created_by.to_owned(),
+            created_at: at,
+            modified_at: at,
+            done: false,
+            metadata,
+            result: None,
+        }
+    }
 }

@@ -10,17 +10,13 @@ use crscan_model::Digest;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use crate::Backend;
 use crate::model::*;
+pub(crate) use crate::now_millis;
 use crate::{IdKind, StoreError, new_id};
 
+mod operation_rows;
 pub(crate) mod scans;
-
-/// Which database a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// The metadata store. Cheap to clone.
 #[derive(Clone)]
@@ -31,13 +27,6 @@ pub struct Store {
     /// when two transactions try to upgrade to a write lock at once.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     schema: Option<String>,
-}
-
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn parse_digest(text: &str) -> Result<Digest, StoreError> {
@@ -910,12 +899,10 @@ impl Store {
     // ---- operations -------------------------------------------------------------
 
     fn operation_from_row(row: &AnyRow) -> Result<Operation, StoreError> {
-        let json = |column: &str| -> Result<Option<serde_json::Value>, StoreError> {
-            let text: Option<String> = row.try_get(column)?;
-            text.map(|text| serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(text)))
-                .transpose()
-        };
         let done: i64 = row.try_get("done")?;
+        let metadata: Option<String> = row.try_get("metadata")?;
+        let response: Option<String> = row.try_get("response")?;
+        let error: Option<String> = row.try_get("error")?;
         Ok(Operation {
             id: row.try_get("id")?,
             description: row.try_get("description")?,
@@ -923,9 +910,8 @@ impl Store {
             created_at: row.try_get("created_at")?,
             modified_at: row.try_get("modified_at")?,
             done: done != 0,
-            metadata: json("metadata")?,
-            error: json("error")?,
-            response: json("response")?,
+            metadata: operation_rows::read_metadata(metadata.as_deref().unwrap_or_default())?,
+            result: operation_rows::read_result(response.as_deref(), error.as_deref())?,
         })
     }
 
@@ -1034,6 +1020,7 @@ pub(crate) fn bind_operation<'q>(
     operation: &Operation,
     idempotency_key: Option<&str>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let (response, error) = operation_rows::result_texts(operation.result.as_ref());
     query
         .bind(operation.id.clone())
         .bind(operation.description.clone())
@@ -1041,22 +1028,14 @@ pub(crate) fn bind_operation<'q>(
         .bind(operation.created_at)
         .bind(operation.modified_at)
         .bind(i64::from(operation.done))
-        .bind(json_text(&operation.metadata))
-        .bind(json_text(&operation.error))
-        .bind(json_text(&operation.response))
+        .bind(operation_rows::metadata_text(&operation.metadata))
+        .bind(error)
+        .bind(response)
         .bind(idempotency_key.map(str::to_owned))
 }
 
-/// A JSON value as the text column that stores it.
-pub(crate) fn json_text(value: &Option<serde_json::Value>) -> Option<String> {
-    value.as_ref().map(ToString::to_string)
-}
+pub(crate) use operation_rows::result_texts;
 
 fn labels_json(labels: &BTreeMap<String, String>) -> String {
     serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_owned())
-}
-
-/// The current time in Unix milliseconds, as the store records it.
-pub fn now() -> i64 {
-    now_millis()
 }

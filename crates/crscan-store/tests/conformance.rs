@@ -307,17 +307,14 @@ async fn conformance(store: &Store) {
     assert!(store.get_repository(&other.id).await.is_err());
 
     // Operations with idempotency keys.
-    let operation = Operation {
-        id: crscan_store::new_id(crscan_store::IdKind::Operation),
-        description: "Create registry".to_owned(),
-        created_by: "admin".to_owned(),
-        created_at: crscan_store::now(),
-        modified_at: crscan_store::now(),
-        done: true,
-        metadata: Some(serde_json::json!({"registryId": "x"})),
-        error: None,
-        response: Some(serde_json::json!({"@type": "t"})),
-    };
+    let operation = Operation::finished(
+        "admin",
+        crscan_store::now(),
+        crscan_store::OperationMetadata::DeleteRegistry {
+            registry_id: "x".to_owned(),
+        },
+        crscan_store::OperationResponse::Empty,
+    );
     let (stored, fresh) = store
         .insert_operation(&operation, Some("key-1"))
         .await

@@ -5,10 +5,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crscan_model::{Digest, DigestAlgorithm};
+use crscan_model::{
+    Digest, DigestAlgorithm, Finding, FindingStatus, PackageType, Severity, SeverityCounts,
+    SeveritySource,
+};
 use crscan_store::{
-    BlobRole, IdKind, NewImage, NewScan, Operation, ScanCompletion, ScanOrder, ScanPolicy,
-    ScanQuery, ScanStatus, Store, StoreError, StoredVulnerability, VulnerabilityQuery, new_id, now,
+    BlobRole, ErrorStatus, IdKind, NewImage, NewScan, Operation, OperationMetadata,
+    OperationResponse, OperationResult, PushRule, ScanCompletion, ScanOrder, ScanPolicy, ScanQuery,
+    ScanRules, ScanStatus, Store, StoreError, VulnerabilityQuery, new_id, now,
 };
 
 fn digest(seed: u8) -> Digest {
@@ -51,46 +55,51 @@ fn new_scan(image: &(String, String, String)) -> NewScan {
         image_id: image.0.clone(),
         repository_id: image.1.clone(),
         registry_id: image.2.clone(),
-        operation: Operation {
-            id: new_id(IdKind::Operation),
-            description: "Scan image".to_owned(),
-            created_by: "test".to_owned(),
-            created_at: at,
-            modified_at: at,
-            done: false,
-            metadata: Some(serde_json::json!({"scanResultId": scan_result_id})),
-            error: None,
-            response: None,
-        },
+        operation: Operation::running(
+            "test",
+            at,
+            OperationMetadata::Scan {
+                scan_result_id: scan_result_id.clone(),
+            },
+        ),
         scan_result_id,
     }
 }
 
-fn ready(vulnerabilities: Vec<StoredVulnerability>) -> ScanCompletion {
+fn ready(findings: Vec<Finding>) -> ScanCompletion {
     ScanCompletion {
         status: ScanStatus::Ready,
         scanned_at: now(),
-        counts: [1, 0, 0, 0, 0, vulnerabilities.len() as i64 - 1],
-        vulnerabilities,
+        findings,
         manifest_digest: Some(digest(1).to_string()),
         database_digest: Some("db".to_owned()),
         error: None,
-        operation_response: Some(serde_json::json!({"status": "READY"})),
-        operation_error: None,
     }
 }
 
-fn vulnerability(severity: i64, name: &str) -> StoredVulnerability {
-    StoredVulnerability {
+fn vulnerability(severity: Severity, name: &str) -> Finding {
+    Finding {
+        id: name.to_owned(),
+        aliases: Vec::new(),
+        advisories: Vec::new(),
+        references: Vec::new(),
+        summary: None,
+        description: None,
         severity,
-        name: name.to_owned(),
-        link: format!("https://www.cve.org/CVERecord?id={name}"),
-        package: "musl".to_owned(),
-        source: "apk".to_owned(),
-        version: "1.1.14-r10".to_owned(),
-        fixed_by: String::new(),
-        origin: "os".to_owned(),
-        kind: "alpine".to_owned(),
+        severity_source: SeveritySource::None,
+        cvss: None,
+        package_name: "musl".to_owned(),
+        source_package: None,
+        installed_version: "1.1.14-r10".to_owned(),
+        fixed_by: None,
+        status: FindingStatus::NotFixedYet,
+        package_type: PackageType::Apk,
+        ecosystem: "Alpine:v3.5".to_owned(),
+        purl: "pkg:apk/alpine/musl@1.1.14-r10".to_owned(),
+        binary_packages: vec!["musl".to_owned()],
+        layer_digest: None,
+        locations: vec!["/lib/apk/db/installed".to_owned()],
+        advisory_link: None,
     }
 }
 
@@ -162,9 +171,9 @@ async fn scanner_suite(store: &Store) {
         .unwrap();
     assert_eq!((taken.id.clone(), taken.attempts), (job.id.clone(), 3));
     let completion = ready(vec![
-        vulnerability(6, "CVE-2017-15650"),
-        vulnerability(1, "CVE-2016-8859"),
-        vulnerability(6, "CVE-2016-0001"),
+        vulnerability(Severity::Undefined, "CVE-2017-15650"),
+        vulnerability(Severity::Critical, "CVE-2016-8859"),
+        vulnerability(Severity::Undefined, "CVE-2016-0001"),
     ]);
     assert!(
         !store
@@ -187,12 +196,24 @@ async fn scanner_suite(store: &Store) {
 
     let done = store.get_scan_result(&scan.scan_result_id).await.unwrap();
     assert_eq!(done.status, ScanStatus::Ready);
-    assert_eq!(done.counts, [1, 0, 0, 0, 0, 2]);
+    assert_eq!(
+        done.counts,
+        SeverityCounts {
+            critical: 1,
+            undefined: 2,
+            ..SeverityCounts::default()
+        }
+    );
     assert!(done.scanned_at.is_some());
     assert_eq!(store.last_scan_result(&first.0).await.unwrap(), done);
     let finished_operation = store.get_operation(&operation.id).await.unwrap();
     assert!(finished_operation.done);
-    assert_eq!(finished_operation.response.unwrap()["status"], "READY");
+    assert_eq!(
+        finished_operation.result,
+        Some(OperationResult::Response(Box::new(
+            OperationResponse::ScanResult(done.clone())
+        )))
+    );
 
     // Vulnerabilities: severity order, filters, paging.
     let query = |severity, name: Option<&str>, descending, offset, limit| VulnerabilityQuery {
@@ -207,20 +228,22 @@ async fn scanner_suite(store: &Store) {
         .list_vulnerabilities(&query(None, None, false, 0, 10))
         .await
         .unwrap();
-    let names: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
+    let names: Vec<&str> = all.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(names, ["CVE-2016-8859", "CVE-2016-0001", "CVE-2017-15650"]);
     let descending = store
         .list_vulnerabilities(&query(None, None, true, 0, 1))
         .await
         .unwrap();
-    assert_eq!(descending[0].severity, 6);
+    assert_eq!(descending[0].severity, Severity::Undefined);
     let page = store
         .list_vulnerabilities(&query(None, None, false, 1, 1))
         .await
         .unwrap();
-    assert_eq!(page[0].name, "CVE-2016-0001");
+    assert_eq!(page[0].id, "CVE-2016-0001");
+    // Findings come back whole, as they were stored.
+    assert_eq!(page[0], vulnerability(Severity::Undefined, "CVE-2016-0001"));
     let critical = store
-        .list_vulnerabilities(&query(Some(1), None, false, 0, 10))
+        .list_vulnerabilities(&query(Some(Severity::Critical), None, false, 0, 10))
         .await
         .unwrap();
     assert_eq!(critical.len(), 1);
@@ -275,7 +298,11 @@ async fn scanner_suite(store: &Store) {
             .unwrap();
         assert!(
             store
-                .finish_scan(&job, "worker-c", &ready(vec![vulnerability(1, "CVE-1")]))
+                .finish_scan(
+                    &job,
+                    "worker-c",
+                    &ready(vec![vulnerability(Severity::Critical, "CVE-1")])
+                )
                 .await
                 .unwrap()
         );
@@ -302,7 +329,11 @@ async fn scanner_suite(store: &Store) {
     );
     assert!(
         store
-            .finish_scan(&capped, "worker-d", &ready(vec![vulnerability(2, "CVE-2")]))
+            .finish_scan(
+                &capped,
+                "worker-d",
+                &ready(vec![vulnerability(Severity::High, "CVE-2")])
+            )
             .await
             .unwrap()
     );
@@ -313,7 +344,11 @@ async fn scanner_suite(store: &Store) {
         .unwrap();
     assert!(
         store
-            .finish_scan(&next, "worker-e", &ready(vec![vulnerability(2, "CVE-2")]))
+            .finish_scan(
+                &next,
+                "worker-e",
+                &ready(vec![vulnerability(Severity::High, "CVE-2")])
+            )
             .await
             .unwrap()
     );
@@ -324,7 +359,10 @@ async fn scanner_suite(store: &Store) {
         registry_id: first.2.clone(),
         name: "weekly".to_owned(),
         description: String::new(),
-        rules: serde_json::json!({"pushRule": {"repositoryPrefixes": ["*"], "disabled": false}}),
+        rules: ScanRules {
+            push_rule: Some(PushRule::new(vec!["*".to_owned()], false).unwrap()),
+            schedule_rules: Vec::new(),
+        },
         disabled: false,
         created_at: now(),
     };
@@ -382,13 +420,13 @@ async fn thousand_scans(store: &Store) {
                 let completion = ScanCompletion {
                     status: ScanStatus::Error,
                     scanned_at: now(),
-                    counts: [0; 6],
-                    vulnerabilities: Vec::new(),
+                    findings: Vec::new(),
                     manifest_digest: None,
                     database_digest: None,
-                    error: Some((9, "test".to_owned())),
-                    operation_response: None,
-                    operation_error: Some(serde_json::json!({"code": 9})),
+                    error: Some(ErrorStatus {
+                        code: 9,
+                        message: "test".to_owned(),
+                    }),
                 };
                 if store.finish_scan(&job, &owner, &completion).await.unwrap() {
                     finished.lock().await.push(job.scan_result_id.clone());
@@ -424,7 +462,12 @@ async fn many_findings(store: &Store) {
     let names: Vec<String> = (0..250)
         .map(|index| format!("CVE-2000-{index:04}"))
         .collect();
-    let completion = ready(names.iter().map(|name| vulnerability(6, name)).collect());
+    let completion = ready(
+        names
+            .iter()
+            .map(|name| vulnerability(Severity::Undefined, name))
+            .collect(),
+    );
     assert!(
         store
             .finish_scan(&job, "worker-many", &completion)
@@ -442,7 +485,7 @@ async fn many_findings(store: &Store) {
         })
         .await
         .unwrap();
-    let listed: Vec<String> = listed.into_iter().map(|v| v.name).collect();
+    let listed: Vec<String> = listed.into_iter().map(|v| v.id).collect();
     assert_eq!(listed, names);
 }
 
@@ -507,7 +550,7 @@ async fn racing_writers(store: &Store) {
                 registry_id: registry_id.clone(),
                 name: format!("racer-{index}"),
                 description: String::new(),
-                rules: serde_json::json!({}),
+                rules: ScanRules::default(),
                 disabled: false,
                 created_at: now(),
             };

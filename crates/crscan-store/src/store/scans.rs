@@ -9,18 +9,19 @@
 //! job's result is written in the same transaction that checks its lease, so a scan
 //! is finished by at most one worker.
 
+use crscan_model::{Finding, Severity, SeverityCounts};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::Operation;
+use crate::model::{ErrorStatus, Operation, OperationResponse, OperationResult};
 use crate::store::{
-    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Store, bind_operation, json_text, now_millis,
-    record_operation,
+    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Store, bind_operation, now_millis, record_operation,
 };
 use crate::{IdKind, StoreError, new_id};
 
 /// `ScanResult.Status` (contract §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ScanStatus {
     Running,
     Ready,
@@ -62,7 +63,7 @@ impl ScanStatus {
 }
 
 /// One scan of one image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanResult {
     pub id: String,
     pub image_id: String,
@@ -73,26 +74,11 @@ pub struct ScanResult {
     pub created_at: i64,
     /// When the scan finished.
     pub scanned_at: Option<i64>,
-    /// CRITICAL, HIGH, MEDIUM, LOW, NEGLIGIBLE, UNDEFINED.
-    pub counts: [i64; 6],
+    pub counts: SeverityCounts,
     pub manifest_digest: Option<String>,
     pub database_digest: Option<String>,
-    /// The `google.rpc.Code` number and message of a failed scan.
-    pub error: Option<(i64, String)>,
-}
-
-/// One vulnerability of a scan, in the API's terms; `severity` is the enum number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredVulnerability {
-    pub severity: i64,
-    pub name: String,
-    pub link: String,
-    pub package: String,
-    pub source: String,
-    pub version: String,
-    pub fixed_by: String,
-    pub origin: String,
-    pub kind: String,
+    /// Why a failed scan failed.
+    pub error: Option<ErrorStatus>,
 }
 
 /// A scan to queue: its operation is recorded with it.
@@ -131,7 +117,7 @@ pub struct ScanQuery {
 #[derive(Debug, Clone)]
 pub struct VulnerabilityQuery {
     pub scan_result_id: String,
-    pub severity: Option<i64>,
+    pub severity: Option<Severity>,
     pub name: Option<String>,
     pub descending: bool,
     pub offset: i64,
@@ -149,32 +135,229 @@ pub struct Job {
     pub cancel_requested: bool,
 }
 
-/// How a scan ended.
+/// How a scan ended: the result's new state and, for a READY scan, its findings
+/// (the counters are counted from them).
 #[derive(Debug, Clone)]
 pub struct ScanCompletion {
     pub status: ScanStatus,
     /// When the scan finished (Unix milliseconds).
     pub scanned_at: i64,
-    pub counts: [i64; 6],
-    pub vulnerabilities: Vec<StoredVulnerability>,
+    pub findings: Vec<Finding>,
     pub manifest_digest: Option<String>,
     pub database_digest: Option<String>,
-    pub error: Option<(i64, String)>,
-    /// What the operation ends with: its `response` or its `error`, in wire form.
-    pub operation_response: Option<serde_json::Value>,
-    pub operation_error: Option<serde_json::Value>,
+    pub error: Option<ErrorStatus>,
 }
 
-/// A scan policy (contract §4); `rules` is the `ScanRules` message in wire form.
-#[derive(Debug, Clone, PartialEq)]
+/// A scan policy (contract §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanPolicy {
     pub id: String,
     pub registry_id: String,
     pub name: String,
     pub description: String,
-    pub rules: serde_json::Value,
+    pub rules: ScanRules,
     pub disabled: bool,
     pub created_at: i64,
+}
+
+/// A policy's rules (`ScanRules`): scan on push, and rescan on a schedule. New rules
+/// are built only through the validating constructors. Stored rules are read back as
+/// they were written (also in the form of stores older than version 4, whose rules
+/// were the API's JSON); rules that do not read are an error, never the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRules {
+    #[serde(default, alias = "pushRule")]
+    pub push_rule: Option<PushRule>,
+    #[serde(default, alias = "scheduleRules")]
+    pub schedule_rules: Vec<ScheduledRule>,
+}
+
+/// `PushRule`: scan the repositories under these prefixes when an image is pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRule {
+    #[serde(alias = "repositoryPrefixes")]
+    repository_prefixes: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// `ScheduledRule`: rescan the repositories under these prefixes once their newest
+/// scan is older than the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScheduledRuleRow")]
+pub struct ScheduledRule {
+    repository_prefixes: Vec<String>,
+    /// Whole seconds.
+    rescan_period_seconds: i64,
+    pub disabled: bool,
+}
+
+/// A stored scheduled rule: this version's form, or the API JSON that stores before
+/// version 4 kept (`"rescanPeriod": "604800s"`).
+#[derive(Deserialize)]
+struct ScheduledRuleRow {
+    #[serde(alias = "repositoryPrefixes")]
+    repository_prefixes: Vec<String>,
+    #[serde(default)]
+    rescan_period_seconds: Option<i64>,
+    #[serde(default, rename = "rescanPeriod")]
+    rescan_period: Option<String>,
+    #[serde(default)]
+    disabled: bool,
+}
+
+impl TryFrom<ScheduledRuleRow> for ScheduledRule {
+    type Error = String;
+
+    fn try_from(row: ScheduledRuleRow) -> Result<ScheduledRule, String> {
+        let seconds = match (row.rescan_period_seconds, &row.rescan_period) {
+            (Some(seconds), _) => seconds,
+            (None, Some(text)) => text
+                .strip_suffix('s')
+                .and_then(|whole| whole.split('.').next())
+                .and_then(|whole| whole.parse::<i64>().ok())
+                .ok_or_else(|| format!("stored rescan period {text:?} does not read"))?,
+            (None, None) => return Err("stored scheduled rule has no rescan period".to_owned()),
+        };
+        Ok(ScheduledRule {
+            repository_prefixes: row.repository_prefixes,
+            rescan_period_seconds: seconds,
+            disabled: row.disabled,
+        })
+    }
+}
+
+/// Why a rule was refused; the API names the field it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("repositoryPrefixes must contain at least one element")]
+    NoPrefixes,
+    #[error(
+        "repositoryPrefixes has an invalid prefix {0:?} (expected * or a repository path such as \"app/web\")"
+    )]
+    BadPrefix(String),
+    #[error(
+        "rescanPeriod {0}s is shorter than one day (86400s); scheduled rescans run at most daily"
+    )]
+    PeriodTooShort(i64),
+    #[error("rescanPeriod {0}s is longer than 3650 days")]
+    PeriodTooLong(i64),
+}
+
+/// The shortest rescan period a scheduled rule may have: one day.
+pub const MIN_RESCAN_PERIOD_SECONDS: i64 = 86_400;
+
+/// The longest rescan period a scheduled rule may have: ten years.
+pub const MAX_RESCAN_PERIOD_SECONDS: i64 = 3650 * 86_400;
+
+fn check_prefixes(prefixes: Vec<String>) -> Result<Vec<String>, RuleError> {
+    if prefixes.is_empty() {
+        return Err(RuleError::NoPrefixes);
+    }
+    for prefix in &prefixes {
+        if !valid_prefix(prefix) {
+            return Err(RuleError::BadPrefix(prefix.clone()));
+        }
+    }
+    Ok(prefixes)
+}
+
+/// `\*|[a-z0-9]+(?:[._-][a-z0-9]+)*(/([a-z0-9]+(?:[._-][a-z0-9]+)*))*` (contract §4).
+fn valid_prefix(prefix: &str) -> bool {
+    if prefix == "*" {
+        return true;
+    }
+    prefix.split('/').all(|part| {
+        !part.is_empty()
+            && part.split(['.', '_', '-']).all(|piece| {
+                !piece.is_empty()
+                    && piece
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+    })
+}
+
+/// Whether any prefix covers the repository: `*` covers all; a prefix covers the
+/// repository of that name and its children. Prefixes may name the repository with
+/// or without the leading registry id.
+fn covers(prefixes: &[String], registry_id: &str, repository: &str) -> bool {
+    let short = repository
+        .strip_prefix(registry_id)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(repository);
+    prefixes.iter().any(|prefix| {
+        let prefix = prefix.trim_end_matches('/');
+        prefix == "*"
+            || [repository, short].iter().any(|name| {
+                *name == prefix
+                    || name
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    })
+}
+
+impl PushRule {
+    pub fn new(repository_prefixes: Vec<String>, disabled: bool) -> Result<PushRule, RuleError> {
+        Ok(PushRule {
+            repository_prefixes: check_prefixes(repository_prefixes)?,
+            disabled,
+        })
+    }
+
+    pub fn repository_prefixes(&self) -> &[String] {
+        &self.repository_prefixes
+    }
+}
+
+impl ScheduledRule {
+    pub fn new(
+        repository_prefixes: Vec<String>,
+        rescan_period_seconds: i64,
+        disabled: bool,
+    ) -> Result<ScheduledRule, RuleError> {
+        if rescan_period_seconds < MIN_RESCAN_PERIOD_SECONDS {
+            return Err(RuleError::PeriodTooShort(rescan_period_seconds));
+        }
+        if rescan_period_seconds > MAX_RESCAN_PERIOD_SECONDS {
+            return Err(RuleError::PeriodTooLong(rescan_period_seconds));
+        }
+        Ok(ScheduledRule {
+            repository_prefixes: check_prefixes(repository_prefixes)?,
+            rescan_period_seconds,
+            disabled,
+        })
+    }
+
+    pub fn repository_prefixes(&self) -> &[String] {
+        &self.repository_prefixes
+    }
+
+    pub fn rescan_period_seconds(&self) -> i64 {
+        self.rescan_period_seconds
+    }
+}
+
+impl ScanRules {
+    /// Whether the enabled push rule covers `repository` (`<registryId>/<name>`).
+    pub fn scans_on_push(&self, registry_id: &str, repository: &str) -> bool {
+        self.push_rule.as_ref().is_some_and(|rule| {
+            !rule.disabled && covers(&rule.repository_prefixes, registry_id, repository)
+        })
+    }
+
+    /// The shortest rescan period, in milliseconds, among the enabled scheduled rules
+    /// covering `repository`.
+    pub fn rescan_period_ms(&self, registry_id: &str, repository: &str) -> Option<i64> {
+        self.schedule_rules
+            .iter()
+            .filter(|rule| {
+                !rule.disabled && covers(&rule.repository_prefixes, registry_id, repository)
+            })
+            .map(|rule| rule.rescan_period_seconds.saturating_mul(1000))
+            .min()
+    }
 }
 
 /// What the scheduler needs about an image: its newest scan's start.
@@ -204,16 +387,16 @@ const ENQUEUE_SQLITE: &str = "\
     INSERT INTO jobs (id, kind, scan_result_id, registry_id, state, attempts, run_after, \
       created_at, updated_at) VALUES ($16, 'scan', $11, $14, 'queued', 0, $4, $4, $4)";
 
-/// Findings written per `INSERT` statement (11 parameters each; far below the
+/// Findings written per `INSERT` statement (6 parameters each; far below the
 /// parameter limits of SQLite and PostgreSQL).
 const VULNERABILITY_ROWS_PER_INSERT: usize = 100;
 
 /// `INSERT INTO scan_vulnerabilities` with `rows` rows of placeholders.
 fn vulnerability_insert(rows: usize) -> String {
-    const COLUMNS: usize = 11;
+    const COLUMNS: usize = 6;
     let mut sql = String::from(
-        "INSERT INTO scan_vulnerabilities (scan_result_id, position, severity, name, link, package, \
-         source, version, fixed_by, origin, kind) VALUES ",
+        "INSERT INTO scan_vulnerabilities (scan_result_id, position, severity, name, package, \
+         finding) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -312,18 +495,30 @@ fn scan_from_row(row: &AnyRow) -> Result<ScanResult, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("scan status {status}")))?,
         created_at: row.try_get("created_at")?,
         scanned_at: row.try_get("scanned_at")?,
-        counts: [
-            row.try_get("critical")?,
-            row.try_get("high")?,
-            row.try_get("medium")?,
-            row.try_get("low")?,
-            row.try_get("negligible")?,
-            row.try_get("undefined")?,
-        ],
+        counts: SeverityCounts {
+            critical: count(row, "critical")?,
+            high: count(row, "high")?,
+            medium: count(row, "medium")?,
+            low: count(row, "low")?,
+            negligible: count(row, "negligible")?,
+            undefined: count(row, "undefined")?,
+        },
         manifest_digest: row.try_get("manifest_digest")?,
         database_digest: row.try_get("database_digest")?,
-        error: code.map(|code| (code, message.unwrap_or_default())),
+        error: code.map(|code| ErrorStatus {
+            code: i32::try_from(code).unwrap_or(2),
+            message: message.unwrap_or_default(),
+        }),
     })
+}
+
+fn count(row: &AnyRow, column: &str) -> Result<u64, StoreError> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} count {value}")))
+}
+
+fn count_column(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 fn policy_from_row(row: &AnyRow) -> Result<ScanPolicy, StoreError> {
@@ -334,10 +529,15 @@ fn policy_from_row(row: &AnyRow) -> Result<ScanPolicy, StoreError> {
         registry_id: row.try_get("registry_id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
-        rules: serde_json::from_str(&rules).map_err(|_| StoreError::Corrupt(rules.clone()))?,
+        rules: serde_json::from_str(&rules)
+            .map_err(|error| StoreError::Corrupt(format!("scan rules {rules}: {error}")))?,
         disabled: disabled != 0,
         created_at: row.try_get("created_at")?,
     })
+}
+
+fn rules_text(rules: &ScanRules) -> String {
+    serde_json::to_string(rules).unwrap_or_default()
 }
 
 fn job_from_row(row: &AnyRow) -> Result<Job, StoreError> {
@@ -488,11 +688,11 @@ impl Store {
         rows.iter().map(scan_from_row).collect()
     }
 
-    /// Lists a scan's vulnerabilities; fetches up to `limit` rows from `offset`.
+    /// Lists a scan's findings; fetches up to `limit` rows from `offset`.
     pub async fn list_vulnerabilities(
         &self,
         query: &VulnerabilityQuery,
-    ) -> Result<Vec<StoredVulnerability>, StoreError> {
+    ) -> Result<Vec<Finding>, StoreError> {
         let direction = if query.descending { "DESC" } else { "ASC" };
         let severity_clause = if query.severity.is_some() {
             "AND severity = $4"
@@ -505,31 +705,26 @@ impl Store {
             "AND $5 = $5"
         };
         let sql = format!(
-            "SELECT severity, name, link, package, source, version, fixed_by, origin, kind \
-             FROM scan_vulnerabilities WHERE scan_result_id = $1 {severity_clause} {name_clause} \
-             ORDER BY severity {direction}, name, package, position LIMIT $2 OFFSET $3"
+            "SELECT finding FROM scan_vulnerabilities WHERE scan_result_id = $1 {severity_clause} \
+             {name_clause} ORDER BY severity {direction}, name, package, position LIMIT $2 OFFSET $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(query.scan_result_id.clone())
             .bind(query.limit)
             .bind(query.offset)
-            .bind(query.severity.unwrap_or(0))
+            .bind(
+                query
+                    .severity
+                    .map_or(0, |severity| i64::from(severity.proto_number())),
+            )
             .bind(query.name.clone().unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|row| {
-                Ok(StoredVulnerability {
-                    severity: row.try_get("severity")?,
-                    name: row.try_get("name")?,
-                    link: row.try_get("link")?,
-                    package: row.try_get("package")?,
-                    source: row.try_get("source")?,
-                    version: row.try_get("version")?,
-                    fixed_by: row.try_get("fixed_by")?,
-                    origin: row.try_get("origin")?,
-                    kind: row.try_get("kind")?,
-                })
+                let text: String = row.try_get("finding")?;
+                serde_json::from_str(&text)
+                    .map_err(|error| StoreError::Corrupt(format!("finding {text}: {error}")))
             })
             .collect()
     }
@@ -631,7 +826,7 @@ impl Store {
     }
 
     /// Records how a scan ended, if `owner` still holds its job: the scan result, its
-    /// vulnerabilities, its operation, the job, and retention for the image, in one
+    /// findings, its operation, the job, and retention for the image, in one
     /// transaction. Returns `false` (and changes nothing) when the lease was lost.
     pub async fn finish_scan(
         &self,
@@ -656,7 +851,7 @@ impl Store {
             return Ok(false);
         }
         let scan_id = job.scan_result_id.clone();
-        let [critical, high, medium, low, negligible, undefined] = completion.counts;
+        let counts = SeverityCounts::of(completion.findings.iter().map(|finding| finding.severity));
         sqlx::query(
             "UPDATE scan_results SET status = $1, scanned_at = $2, critical = $3, high = $4, medium = $5, \
              low = $6, negligible = $7, undefined = $8, manifest_digest = $9, database_digest = $10, \
@@ -664,88 +859,81 @@ impl Store {
         )
         .bind(completion.status.number())
         .bind(now)
-        .bind(critical)
-        .bind(high)
-        .bind(medium)
-        .bind(low)
-        .bind(negligible)
-        .bind(undefined)
+        .bind(count_column(counts.critical))
+        .bind(count_column(counts.high))
+        .bind(count_column(counts.medium))
+        .bind(count_column(counts.low))
+        .bind(count_column(counts.negligible))
+        .bind(count_column(counts.undefined))
         .bind(completion.manifest_digest.clone())
         .bind(completion.database_digest.clone())
-        .bind(completion.error.as_ref().map(|(code, _)| *code))
-        .bind(completion.error.as_ref().map(|(_, message)| message.clone()))
+        .bind(completion.error.as_ref().map(|error| i64::from(error.code)))
+        .bind(completion.error.as_ref().map(|error| error.message.clone()))
         .bind(scan_id.clone())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM scan_vulnerabilities WHERE scan_result_id = $1")
-            .bind(scan_id.clone())
-            .execute(&mut *tx)
-            .await?;
-        // Many rows per statement: one statement per row held the write gate for
-        // a round trip per finding.
-        for (chunk_index, chunk) in completion
-            .vulnerabilities
-            .chunks(VULNERABILITY_ROWS_PER_INSERT)
-            .enumerate()
-        {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(vulnerability_insert(chunk.len())));
-            for (offset, vulnerability) in chunk.iter().enumerate() {
-                let position = chunk_index * VULNERABILITY_ROWS_PER_INSERT + offset;
-                query = query
-                    .bind(scan_id.clone())
-                    .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                    .bind(vulnerability.severity)
-                    .bind(vulnerability.name.clone())
-                    .bind(vulnerability.link.clone())
-                    .bind(vulnerability.package.clone())
-                    .bind(vulnerability.source.clone())
-                    .bind(vulnerability.version.clone())
-                    .bind(vulnerability.fixed_by.clone())
-                    .bind(vulnerability.origin.clone())
-                    .bind(vulnerability.kind.clone());
+        replace_findings(&mut tx, &scan_id, &completion.findings).await?;
+        let sql = format!("SELECT {SCAN_COLUMNS} FROM scan_results WHERE id = $1");
+        let finished = scan_from_row(
+            &sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(scan_id.clone())
+                .fetch_one(&mut *tx)
+                .await?,
+        )?;
+        let result = match &completion.error {
+            Some(error) => OperationResult::Error(error.clone()),
+            None => {
+                OperationResult::Response(Box::new(OperationResponse::ScanResult(finished.clone())))
             }
-            query.execute(&mut *tx).await?;
-        }
+        };
+        let (response, error) = crate::store::result_texts(Some(&result));
         sqlx::query(
-            "UPDATE operations SET done = 1, modified_at = $1, response = $2, error = $3 \
-             WHERE id = (SELECT operation_id FROM scan_results WHERE id = $4)",
+            "UPDATE operations SET done = 1, modified_at = $1, response = $2, error = $3 WHERE id = $4",
         )
         .bind(now)
-        .bind(json_text(&completion.operation_response))
-        .bind(json_text(&completion.operation_error))
-        .bind(scan_id.clone())
+        .bind(response)
+        .bind(error)
+        .bind(finished.operation_id.clone())
         .execute(&mut *tx)
         .await?;
-        // Retention, for the image of this scan.
+        self.apply_retention(&mut tx, &finished, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes the results of `finished`'s image that the retention rule
+    /// ([`retention_victims`]) lets go, never `finished` itself.
+    async fn apply_retention(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        finished: &ScanResult,
+        now: i64,
+    ) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             // Retention passes of one image take turns, so that each one's retention pass
             // sees the results the others committed (SQLite's write gate does this).
-            sqlx::query(
-                "SELECT id FROM images WHERE id = \
-                 (SELECT image_id FROM scan_results WHERE id = $1) FOR UPDATE",
-            )
-            .bind(job.scan_result_id.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
+            sqlx::query("SELECT id FROM images WHERE id = $1 FOR UPDATE")
+                .bind(finished.image_id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
         }
         let rows = sqlx::query(
-            "SELECT id, status, scanned_at FROM scan_results WHERE status <> $1 AND image_id = \
-             (SELECT image_id FROM scan_results WHERE id = $2)",
+            "SELECT id, status, scanned_at FROM scan_results WHERE status <> $1 AND image_id = $2",
         )
         .bind(ScanStatus::Running.number())
-        .bind(scan_id.clone())
+        .bind(finished.image_id.clone())
         .fetch_all(&mut *tx)
         .await?;
-        let mut finished = Vec::new();
+        let mut results = Vec::new();
         for row in &rows {
             let status: i64 = row.try_get("status")?;
             let at: Option<i64> = row.try_get("scanned_at")?;
             if let Some(status) = ScanStatus::from_number(status) {
-                finished.push((row.try_get::<String, _>("id")?, status, at.unwrap_or(0)));
+                results.push((row.try_get::<String, _>("id")?, status, at.unwrap_or(0)));
             }
         }
-        for victim in retention_victims(&finished, now) {
-            if victim == scan_id {
+        for victim in retention_victims(&results, now) {
+            if victim == finished.id {
                 continue;
             }
             sqlx::query("DELETE FROM scan_vulnerabilities WHERE scan_result_id = $1")
@@ -757,8 +945,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Counts jobs by state (for tests and `/readyz`).
@@ -809,7 +996,7 @@ impl Store {
         .bind(policy.registry_id.clone())
         .bind(policy.name.clone())
         .bind(policy.description.clone())
-        .bind(policy.rules.to_string())
+        .bind(rules_text(&policy.rules))
         .bind(i64::from(policy.disabled))
         .bind(policy.created_at)
         .execute(&self.pool)
@@ -857,7 +1044,7 @@ impl Store {
         )
         .bind(policy.name.clone())
         .bind(policy.description.clone())
-        .bind(policy.rules.to_string())
+        .bind(rules_text(&policy.rules))
         .bind(i64::from(policy.disabled))
         .bind(policy.id.clone())
         .execute(&self.pool)
@@ -950,6 +1137,37 @@ impl Store {
     }
 }
 
+/// Replaces a scan's findings: each kept whole, with the columns the API filters and
+/// orders on. Many rows go in per statement: one statement per row held the write
+/// gate for a round trip per finding.
+async fn replace_findings(
+    tx: &mut sqlx::AnyConnection,
+    scan_id: &str,
+    findings: &[Finding],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM scan_vulnerabilities WHERE scan_result_id = $1")
+        .bind(scan_id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+    for (chunk_index, chunk) in findings.chunks(VULNERABILITY_ROWS_PER_INSERT).enumerate() {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(vulnerability_insert(chunk.len())));
+        for (offset, finding) in chunk.iter().enumerate() {
+            let position = chunk_index * VULNERABILITY_ROWS_PER_INSERT + offset;
+            let text = serde_json::to_string(finding)
+                .map_err(|error| StoreError::Corrupt(format!("finding {}: {error}", finding.id)))?;
+            query = query
+                .bind(scan_id.to_owned())
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(i64::from(finding.severity.proto_number()))
+                .bind(finding.id.clone())
+                .bind(finding.package_name.clone())
+                .bind(text);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,10 +1175,7 @@ mod tests {
     #[test]
     fn vulnerability_inserts_number_their_placeholders_row_by_row() {
         let sql = vulnerability_insert(2);
-        assert!(sql.ends_with(
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11), \
-             ($12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-        ));
+        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)"));
     }
 
     #[test]
