@@ -9,8 +9,6 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::wire;
-
 /// Where the database is and how old it may grow before the server warns.
 #[derive(Debug, Clone)]
 pub struct DatabaseCheck {
@@ -126,7 +124,7 @@ impl DatabaseCheck {
                 ..
             } => json!({
                 "status": if matches!(state, DatabaseState::Fresh { .. }) { "fresh" } else { "stale" },
-                "builtAt": wire::timestamp(built_at.saturating_mul(1000)),
+                "builtAt": crscan_model::time::rfc3339_millis(built_at.saturating_mul(1000)),
                 "ageHours": age_hours,
                 "maxAgeHours": self.max_age_hours,
                 "advisories": advisories,

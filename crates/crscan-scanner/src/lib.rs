@@ -1,10 +1,10 @@
 //! One image scan end to end, independent of HTTP and of the job queue: resolve the
 //! manifest (picking linux/amd64 from an index), read each layer once through a
-//! cache shared by all images, catalogue the flattened view, match it against the
-//! vulnerability database, and shape the findings as the Container Registry API's
-//! `Vulnerability` messages
-//! (`yandex/cloud/containerregistry/v1/scanner.proto`, see
-//! `shared/api/yandex-container-registry.md` §3 and §6).
+//! cache shared by all images, catalogue the flattened view, and match it against the
+//! vulnerability database. The findings (`crscan_model::Finding`, in the API's list
+//! order) are what the server stores and every surface renders. [`worker`] runs scans
+//! as jobs of the store's queue in `crscan serve`, with the scheduler that applies
+//! scan policies and rescans after a database change.
 //!
 //! Architecture invariant: this crate re-implements no parsing of layers or package
 //! databases and no matching; it composes `crscan-image`, `crscan-catalog` and
@@ -17,10 +17,7 @@ mod cache;
 mod error;
 mod freshness;
 mod manifest;
-pub mod policy;
 mod scan;
-mod vulnerability;
-pub mod wire;
 pub mod worker;
 
 pub use blobs::{BlobSource, OciLayoutBlobs};
@@ -32,7 +29,6 @@ pub use scan::{
     ScanOutcome, ScanRequest, ScanStats, inventory_image, match_inventory_outcome, open_database,
     scan_image,
 };
-pub use vulnerability::{PackageVulnerability, SeverityCounts, Vulnerability, to_vulnerabilities};
 
 /// The version of what a layer analysis keeps (the catalog's file interest and the
 /// cached layer format). Cached layers are keyed by it, so bumping it makes every

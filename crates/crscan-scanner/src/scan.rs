@@ -15,8 +15,7 @@ use crscan_model::{Digest, FileView, Inventory};
 use crscan_vulndb::{Database, MatchReport, match_inventory};
 
 use crate::manifest::resolve_image;
-use crate::vulnerability::to_vulnerabilities;
-use crate::{BlobSource, LayerCache, ScanError, SeverityCounts, Vulnerability};
+use crate::{BlobSource, LayerCache, ScanError};
 
 /// What one scan needs.
 pub struct ScanRequest<'a> {
@@ -59,10 +58,9 @@ pub struct ScanOutcome {
     /// The platform manifest that was scanned.
     pub manifest_digest: Digest,
     pub inventory: Inventory,
+    /// The matcher's report; its findings are sorted in the API's list order
+    /// (severity, then name, then package, then version).
     pub report: MatchReport,
-    /// Sorted severity first, then name, then package.
-    pub vulnerabilities: Vec<Vulnerability>,
-    pub counts: SeverityCounts,
     pub stats: ScanStats,
 }
 
@@ -104,18 +102,16 @@ pub fn match_inventory_outcome(
             detail: "none is installed".to_owned(),
         });
     };
-    let report = match_inventory(database, &inventory).map_err(|error| ScanError::Internal {
-        image: manifest_digest.to_string(),
-        detail: error.to_string(),
-    })?;
-    let vulnerabilities = to_vulnerabilities(&report.findings);
-    let counts = SeverityCounts::of(&vulnerabilities);
+    let mut report =
+        match_inventory(database, &inventory).map_err(|error| ScanError::Internal {
+            image: manifest_digest.to_string(),
+            detail: error.to_string(),
+        })?;
+    report.findings.sort_by(|left, right| left.api_order(right));
     Ok(ScanOutcome {
         manifest_digest: manifest_digest.clone(),
         inventory,
         report,
-        vulnerabilities,
-        counts,
         stats: ScanStats::default(),
     })
 }

@@ -19,15 +19,14 @@ use std::time::Duration;
 use crscan_blob::BlobStore;
 use crscan_model::Digest;
 use crscan_store::{
-    IdKind, Job, NewScan, Operation, ScanCompletion, ScanStatus, Store, StoreError,
-    StoredVulnerability, new_id, now,
+    ErrorStatus, IdKind, Job, NewScan, Operation, OperationMetadata, ScanCompletion, ScanStatus,
+    Store, StoreError, new_id, now,
 };
 use tokio::sync::Notify;
 
-use crate::policy::Rules;
 use crate::{
     DatabaseCheck, ErrorCode, LayerCache, ScanError, ScanOutcome, ScanRequest, open_database,
-    scan_image, wire,
+    scan_image,
 };
 
 /// How the workers run.
@@ -132,7 +131,9 @@ impl Scanner {
         };
         if policy.disabled
             || image.created_at < policy.created_at
-            || !Rules::parse(&policy.rules).scans_on_push(&repository.registry_id, &repository.name)
+            || !policy
+                .rules
+                .scans_on_push(&repository.registry_id, &repository.name)
         {
             return Ok(false);
         }
@@ -313,9 +314,9 @@ impl Scanner {
         let duration_ms = started.elapsed().as_millis();
         match result {
             Ok(Ok(outcome)) => {
-                tracing::info!(scan.id = %scan.id, duration_ms, vulnerabilities = outcome.vulnerabilities.len(),
+                tracing::info!(scan.id = %scan.id, duration_ms, vulnerabilities = outcome.report.findings.len(),
                     layers_read = outcome.stats.layers_read, layers_cached = outcome.stats.layers_from_cache, "scan finished");
-                self.finish_ready(owner, &job, &scan, &outcome).await
+                self.finish_ready(owner, &job, &outcome).await
             }
             Ok(Err(error)) if error.code() == ErrorCode::Internal => {
                 tracing::warn!(scan.id = %scan.id, %error, attempt = job.attempts, "scan failed; retrying");
@@ -359,51 +360,15 @@ impl Scanner {
         &self,
         owner: &str,
         job: &Job,
-        scan: &crscan_store::ScanResult,
         outcome: &ScanOutcome,
     ) -> Result<(), StoreError> {
-        let counts = outcome.counts;
-        let counts = [
-            counts.critical,
-            counts.high,
-            counts.medium,
-            counts.low,
-            counts.negligible,
-            counts.undefined,
-        ]
-        .map(|count| i64::try_from(count).unwrap_or(i64::MAX));
-        let vulnerabilities = outcome
-            .vulnerabilities
-            .iter()
-            .map(|vulnerability| StoredVulnerability {
-                severity: i64::from(vulnerability.severity.proto_number()),
-                name: vulnerability.package.name.clone(),
-                link: vulnerability.package.link.clone(),
-                package: vulnerability.package.package.clone(),
-                source: vulnerability.package.source.clone(),
-                version: vulnerability.package.version.clone(),
-                fixed_by: vulnerability.package.fixed_by.clone(),
-                origin: vulnerability.package.origin.clone(),
-                kind: vulnerability.package.kind.clone(),
-            })
-            .collect();
-        let at = now();
-        let finished = crscan_store::ScanResult {
-            status: ScanStatus::Ready,
-            scanned_at: Some(at),
-            counts,
-            ..scan.clone()
-        };
         let completion = ScanCompletion {
             status: ScanStatus::Ready,
-            scanned_at: at,
-            counts,
-            vulnerabilities,
+            scanned_at: now(),
+            findings: outcome.report.findings.clone(),
             manifest_digest: Some(outcome.manifest_digest.to_string()),
             database_digest: Some(outcome.report.database_digest.clone()),
             error: None,
-            operation_response: Some(wire::scan_result_any(&finished)),
-            operation_error: None,
         };
         self.store.finish_scan(job, owner, &completion).await?;
         Ok(())
@@ -417,17 +382,16 @@ impl Scanner {
         code: ErrorCode,
         message: &str,
     ) -> Result<(), StoreError> {
-        let at = now();
         let completion = ScanCompletion {
             status: ScanStatus::Error,
-            scanned_at: at,
-            counts: [0; 6],
-            vulnerabilities: Vec::new(),
+            scanned_at: now(),
+            findings: Vec::new(),
             manifest_digest: None,
             database_digest: None,
-            error: Some((i64::from(code.number()), message.to_owned())),
-            operation_response: None,
-            operation_error: Some(wire::status(i64::from(code.number()), message)),
+            error: Some(ErrorStatus {
+                code: code.number(),
+                message: message.to_owned(),
+            }),
         };
         if scan.is_some() {
             tracing::debug!(code = code.name(), message, "recording a failed scan");
@@ -506,7 +470,7 @@ impl Scanner {
             if policy.disabled {
                 continue;
             }
-            let rules = Rules::parse(&policy.rules);
+            let rules = &policy.rules;
             for image in self
                 .store
                 .image_scan_ages(Some(&policy.registry_id))
@@ -516,7 +480,7 @@ impl Scanner {
                     && image.created_at >= policy.created_at
                     && rules.scans_on_push(&policy.registry_id, &image.repository_name);
                 let scheduled = rules
-                    .rescan_period(&policy.registry_id, &image.repository_name)
+                    .rescan_period_ms(&policy.registry_id, &image.repository_name)
                     .is_some_and(|period| {
                         image.last_scan_at.is_none_or(|last| at - last >= period)
                     });
@@ -627,18 +591,13 @@ pub async fn enqueue_scan(
     idempotency_key: Option<&str>,
 ) -> Result<(Operation, bool), StoreError> {
     let scan_result_id = new_id(IdKind::ScanResult);
-    let at = now();
-    let operation = Operation {
-        id: new_id(IdKind::Operation),
-        description: "Scan image".to_owned(),
-        created_by: created_by.to_owned(),
-        created_at: at,
-        modified_at: at,
-        done: false,
-        metadata: Some(wire::scan_metadata(&scan_result_id)),
-        error: None,
-        response: None,
-    };
+    let operation = Operation::running(
+        created_by,
+        now(),
+        OperationMetadata::Scan {
+            scan_result_id: scan_result_id.clone(),
+        },
+    );
     store
         .enqueue_scan(
             &NewScan {

@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crscan_model::{Digest, DigestAlgorithm, Severity};
+use crscan_model::{Digest, DigestAlgorithm};
 use crscan_scanner::{
-    ErrorCode, LayerCache, OciLayoutBlobs, ScanError, ScanOutcome, ScanRequest, SeverityCounts,
-    default_limits, inventory_image, match_inventory_outcome, open_database, scan_image,
+    ErrorCode, LayerCache, OciLayoutBlobs, ScanError, ScanOutcome, ScanRequest, default_limits,
+    inventory_image, match_inventory_outcome, open_database, scan_image,
 };
 use crscan_vulndb::{Database, LoadReport};
 use sha2::{Digest as _, Sha256};
@@ -208,53 +208,43 @@ fn scans_os_and_language_packages_into_the_api_shape() {
 
     // musl 1.1.14-r10 is older than the secdb's fix for CVE-2016-8859 (1.1.14-r13).
     let musl = outcome
-        .vulnerabilities
+        .report
+        .findings
         .iter()
-        .find(|v| v.package.name == "CVE-2016-8859")
-        .unwrap();
-    assert_eq!(musl.package.package, "musl");
-    assert_eq!(musl.package.version, "1.1.14-r10");
-    assert_eq!(musl.package.fixed_by, "1.1.14-r13");
-    assert_eq!(musl.package.source, "apk");
-    assert_eq!(musl.package.origin, "os");
-    assert_eq!(musl.package.kind, "alpine");
-    assert!(
-        musl.package.link.contains("CVE-2016-8859"),
-        "{}",
-        musl.package.link
-    );
+        .find(|v| v.id == "CVE-2016-8859")
+        .unwrap()
+        .api_fields();
+    assert_eq!(musl.package, "musl");
+    assert_eq!(musl.version, "1.1.14-r10");
+    assert_eq!(musl.fixed_by, "1.1.14-r13");
+    assert_eq!(musl.source, "apk");
+    assert_eq!(musl.origin, "os");
+    assert_eq!(musl.kind, "alpine");
+    assert!(musl.link.contains("CVE-2016-8859"), "{}", musl.link);
 
     // Jinja2 2.10 is affected by CVE-2019-10906 (PYSEC-2019-217), fixed in 2.10.1.
     let jinja = outcome
-        .vulnerabilities
+        .report
+        .findings
         .iter()
-        .find(|v| v.package.name == "CVE-2019-10906")
-        .unwrap();
-    assert_eq!(jinja.package.package, "jinja2");
-    assert_eq!(jinja.package.version, "2.10");
-    assert_eq!(jinja.package.fixed_by, "2.10.1");
-    assert_eq!(jinja.package.source, "pip");
-    assert_eq!(jinja.package.origin, "lang");
-    assert_eq!(jinja.package.kind, "python-pkg");
+        .find(|v| v.id == "CVE-2019-10906")
+        .unwrap()
+        .api_fields();
+    assert_eq!(jinja.package, "jinja2");
+    assert_eq!(jinja.version, "2.10");
+    assert_eq!(jinja.fixed_by, "2.10.1");
+    assert_eq!(jinja.source, "pip");
+    assert_eq!(jinja.origin, "lang");
+    assert_eq!(jinja.kind, "python-pkg");
 
-    // The counters add up, and the list is sorted severity first, then name.
-    assert_eq!(outcome.counts, SeverityCounts::of(&outcome.vulnerabilities));
-    assert_eq!(
-        outcome.counts.total() as usize,
-        outcome.vulnerabilities.len()
+    // The list is sorted as the API lists it: severity first, then name.
+    assert!(
+        outcome
+            .report
+            .findings
+            .windows(2)
+            .all(|pair| { (pair[0].severity, &pair[0].id) <= (pair[1].severity, &pair[1].id) })
     );
-    assert!(outcome.vulnerabilities.windows(2).all(|pair| {
-        (pair[0].severity, &pair[0].package.name) <= (pair[1].severity, &pair[1].package.name)
-    }));
-
-    // The wire form uses the contract's field names.
-    let json = serde_json::to_value(jinja).unwrap();
-    assert_eq!(json["package"]["fixedBy"], "2.10.1");
-    assert_eq!(json["package"]["type"], "python-pkg");
-    assert!(matches!(
-        json["severity"].as_str().unwrap(),
-        "CRITICAL" | "HIGH" | "MEDIUM" | "LOW" | "NEGLIGIBLE" | "UNDEFINED"
-    ));
 }
 
 #[test]
@@ -282,7 +272,7 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
         .unwrap();
     assert_eq!(second.stats.layers_read, 0);
     assert_eq!(second.stats.layers_from_cache, 2);
-    assert_eq!(second.vulnerabilities, first.vulnerabilities);
+    assert_eq!(second.report.findings, first.report.findings);
 
     // A new image sharing the base layer reads only its own new layer.
     let other = layout.layer(&[("etc/motd", b"hello".as_slice())]);
@@ -294,18 +284,12 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
         (third.stats.layers_read, third.stats.layers_from_cache),
         (1, 1)
     );
-    assert!(
-        third
-            .vulnerabilities
-            .iter()
-            .all(|v| v.package.origin == "os")
-    );
+    assert!(third.report.findings.iter().all(|v| v.package_type.is_os()));
 
     // The stored inventory re-matches without any layer.
     let inventory = cache.inventory(image).unwrap();
     let rematched = match_inventory_outcome(image, inventory, Some(db)).unwrap();
-    assert_eq!(rematched.vulnerabilities, first.vulnerabilities);
-    assert_eq!(rematched.counts, first.counts);
+    assert_eq!(rematched.report.findings, first.report.findings);
 }
 
 #[test]
@@ -324,7 +308,7 @@ fn an_index_resolves_to_linux_amd64() {
     let limits = default_limits();
     let outcome = fixture.scan(&index, &limits).unwrap();
     assert_eq!(&outcome.manifest_digest, amd64);
-    assert!(!outcome.vulnerabilities.is_empty());
+    assert!(!outcome.report.findings.is_empty());
 
     let arm_only = layout.index(&[(&arm64, arm64_bytes.len(), "arm64")]);
     let error = fixture.scan(&arm_only, &limits).unwrap_err();
@@ -514,9 +498,10 @@ fn reads_from_the_registry_blob_store() {
     .unwrap();
     assert!(
         outcome
-            .vulnerabilities
+            .report
+            .findings
             .iter()
-            .any(|v| v.package.name == "CVE-2019-10906")
+            .any(|v| v.id == "CVE-2019-10906")
     );
     let (_, inventory, _) = inventory_image(&ScanRequest {
         blobs: &store,
@@ -529,9 +514,4 @@ fn reads_from_the_registry_blob_store() {
     })
     .unwrap();
     assert!(inventory.packages.iter().any(|p| p.name == "musl"));
-    assert!(
-        Severity::ALL
-            .iter()
-            .all(|s| outcome.counts.get(*s) <= outcome.counts.total())
-    );
 }
