@@ -48,10 +48,31 @@ pub struct Auth {
     tokens: Arc<HashMap<String, (String, Vec<Role>)>>,
 }
 
-/// The caller after a successful check: a name fit for logs and `createdBy`.
+/// An authenticated caller: a name fit for logs and `createdBy`, and the roles its
+/// token carries. Which role a call needs is decided by the call (`crate::service`).
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub name: String,
+    roles: Vec<Role>,
+}
+
+impl Principal {
+    /// Whether the caller holds one of `roles`; admin holds every role, and an empty
+    /// list asks for admin.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles
+            .iter()
+            .any(|role| *role == Role::Admin || roles.contains(role))
+    }
+
+    /// [`Principal::has_any`] as a result.
+    pub fn require(&self, roles: &[Role]) -> Result<(), AuthError> {
+        if self.has_any(roles) {
+            Ok(())
+        } else {
+            Err(AuthError::Denied)
+        }
+    }
 }
 
 impl Auth {
@@ -96,23 +117,28 @@ impl Auth {
         !self.tokens.is_empty()
     }
 
-    /// Checks the request's credentials for any of `roles` (admin always passes).
-    pub fn check(&self, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, AuthError> {
+    /// Who the request's credentials name. With auth off, everyone is an anonymous
+    /// admin.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         if !self.enabled() {
             return Ok(Principal {
                 name: "anonymous".to_owned(),
+                roles: vec![Role::Admin],
             });
         }
         let token = credential(headers).ok_or(AuthError::Unauthenticated)?;
         let (name, granted) = self.tokens.get(&token).ok_or(AuthError::Unauthenticated)?;
-        let allowed = granted
-            .iter()
-            .any(|role| *role == Role::Admin || roles.contains(role));
-        if allowed {
-            Ok(Principal { name: name.clone() })
-        } else {
-            Err(AuthError::Denied)
-        }
+        Ok(Principal {
+            name: name.clone(),
+            roles: granted.clone(),
+        })
+    }
+
+    /// Checks the request's credentials for any of `roles` (admin always passes).
+    pub fn check(&self, headers: &HeaderMap, roles: &[Role]) -> Result<Principal, AuthError> {
+        let principal = self.authenticate(headers)?;
+        principal.require(roles)?;
+        Ok(principal)
     }
 }
 

@@ -107,37 +107,67 @@ impl IntoResponse for OciError {
     }
 }
 
-/// A `google.rpc.Status` error of the management API.
+/// A `google.rpc.Status` error of the management API: a `google.rpc.Code` and a
+/// message naming the failing value. The same error is answered over REST (with the
+/// HTTP status of its code, contract §1.7) and over gRPC.
 #[derive(Debug)]
 pub struct ApiError {
     pub code: i32,
     pub message: String,
+    /// An HTTP status other than the code's (413 for a body over the limit).
+    http_status: Option<StatusCode>,
 }
 
 impl ApiError {
-    pub fn invalid(message: impl Into<String>) -> ApiError {
+    pub fn new(code: i32, message: impl Into<String>) -> ApiError {
         ApiError {
-            code: 3,
+            code,
             message: message.into(),
+            http_status: None,
         }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(3, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError {
-            code: 5,
-            message: message.into(),
-        }
+        ApiError::new(5, message)
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(13, message)
+    }
+
+    pub fn unimplemented(message: impl Into<String>) -> ApiError {
+        ApiError::new(12, message)
+    }
+
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(16, "a valid bearer token is required")
+    }
+
+    pub fn permission_denied() -> ApiError {
+        ApiError::new(7, "the token lacks the role this call needs")
+    }
+
+    /// A request body over `limit` bytes: `RESOURCE_EXHAUSTED`, answered over HTTP
+    /// as 413.
+    pub fn body_too_large(limit: usize) -> ApiError {
         ApiError {
-            code: 13,
-            message: message.into(),
+            http_status: Some(StatusCode::PAYLOAD_TOO_LARGE),
+            ..ApiError::new(
+                8,
+                format!("request body is larger than the limit of {limit} bytes"),
+            )
         }
     }
 
     /// The HTTP status of a gRPC code (contract §1.7).
     pub fn status(&self) -> StatusCode {
+        if let Some(status) = self.http_status {
+            return status;
+        }
         match self.code {
             1 => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             3 | 9 | 11 => StatusCode::BAD_REQUEST,
@@ -152,51 +182,14 @@ impl ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-
-    /// The error as a `google.rpc.Status` JSON value (also used in `Operation.error`).
-    pub fn status_json(&self) -> serde_json::Value {
-        json!({
-            "code": self.code,
-            "message": self.message,
-            "details": [{
-                "@type": "type.googleapis.com/google.rpc.RequestInfo",
-                "requestId": uuid_like(),
-            }],
-        })
-    }
-}
-
-fn uuid_like() -> String {
-    crscan_store::new_id(crscan_store::IdKind::Operation)
-}
-
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> ApiError {
-        match error {
-            AuthError::Unauthenticated => ApiError {
-                code: 16,
-                message: "a valid bearer token is required".to_owned(),
-            },
-            AuthError::Denied => ApiError {
-                code: 7,
-                message: "the token lacks the role this call needs".to_owned(),
-            },
-        }
-    }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match &error {
             StoreError::NotFound { .. } => ApiError::not_found(error.to_string()),
-            StoreError::AlreadyExists { .. } => ApiError {
-                code: 6,
-                message: error.to_string(),
-            },
-            StoreError::FailedPrecondition(_) => ApiError {
-                code: 9,
-                message: error.to_string(),
-            },
+            StoreError::AlreadyExists { .. } => ApiError::new(6, error.to_string()),
+            StoreError::FailedPrecondition(_) => ApiError::new(9, error.to_string()),
             _ => {
                 tracing::error!(%error, "store failure");
                 ApiError::internal("internal store error")
@@ -225,6 +218,24 @@ impl From<RegistryError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), axum::Json(self.status_json())).into_response()
+        let request_id = crate::request_id();
+        let body = crate::rest::wire::status(self.code, &self.message, &request_id);
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if self.code == 16 {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"crscan\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        match error {
+            AuthError::Unauthenticated => ApiError::unauthenticated(),
+            AuthError::Denied => ApiError::permission_denied(),
+        }
     }
 }

@@ -108,10 +108,125 @@ pub(crate) async fn document() -> Json<Value> {
     });
     let mut schemas = serde_json::Map::new();
     if let Some(paths) = document["paths"].as_object_mut() {
-        crate::scanner::openapi(paths, &mut schemas);
+        scanner_paths(paths, &mut schemas);
     }
     if let Some(existing) = document["components"]["schemas"].as_object_mut() {
         existing.extend(schemas);
     }
+    // Every call takes `Authorization: Bearer <token>` when tokens are configured
+    // (README, "Tokens and roles").
+    document["components"]["securitySchemes"] =
+        json!({"bearer": {"type": "http", "scheme": "bearer"}});
+    document["security"] = json!([{"bearer": []}]);
     Json(document)
+}
+
+/// The scanner's paths and schemas for `/openapi.json`.
+fn scanner_paths(
+    paths: &mut serde_json::Map<String, Value>,
+    schemas: &mut serde_json::Map<String, Value>,
+) {
+    let op = |summary: &str,
+              tag: &str,
+              params: &[(&str, &str)],
+              response: &str,
+              body: Option<&str>| {
+        let parameters: Vec<Value> = params
+            .iter()
+            .map(|(name, location)| json!({"name": name, "in": location, "required": *location == "path", "schema": {"type": "string"}}))
+            .collect();
+        let mut value = json!({
+            "summary": summary, "tags": [tag], "parameters": parameters,
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{response}")}}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+            },
+        });
+        if let Some(body) = body {
+            value["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        }
+        value
+    };
+    let list = [
+        ("pageSize", "query"),
+        ("pageToken", "query"),
+        ("filter", "query"),
+        ("orderBy", "query"),
+    ];
+    let idem = ("Idempotency-Key", "header");
+    paths.insert("/container-registry/v1/scans".into(), json!({
+        "get": op("List scan results of an image or a repository", "ScannerService",
+            &[&[("imageId", "query"), ("repositoryId", "query")][..], &list[..]].concat(), "ListScanResultsResponse", None),
+        "post": op("Scan an image", "ScannerService", &[idem], "Operation", Some("ScanRequest")),
+    }));
+    paths.insert("/container-registry/v1/scans/{scanResultId}".into(), json!({
+        "get": op("Get a scan result", "ScannerService", &[("scanResultId", "path")], "ScanResult", None),
+    }));
+    paths.insert("/container-registry/v1/scans/{scanResultId}:listVulnerabilities".into(), json!({
+        "get": op("List the vulnerabilities of a scan", "ScannerService",
+            &[&[("scanResultId", "path")][..], &list[..]].concat(), "ListVulnerabilitiesResponse", None),
+    }));
+    paths.insert("/container-registry/v1/images/{imageId}:lastScanResult".into(), json!({
+        "get": op("Get the last finished scan result of an image", "ScannerService", &[("imageId", "path")], "ScanResult", None),
+    }));
+    paths.insert("/container-registry/v1/scanPolicies".into(), json!({
+        "post": op("Create a registry's scan policy", "ScanPolicyService", &[idem], "Operation", Some("CreateScanPolicyRequest")),
+    }));
+    paths.insert("/container-registry/v1/scanPolicies/{scanPolicyId}".into(), json!({
+        "get": op("Get a scan policy", "ScanPolicyService", &[("scanPolicyId", "path")], "ScanPolicy", None),
+        "patch": op("Update a scan policy", "ScanPolicyService", &[("scanPolicyId", "path"), idem], "Operation", Some("UpdateScanPolicyRequest")),
+        "delete": op("Delete a scan policy", "ScanPolicyService", &[("scanPolicyId", "path"), idem], "Operation", None),
+    }));
+    paths.insert("/container-registry/v1/scanPolicies/{registryId}:byRegistry".into(), json!({
+        "get": op("Get the scan policy of a registry", "ScanPolicyService", &[("registryId", "path")], "ScanPolicy", None),
+    }));
+    paths.insert("/operations/{operationId}:cancel".into(), json!({
+        "get": op("Cancel an operation (a running scan stops)", "OperationService", &[("operationId", "path")], "Operation", None),
+        "post": op("Cancel an operation (a running scan stops)", "OperationService", &[("operationId", "path")], "Operation", None),
+    }));
+    let string = json!({"type": "string"});
+    let int64 = json!({"type": "string", "format": "int64"});
+    let prefixes = json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
+    let severity = json!({"type": "string", "enum": ["SEVERITY_UNSPECIFIED", "CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNDEFINED"]});
+    schemas.insert("ScanRequest".into(), json!({"type": "object", "required": ["imageId"], "properties": {"imageId": {"type": "string", "maxLength": 50}}}));
+    schemas.insert("VulnerabilityStats".into(), json!({"type": "object", "properties": {
+        "critical": int64, "high": int64, "medium": int64, "low": int64, "negligible": int64, "undefined": int64}}));
+    schemas.insert(
+        "ScanResult".into(),
+        json!({"type": "object", "properties": {
+        "id": string, "imageId": string, "scannedAt": {"type": "string", "format": "date-time"},
+        "status": {"type": "string", "enum": ["STATUS_UNSPECIFIED", "RUNNING", "READY", "ERROR"]},
+        "vulnerabilities": {"$ref": "#/components/schemas/VulnerabilityStats"}}}),
+    );
+    schemas.insert("ListScanResultsResponse".into(), json!({"type": "object", "properties": {
+        "scanResults": {"type": "array", "items": {"$ref": "#/components/schemas/ScanResult"}}, "nextPageToken": string}}));
+    schemas.insert(
+        "PackageVulnerability".into(),
+        json!({"type": "object", "properties": {
+        "name": string, "link": string, "package": string, "source": string, "version": string,
+        "fixedBy": string, "origin": string, "type": string}}),
+    );
+    schemas.insert(
+        "Vulnerability".into(),
+        json!({"type": "object", "properties": {
+        "severity": severity, "package": {"$ref": "#/components/schemas/PackageVulnerability"}}}),
+    );
+    schemas.insert("ListVulnerabilitiesResponse".into(), json!({"type": "object", "properties": {
+        "vulnerabilities": {"type": "array", "items": {"$ref": "#/components/schemas/Vulnerability"}}, "nextPageToken": string}}));
+    schemas.insert("ScanRules".into(), json!({"type": "object", "properties": {
+        "pushRule": {"type": "object", "properties": {"repositoryPrefixes": prefixes, "disabled": {"type": "boolean"}}},
+        "scheduleRules": {"type": "array", "items": {"type": "object", "required": ["rescanPeriod"], "properties": {
+            "repositoryPrefixes": prefixes, "rescanPeriod": {"type": "string", "example": "604800s"}, "disabled": {"type": "boolean"}}}}}}));
+    schemas.insert("ScanPolicy".into(), json!({"type": "object", "properties": {
+        "id": string, "registryId": string, "name": string, "description": string,
+        "rules": {"$ref": "#/components/schemas/ScanRules"}, "createdAt": {"type": "string", "format": "date-time"}, "disabled": {"type": "boolean"}}}));
+    schemas.insert("CreateScanPolicyRequest".into(), json!({"type": "object", "required": ["registryId"], "properties": {
+        "registryId": {"type": "string", "maxLength": 50}, "name": string, "description": {"type": "string", "maxLength": 256},
+        "rules": {"$ref": "#/components/schemas/ScanRules"}}}));
+    schemas.insert(
+        "UpdateScanPolicyRequest".into(),
+        json!({"type": "object", "properties": {
+        "updateMask": string, "name": string, "description": {"type": "string", "maxLength": 256},
+        "rules": {"$ref": "#/components/schemas/ScanRules"}, "disabled": {"type": "boolean"}}}),
+    );
 }

@@ -235,12 +235,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        let app = crscan_api::router(AppState {
+        let app = crscan_api::router(AppState::new(
             registry,
-            auth: auth.clone(),
-            scanner: Some(scanner.clone()),
-            database: database_check,
-        });
+            auth.clone(),
+            Some(scanner.clone()),
+            database_check,
+        ));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
