@@ -765,14 +765,23 @@ fn scan_poll_list_and_gate(store: Option<&str>) {
     let script = readme_ci_script();
     let second = dir.path().join("image2");
     write_image(&second, "2.0");
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .env("CRSCAN_URL", &server.url)
-        .env("SOURCE_IMAGE", format!("oci:{}:2.0", second.display()))
-        .env("TARGET", "default/app:2.0")
-        .output()
-        .unwrap();
+    let run_script = |url: &str, token: Option<&str>| {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(&script)
+            // The script writes digest.txt where it runs, as a CI job does.
+            .current_dir(dir.path())
+            .env("CRSCAN_URL", url)
+            .env("SOURCE_IMAGE", format!("oci:{}:2.0", second.display()))
+            .env("TARGET", "default/app:2.0")
+            .env_remove("CRSCAN_TOKEN");
+        if let Some(token) = token {
+            command.env("CRSCAN_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    let output = run_script(&server.url, None);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -803,6 +812,33 @@ fn scan_poll_list_and_gate(store: Option<&str>) {
         );
     }
     server.stop();
+
+    // The same script against a server with tokens: the token reaches skopeo too.
+    // (Once, on SQLite: it is the script under test, not the store.)
+    if store.is_some() {
+        return;
+    }
+    build_database(&dir.path().join("secured"));
+    let config = dir.path().join("tokens.toml");
+    std::fs::write(
+        &config,
+        "[[tokens]]\ntoken = \"ci-secret-1\"\nroles = [\"pusher\", \"scanner\"]\n",
+    )
+    .unwrap();
+    let secured = Server::start_with(&dir.path().join("secured"), 1, None, Some(&config));
+    let output = run_script(&secured.url, Some("ci-secret-1"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)) && stdout.contains("CRITICAL"),
+        "with a token: stdout: {stdout}\nstderr: {stderr}"
+    );
+    let refused = run_script(&secured.url, None);
+    assert_ne!(
+        refused.status.code(),
+        Some(0),
+        "without a token the push is refused"
+    );
 }
 
 on_both_stores!(

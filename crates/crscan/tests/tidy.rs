@@ -1,5 +1,7 @@
 //! Checks the codebase itself: every Rust source file opens with a `//!` doc comment
-//! saying why it exists, and the pure crates stay free of I/O dependencies.
+//! saying why it exists; each crate keeps the dependency invariants ARCHITECTURE.md
+//! states, checked on the resolved graph (`cargo metadata`), transitively; and the
+//! pure crates' code makes no I/O calls.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -49,25 +51,85 @@ fn every_source_file_has_a_module_doc() {
     );
 }
 
-/// Crates that must not do I/O, and dependencies that would mean they do.
+/// What each crate must never depend on, directly or through another crate (its
+/// normal dependencies, as `cargo metadata` resolves them): the architecture
+/// invariants of ARCHITECTURE.md's code map that a dependency can break.
+const NEVER_DEPENDS_ON: &[(&str, &[&str])] = &[
+    // Pure crates: no I/O, no async, no other crscan crate below them.
+    (
+        "crscan-version",
+        &[
+            "crscan-model",
+            "tokio",
+            "sqlx",
+            "rusqlite",
+            "reqwest",
+            "hyper",
+        ],
+    ),
+    (
+        "crscan-model",
+        &["tokio", "sqlx", "rusqlite", "reqwest", "hyper", "tempfile"],
+    ),
+    (
+        "crscan-catalog",
+        &[
+            "tokio",
+            "sqlx",
+            "rusqlite",
+            "reqwest",
+            "hyper",
+            "tempfile",
+            "crscan-store",
+            "crscan-blob",
+            "crscan-vulndb",
+        ],
+    ),
+    (
+        "crscan-report",
+        &[
+            "tokio",
+            "sqlx",
+            "rusqlite",
+            "reqwest",
+            "hyper",
+            "tempfile",
+            "crscan-vulndb",
+            "crscan-store",
+        ],
+    ),
+    // Readers of untrusted data open no sockets.
+    ("crscan-image", &["tokio", "reqwest", "hyper", "sqlx"]),
+    ("crscan-vulndb", &["tokio", "reqwest", "hyper"]),
+    // Storage knows neither images nor HTTP.
+    (
+        "crscan-blob",
+        &[
+            "crscan-image",
+            "crscan-registry",
+            "axum",
+            "hyper",
+            "reqwest",
+        ],
+    ),
+    (
+        "crscan-store",
+        &["axum", "hyper", "reqwest", "crscan-image"],
+    ),
+    // The registry and the scanner know no HTTP.
+    ("crscan-registry", &["axum", "hyper", "reqwest"]),
+    (
+        "crscan-scanner",
+        &["axum", "hyper", "reqwest", "crscan-api"],
+    ),
+];
+
+/// Calls that would mean a pure crate does I/O or reads the clock.
 const PURE_CRATES: &[&str] = &[
     "crscan-version",
     "crscan-model",
     "crscan-catalog",
     "crscan-report",
-];
-const IO_DEPENDENCIES: &[&str] = &[
-    "tokio",
-    "reqwest",
-    "hyper",
-    "axum",
-    "sqlx",
-    "rusqlite",
-    "redb",
-    "tempfile",
-    "crscan-image",
-    "crscan-store",
-    "crscan-blob",
 ];
 const IO_CALLS: &[&str] = &[
     "std::fs",
@@ -77,29 +139,97 @@ const IO_CALLS: &[&str] = &[
     "SystemTime::now",
 ];
 
+/// The workspace's resolved dependency graph: package name to the names of its
+/// normal (non-dev, non-build) dependencies.
+fn normal_dependency_graph() -> std::collections::HashMap<String, Vec<String>> {
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: std::collections::HashMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            (
+                package["id"].as_str().unwrap(),
+                package["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut graph = std::collections::HashMap::new();
+    for node in metadata["resolve"]["nodes"].as_array().unwrap() {
+        let name = names[node["id"].as_str().unwrap()].to_owned();
+        let dependencies: Vec<String> = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|dependency| {
+                dependency["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|kind| kind["kind"].is_null())
+            })
+            .map(|dependency| names[dependency["pkg"].as_str().unwrap()].to_owned())
+            .collect();
+        graph
+            .entry(name)
+            .or_insert_with(Vec::new)
+            .extend(dependencies);
+    }
+    graph
+}
+
 #[test]
-fn pure_crates_have_no_io() {
-    for name in PURE_CRATES {
-        let dir = workspace_root().join("crates").join(name);
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-        let normal_dependencies = manifest
-            .split("[dependencies]")
-            .nth(1)
-            .unwrap_or("")
-            .split("\n[")
-            .next()
-            .unwrap_or("");
-        for dependency in IO_DEPENDENCIES {
-            let listed = normal_dependencies.lines().any(|line| {
-                line.trim_start().starts_with(&format!("{dependency} "))
-                    || line.trim_start().starts_with(&format!("{dependency}."))
-                    || line.trim_start().starts_with(&format!("{dependency}="))
-            });
+fn crates_keep_their_dependency_invariants() {
+    let graph = normal_dependency_graph();
+    for (name, forbidden) in NEVER_DEPENDS_ON {
+        // Every crate reachable from `name`, with the path that reaches it.
+        let mut reached: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        let mut queue = vec![(name.to_string(), name.to_string())];
+        while let Some((current, path)) = queue.pop() {
+            for dependency in graph.get(&current).into_iter().flatten() {
+                if !reached.contains_key(dependency) {
+                    let path = format!("{path} -> {dependency}");
+                    reached.insert(dependency.clone(), path.clone());
+                    queue.push((dependency.clone(), path));
+                }
+            }
+        }
+        assert!(graph.contains_key(*name), "{name} is not in the workspace");
+        for dependency in *forbidden {
             assert!(
-                !listed,
-                "{name} is a pure crate but depends on {dependency}"
+                !reached.contains_key(*dependency),
+                "{name} must not depend on {dependency}, but does: {}",
+                reached[*dependency]
             );
         }
+    }
+}
+
+#[test]
+fn pure_crates_do_no_io() {
+    for name in PURE_CRATES {
+        let dir = workspace_root().join("crates").join(name);
         let mut files = Vec::new();
         rust_files(&dir.join("src"), &mut files);
         for file in files {
