@@ -11,6 +11,7 @@ mod json;
 mod mgmt;
 mod oci;
 mod openapi;
+mod ranges;
 mod scanner;
 
 use axum::Router;
