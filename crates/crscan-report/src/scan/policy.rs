@@ -647,9 +647,18 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     }
 }
 
-/// Splits `pkg:type/namespace/name@version?qualifiers#subpath` into the type, the
-/// namespace and name, the version and the qualifiers.
-fn split_purl(purl: &str) -> Option<(String, String, Option<String>, Vec<(String, String)>)> {
+/// The parts of a package URL that ignore rules compare.
+#[derive(Debug, PartialEq, Eq)]
+struct PurlParts {
+    package_type: String,
+    /// The namespace and name, as written (`debian/openssl`).
+    name: String,
+    version: Option<String>,
+    qualifiers: Vec<(String, String)>,
+}
+
+/// Splits `pkg:type/namespace/name@version?qualifiers#subpath` into its parts.
+fn split_purl(purl: &str) -> Option<PurlParts> {
     let rest = purl.strip_prefix("pkg:")?;
     let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let (rest, qualifiers) = match rest.split_once('?') {
@@ -674,12 +683,12 @@ fn split_purl(purl: &str) -> Option<(String, String, Option<String>, Vec<(String
             (key.to_ascii_lowercase(), value.to_owned())
         })
         .collect();
-    Some((
-        package_type.to_ascii_lowercase(),
-        name.to_owned(),
+    Some(PurlParts {
+        package_type: package_type.to_ascii_lowercase(),
+        name: name.to_owned(),
         version,
         qualifiers,
-    ))
+    })
 }
 
 /// Whether a purl pattern matches a finding's purl: same type, namespace and name;
@@ -688,16 +697,16 @@ fn purl_matches(pattern: &str, purl: &str) -> bool {
     let (Some(wanted), Some(actual)) = (split_purl(pattern), split_purl(purl)) else {
         return false;
     };
-    wanted.0 == actual.0
-        && wanted.1 == actual.1
+    wanted.package_type == actual.package_type
+        && wanted.name == actual.name
         && wanted
-            .2
+            .version
             .as_ref()
-            .is_none_or(|version| Some(version) == actual.2.as_ref())
+            .is_none_or(|version| Some(version) == actual.version.as_ref())
         && wanted
-            .3
+            .qualifiers
             .iter()
-            .all(|qualifier| actual.3.contains(qualifier))
+            .all(|qualifier| actual.qualifiers.contains(qualifier))
 }
 
 /// `.trivyignore.yaml`, as Trivy reads it (`pkg/result/ignore.go`).
