@@ -1,5 +1,6 @@
 //! The two error surfaces and their one mapping to HTTP statuses each: OCI distribution
-//! errors (`{"errors":[{"code","message","detail"}]}`, spec "Error Codes") for `/v2/`,
+//! errors (`{"errors":[{"code","message"}]}`, spec "Error Codes"; `detail` is optional
+//! and crscan has none to give) for `/v2/`,
 //! and `google.rpc.Status` bodies (`{"code","message","details"}`, contract §1.7) for the
 //! management API.
 
@@ -63,9 +64,10 @@ impl From<RegistryError> for OciError {
             | RegistryError::BlobUploadUnknown(_)
             | RegistryError::ManifestUnknown(_)
             | RegistryError::NameUnknown(_) => StatusCode::NOT_FOUND,
-            RegistryError::RangeInvalid { .. } | RegistryError::RangeNotSatisfiable { .. } => {
-                StatusCode::RANGE_NOT_SATISFIABLE
-            }
+            RegistryError::RangeInvalid { .. }
+            | RegistryError::ContentRangeInvalid(_)
+            | RegistryError::ChunkLengthMismatch { .. }
+            | RegistryError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             RegistryError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
             RegistryError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
@@ -79,9 +81,12 @@ impl From<RegistryError> for OciError {
         }
         let mut oci = OciError::new(status, error.code(), error.to_string());
         match error {
-            RegistryError::RangeInvalid { expected, .. } => {
+            RegistryError::RangeInvalid {
+                expected: offset, ..
+            }
+            | RegistryError::ChunkLengthMismatch { offset, .. } => {
                 oci.headers
-                    .push((header::RANGE, format!("0-{}", expected.max(1) - 1)));
+                    .push((header::RANGE, format!("0-{}", offset.max(1) - 1)));
             }
             RegistryError::RangeNotSatisfiable { size } => {
                 oci.headers
@@ -95,8 +100,7 @@ impl From<RegistryError> for OciError {
 
 impl IntoResponse for OciError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"errors": [{"code": self.code, "message": self.message, "detail": null}]});
+        let body = json!({"errors": [{"code": self.code, "message": self.message}]});
         let mut response = (self.status, axum::Json(body)).into_response();
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {

@@ -15,6 +15,7 @@ mod auth;
 mod errors;
 mod oci;
 mod openapi;
+mod ranges;
 mod rest;
 pub mod service;
 

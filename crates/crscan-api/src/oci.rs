@@ -13,11 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bytes::Bytes;
 use crscan_model::Digest;
-use crscan_registry::{Reference, Registry, RegistryError, RepositoryPath, media_type_accepted};
+use crscan_registry::{
+    ChunkRange, Reference, Registry, RegistryError, RepositoryPath, media_type_accepted,
+};
 use crscan_store::Repository;
 use futures::StreamExt;
 
 use crate::errors::OciError;
+use crate::ranges::{self, Resolved};
 use crate::{AppState, Role};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -148,22 +151,25 @@ async fn handle(
             let path = RepositoryPath::parse(&name)?;
             tags(registry, &path, query).await
         }
-        Endpoint::Manifest(name, reference) => {
+        Endpoint::Manifest(name, reference_text) => {
             let path = RepositoryPath::parse(&name)?;
-            let reference = Reference::parse(&reference)?;
             match *method {
                 Method::GET | Method::HEAD => {
                     get_manifest(
                         registry,
                         &path,
-                        &reference,
+                        &reference_text,
                         headers,
                         *method == Method::HEAD,
                     )
                     .await
                 }
-                Method::PUT => put_manifest(state, &path, &reference, headers, body).await,
+                Method::PUT => {
+                    let reference = Reference::parse(&reference_text)?;
+                    put_manifest(state, &path, &reference, headers, body).await
+                }
                 Method::DELETE => {
+                    let reference = Reference::parse(&reference_text)?;
                     let repository = registry.repository(&path).await?;
                     registry.delete_manifest(&repository, &reference).await?;
                     Ok(StatusCode::ACCEPTED.into_response())
@@ -208,11 +214,10 @@ async fn handle(
                     let size = registry.upload_status(&owner, &id).await?;
                     Ok(upload_accepted(StatusCode::NO_CONTENT, &path, &id, size))
                 }
-                Method::PATCH => {
-                    let offset = content_range_start(headers)?;
-                    let size = write_chunk(registry, &owner, &id, offset, body).await?;
-                    Ok(upload_accepted(StatusCode::ACCEPTED, &path, &id, size))
-                }
+                Method::PATCH => match write_chunk(registry, &owner, &id, headers, body).await {
+                    Ok(size) => Ok(upload_accepted(StatusCode::ACCEPTED, &path, &id, size)),
+                    Err(error) => Err(upload_refused(registry, &owner, error, &path, &id).await),
+                },
                 Method::PUT => {
                     let digest = query
                         .get("digest")
@@ -224,8 +229,9 @@ async fn handle(
                             )
                         })
                         .and_then(|text| parse_digest(text))?;
-                    let offset = content_range_start(headers)?;
-                    write_chunk(registry, &owner, &id, offset, body).await?;
+                    if let Err(error) = write_chunk(registry, &owner, &id, headers, body).await {
+                        return Err(upload_refused(registry, &owner, error, &path, &id).await);
+                    }
                     registry.finish_upload(&path, &id, &digest).await?;
                     Ok(blob_created(&path, &digest))
                 }
@@ -345,14 +351,24 @@ async fn tags(
     Ok(response)
 }
 
+/// `GET`/`HEAD` of a manifest. A reference that is neither a valid tag nor a valid
+/// digest cannot name a stored manifest, so it is `404 MANIFEST_UNKNOWN` (as the
+/// reference registry answers and the conformance suite expects), not a `400`; a
+/// `PUT` to it stays `400`.
 async fn get_manifest(
     registry: &Registry,
     path: &RepositoryPath,
-    reference: &Reference,
+    reference_text: &str,
     headers: &HeaderMap,
     head: bool,
 ) -> OciResult {
     let repository = registry.repository(path).await?;
+    let reference = Reference::parse(reference_text).map_err(|error| {
+        RegistryError::ManifestUnknown(format!(
+            "{reference_text:?} is not a valid tag or digest ({error})"
+        ))
+    })?;
+    let reference = &reference;
     let accept: Vec<String> = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -459,6 +475,8 @@ async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, OciError> {
     Ok(bytes)
 }
 
+/// `GET`/`HEAD` of a blob. A blob the repository does not have is `404` before any
+/// `Range` is looked at; ranges follow [`ranges`].
 async fn get_blob(
     registry: &Registry,
     repository: &Repository,
@@ -466,128 +484,160 @@ async fn get_blob(
     headers: &HeaderMap,
     head: bool,
 ) -> OciResult {
-    let range = match headers
-        .get(header::RANGE)
-        .and_then(|value| value.to_str().ok())
-    {
-        None => None,
-        Some(text) => Some(parse_range(text).ok_or_else(|| {
-            OciError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "BLOB_UNKNOWN",
-                format!("range {text:?} is not a single bytes range"),
-            )
-        })?),
-    };
     let digest_header = ("docker-content-digest", digest.to_string());
-    if head && range.is_none() {
+    let octet_stream = (
+        header::CONTENT_TYPE.as_str(),
+        "application/octet-stream".to_owned(),
+    );
+    let accept_ranges = (header::ACCEPT_RANGES.as_str(), "bytes".to_owned());
+    if head {
         let size = registry.blob_size(repository, digest).await?;
         return Ok(with_headers(
             StatusCode::OK.into_response(),
             &[
                 (header::CONTENT_LENGTH.as_str(), size.to_string()),
-                (
-                    header::CONTENT_TYPE.as_str(),
-                    "application/octet-stream".to_owned(),
-                ),
-                (header::ACCEPT_RANGES.as_str(), "bytes".to_owned()),
+                octet_stream,
+                accept_ranges,
                 digest_header,
             ],
         ));
     }
-    let read = registry.open_blob(repository, digest, range).await?;
-    let (start, length, total) = (read.start, read.length, read.total);
-    let body = if head {
-        Body::empty()
-    } else {
-        let stream = futures::stream::unfold(read, |mut read| async move {
-            match read.next_chunk().await {
-                Ok(chunk) if chunk.is_empty() => None,
-                Ok(chunk) => Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), read)),
-                Err(error) => Some((Err(error), read)),
-            }
-        });
-        Body::from_stream(stream)
+    let mut read = registry.open_blob(repository, digest).await?;
+    let request = ranges::parse(headers.get(header::RANGE));
+    let status = match ranges::resolve(request, read.total) {
+        Resolved::Whole => StatusCode::OK,
+        Resolved::Part { start, end } => {
+            read.restrict(start, end)
+                .await
+                .map_err(RegistryError::from)?;
+            StatusCode::PARTIAL_CONTENT
+        }
+        Resolved::Unsatisfiable => {
+            let mut error = OciError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                RegistryError::RangeNotSatisfiable { size: read.total }.code(),
+                format!(
+                    "range {:?} starts at or past the end of blob {digest} ({} bytes)",
+                    headers
+                        .get(header::RANGE)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default(),
+                    read.total
+                ),
+            );
+            error
+                .headers
+                .push((header::CONTENT_RANGE, format!("bytes */{}", read.total)));
+            return Err(error);
+        }
     };
+    let (start, length, total) = (read.start, read.length, read.total);
+    let stream = futures::stream::unfold(read, |mut read| async move {
+        match read.next_chunk().await {
+            Ok(chunk) if chunk.is_empty() => None,
+            Ok(chunk) => Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), read)),
+            Err(error) => Some((Err(error), read)),
+        }
+    });
     let mut extra = vec![
         (header::CONTENT_LENGTH.as_str(), length.to_string()),
-        (
-            header::CONTENT_TYPE.as_str(),
-            "application/octet-stream".to_owned(),
-        ),
-        (header::ACCEPT_RANGES.as_str(), "bytes".to_owned()),
+        octet_stream,
+        accept_ranges,
         digest_header,
     ];
-    let status = if range.is_some() {
+    if status == StatusCode::PARTIAL_CONTENT {
         extra.push((
             header::CONTENT_RANGE.as_str(),
-            format!(
-                "bytes {start}-{}/{total}",
-                (start + length).saturating_sub(1)
-            ),
+            format!("bytes {start}-{}/{total}", start + length - 1),
         ));
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_headers((status, body).into_response(), &extra))
-}
-
-/// Parses `bytes=start-end` or `bytes=start-` (one range only).
-fn parse_range(text: &str) -> Option<(u64, Option<u64>)> {
-    let spec = text.trim().strip_prefix("bytes=")?;
-    let (start, end) = spec.split_once('-')?;
-    let start = start.trim().parse().ok()?;
-    let end = match end.trim() {
-        "" => None,
-        end => Some(end.parse().ok()?),
-    };
-    Some((start, end))
-}
-
-/// The start of a `Content-Range: <start>-<end>` on an upload chunk, if present.
-fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>, OciError> {
-    let Some(value) = headers.get(header::CONTENT_RANGE) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    let text = text.strip_prefix("bytes ").unwrap_or(text);
-    let parsed = text.split_once('-').and_then(|(start, end)| {
-        Some((
-            start.parse::<u64>().ok()?,
-            end.split('/').next()?.parse::<u64>().ok()?,
-        ))
-    });
-    match parsed {
-        Some((start, end)) if end >= start => Ok(Some(start)),
-        _ => Err(OciError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "BLOB_UPLOAD_INVALID",
-            format!("Content-Range {text:?} is not <start>-<end>"),
-        )),
     }
+    Ok(with_headers(
+        (status, Body::from_stream(stream)).into_response(),
+        &extra,
+    ))
 }
 
+/// Writes one chunk of an upload (a `PATCH`, or the body of the closing `PUT`). With a
+/// `Content-Range` the chunk must start at the upload's current size and its body
+/// must be exactly as long as the range says (a `Content-Length` that disagrees is
+/// refused before the body is read); otherwise nothing of it is kept. Returns the
+/// upload's new size.
 async fn write_chunk(
     registry: &Registry,
     owner: &str,
     id: &str,
-    offset: Option<u64>,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<u64, OciError> {
-    let mut append = registry.append_upload(owner, id, offset).await?;
+    let range = match headers.get(header::CONTENT_RANGE) {
+        None => None,
+        Some(value) => Some(ChunkRange::parse(&String::from_utf8_lossy(
+            value.as_bytes(),
+        ))?),
+    };
+    let declared_body = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    let mut append = registry.append_upload(owner, id, range).await?;
+    if let (Some(range), Some(received)) = (range, declared_body)
+        && received != range.length()
+    {
+        let offset = append.discard().await.map_err(RegistryError::from)?;
+        return Err(RegistryError::ChunkLengthMismatch {
+            declared: range.length(),
+            received,
+            offset,
+        }
+        .into());
+    }
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|error| {
-            OciError::new(
-                StatusCode::BAD_REQUEST,
-                "BLOB_UPLOAD_INVALID",
-                format!("reading the chunk failed: {error}"),
-            )
-        })?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                // A declared chunk that cannot be read whole is not kept; a streamed
+                // one keeps what arrived, and the client asks for the offset.
+                if range.is_some() {
+                    append.discard().await.map_err(RegistryError::from)?;
+                } else {
+                    append.finish().await.map_err(RegistryError::from)?;
+                }
+                return Err(OciError::new(
+                    StatusCode::BAD_REQUEST,
+                    "BLOB_UPLOAD_INVALID",
+                    format!("reading the chunk failed: {error}"),
+                ));
+            }
+        };
         append.write(&chunk).await.map_err(RegistryError::from)?;
     }
     Ok(append.finish().await.map_err(RegistryError::from)?)
+}
+
+/// Adds what the spec asks of a refused chunk (`416`): the upload's `Location` and
+/// its current `Range`, so the client can resume.
+async fn upload_refused(
+    registry: &Registry,
+    owner: &str,
+    mut error: OciError,
+    path: &RepositoryPath,
+    id: &str,
+) -> OciError {
+    if error.status != StatusCode::RANGE_NOT_SATISFIABLE {
+        return error;
+    }
+    error
+        .headers
+        .push((header::LOCATION, format!("/v2/{path}/blobs/uploads/{id}")));
+    if !error.headers.iter().any(|(name, _)| name == header::RANGE)
+        && let Ok(size) = registry.upload_status(owner, id).await
+    {
+        error
+            .headers
+            .push((header::RANGE, format!("0-{}", size.max(1) - 1)));
+    }
+    error
 }
 
 fn upload_accepted(status: StatusCode, path: &RepositoryPath, id: &str, size: u64) -> Response {
@@ -641,7 +691,7 @@ async fn start_upload(
     let id = registry.start_upload(&owner).await?;
     if let Some(digest) = digest {
         // Monolithic upload: the whole blob is in this POST.
-        let finished = match write_chunk(registry, &owner, &id, None, body).await {
+        let finished = match write_chunk(registry, &owner, &id, &HeaderMap::new(), body).await {
             Ok(_) => registry
                 .finish_upload(path, &id, &digest)
                 .await
@@ -691,12 +741,5 @@ mod tests {
             ))
         );
         assert_eq!(Endpoint::parse("x"), None);
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-99"), Some((0, Some(99))));
-        assert_eq!(parse_range("bytes=10-"), Some((10, None)));
-        assert_eq!(parse_range("items=1-2"), None);
     }
 }

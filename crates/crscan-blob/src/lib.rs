@@ -37,6 +37,16 @@ pub enum BlobError {
     BadOffset { expected: u64, given: u64 },
     #[error("range {start}-{end} is outside blob of {size} bytes")]
     BadRange { start: u64, end: u64, size: u64 },
+    /// A chunk whose body is longer or shorter than the range it declared; nothing of
+    /// it was kept.
+    #[error(
+        "chunk body has {received} bytes where its range declares {declared}; the upload stays at {offset} bytes"
+    )]
+    ChunkLength {
+        declared: u64,
+        received: u64,
+        offset: u64,
+    },
     #[error("blob store I/O failed on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -462,6 +472,11 @@ impl BlobStore {
         Ok(UploadAppend {
             file: tokio::io::BufWriter::with_capacity(1 << 20, file),
             path: data,
+            start: on_disk,
+            declared: None,
+            written: 0,
+            hasher_at_start: None,
+            discarded: false,
             session: guard,
         })
     }
@@ -542,19 +557,51 @@ impl BlobStore {
 }
 
 /// An open append to an upload session; holds the session's lock until finished.
+///
+/// With [`UploadAppend::expect_length`] the append is one chunk of a declared length:
+/// a body that runs past it or ends short of it is cut back off the upload, so the
+/// session is left exactly as it was before the chunk (the OCI chunked-upload rule
+/// that a chunk matches its `Content-Range`).
 pub struct UploadAppend {
     file: tokio::io::BufWriter<tokio::fs::File>,
     path: PathBuf,
+    /// The upload's size before this append.
+    start: u64,
+    /// The chunk length the client declared, if it declared one.
+    declared: Option<u64>,
+    /// Bytes accepted by this append so far.
+    written: u64,
+    /// The running hash as it was before this append, to restore on a cut-back.
+    hasher_at_start: Option<(u64, Hasher)>,
+    /// Set once the chunk was cut back; nothing more is written.
+    discarded: bool,
     session: tokio::sync::OwnedMutexGuard<Session>,
 }
 
 impl UploadAppend {
-    /// Appends bytes.
+    /// Declares that this append is one chunk of exactly `length` bytes.
+    pub fn expect_length(&mut self, length: u64) {
+        self.declared = Some(length);
+        if self.hasher_at_start.is_none() {
+            self.hasher_at_start = self.session.hasher.clone();
+        }
+    }
+
+    /// Appends bytes; past the declared length the chunk is cut back and refused.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        if self.discarded {
+            return Err(self.length_error(self.written));
+        }
+        let received = self.written + bytes.len() as u64;
+        if self.declared.is_some_and(|declared| received > declared) {
+            self.cut_back().await?;
+            return Err(self.length_error(received));
+        }
         self.file
             .write_all(bytes)
             .await
             .map_err(io_error(&self.path))?;
+        self.written = received;
         self.session.offset += bytes.len() as u64;
         if let Some((at, hasher)) = &mut self.session.hasher {
             hasher.update(bytes);
@@ -563,15 +610,59 @@ impl UploadAppend {
         Ok(())
     }
 
-    /// Flushes what was written and returns the upload's new size.
+    /// Flushes what was written and returns the upload's new size; a chunk shorter
+    /// than its declared length is cut back and refused.
     pub async fn finish(mut self) -> Result<u64, BlobError> {
+        if self.discarded
+            || self
+                .declared
+                .is_some_and(|declared| declared != self.written)
+        {
+            self.cut_back().await?;
+            return Err(self.length_error(self.written));
+        }
         self.file.flush().await.map_err(io_error(&self.path))?;
         Ok(self.session.offset)
+    }
+
+    /// Drops this append's bytes, leaving the upload as it was before it (used when
+    /// the body of a declared chunk cannot be read to its end).
+    pub async fn discard(mut self) -> Result<u64, BlobError> {
+        self.cut_back().await?;
+        Ok(self.start)
     }
 
     /// Bytes in the upload so far, including this append's.
     pub fn offset(&self) -> u64 {
         self.session.offset
+    }
+
+    fn length_error(&self, received: u64) -> BlobError {
+        BlobError::ChunkLength {
+            declared: self.declared.unwrap_or(0),
+            received,
+            offset: self.start,
+        }
+    }
+
+    /// Truncates the upload's file back to its size before this append and restores
+    /// the running hash. Buffered bytes are never flushed after this.
+    async fn cut_back(&mut self) -> Result<(), BlobError> {
+        if self.discarded {
+            return Ok(());
+        }
+        self.discarded = true;
+        self.file
+            .get_mut()
+            .set_len(self.start)
+            .await
+            .map_err(io_error(&self.path))?;
+        self.session.offset = self.start;
+        self.session.hasher = match self.hasher_at_start.take() {
+            Some((at, hasher)) if at == self.start => Some((at, hasher)),
+            _ => None,
+        };
+        Ok(())
     }
 }
 
@@ -588,6 +679,31 @@ pub struct BlobRead {
 }
 
 impl BlobRead {
+    /// Narrows a read of the whole blob to the inclusive byte range `start..=end`,
+    /// which the caller has checked lies inside the blob.
+    pub async fn restrict(&mut self, start: u64, end: u64) -> Result<(), BlobError> {
+        if start > end || end >= self.total || self.start != 0 || self.remaining != self.total {
+            return Err(BlobError::BadRange {
+                start,
+                end,
+                size: self.total,
+            });
+        }
+        if start > 0 {
+            self.file
+                .seek(io::SeekFrom::Start(start))
+                .await
+                .map_err(|source| BlobError::Io {
+                    path: PathBuf::from("blob"),
+                    source,
+                })?;
+        }
+        self.start = start;
+        self.length = end - start + 1;
+        self.remaining = self.length;
+        Ok(())
+    }
+
     /// Reads the next chunk of the range; an empty vector at the end.
     pub async fn next_chunk(&mut self) -> io::Result<Vec<u8>> {
         if self.remaining == 0 {

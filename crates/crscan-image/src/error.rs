@@ -68,6 +68,9 @@ pub enum ImageError {
         expected: Digest,
         actual: Digest,
     },
+    /// An `oci:` path that holds no OCI image layout.
+    #[error("no image layout at {path}: {reason}")]
+    NoImageLayout { path: PathBuf, reason: String },
     /// The text does not name a source this reader knows.
     #[error("unknown image source {0:?}")]
     UnknownSource(String),

@@ -82,6 +82,32 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
+/// Says what is wrong when `path` is not an OCI image layout (a directory with
+/// `index.json`), naming what is missing rather than the first file read.
+fn check_layout(path: &std::path::Path) -> Result<(), ImageError> {
+    let no_layout = |reason: &str| ImageError::NoImageLayout {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(no_layout("nothing exists there"))
+        }
+        Err(error) => Err(ImageError::io(path, error)),
+        Ok(metadata) if !metadata.is_dir() => Err(no_layout(
+            "it is a file, not a directory (a tar of a layout is read as oci-archive:PATH)",
+        )),
+        Ok(_) if !path.join("index.json").is_file() => {
+            Err(no_layout(if path.join("oci-layout").is_file() {
+                "the directory has an oci-layout file but no index.json"
+            } else {
+                "the directory has no index.json and no oci-layout file (a root filesystem is read as dir:PATH)"
+            }))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Reads a whole image into a flattened view of the files `interest` wants, layers
 /// applied in order.
 pub fn read_image(
@@ -104,6 +130,7 @@ pub fn read_image(
             return Ok((info, view));
         }
         ImageSource::OciLayout { path, tag } => {
+            check_layout(path)?;
             let container = Container::Directory(path.clone());
             let resolved =
                 manifest::resolve_oci(&container, &name, tag.as_deref(), platform, limits)?;

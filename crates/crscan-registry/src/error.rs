@@ -27,10 +27,22 @@ pub enum RegistryError {
     NameInvalid(String),
     #[error("repository name not known to registry: {0}")]
     NameUnknown(String),
-    #[error("invalid tag {0:?}")]
+    #[error(
+        "invalid tag {0:?}: a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+    )]
     TagInvalid(String),
     #[error("chunk out of order: the upload has {expected} bytes, the chunk starts at {given}")]
     RangeInvalid { expected: u64, given: u64 },
+    #[error("Content-Range {0:?} is not <start>-<end> with start <= end")]
+    ContentRangeInvalid(String),
+    #[error(
+        "chunk body has {received} bytes where its Content-Range declares {declared}; nothing of it was kept and the upload stays at {offset} bytes"
+    )]
+    ChunkLengthMismatch {
+        declared: u64,
+        received: u64,
+        offset: u64,
+    },
     #[error("requested range is not satisfiable for a blob of {size} bytes")]
     RangeNotSatisfiable { size: u64 },
     #[error("the operation is unsupported: {0}")]
@@ -46,9 +58,10 @@ impl RegistryError {
     pub fn code(&self) -> &'static str {
         match self {
             RegistryError::BlobUnknown(_) => "BLOB_UNKNOWN",
-            RegistryError::BlobUploadInvalid(_) | RegistryError::RangeInvalid { .. } => {
-                "BLOB_UPLOAD_INVALID"
-            }
+            RegistryError::BlobUploadInvalid(_)
+            | RegistryError::RangeInvalid { .. }
+            | RegistryError::ContentRangeInvalid(_)
+            | RegistryError::ChunkLengthMismatch { .. } => "BLOB_UPLOAD_INVALID",
             RegistryError::BlobUploadUnknown(_) => "BLOB_UPLOAD_UNKNOWN",
             RegistryError::DigestInvalid(_) => "DIGEST_INVALID",
             RegistryError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
@@ -57,8 +70,11 @@ impl RegistryError {
             RegistryError::ManifestTooLarge { .. } => "SIZE_INVALID",
             RegistryError::NameInvalid(_) => "NAME_INVALID",
             RegistryError::NameUnknown(_) => "NAME_UNKNOWN",
-            RegistryError::TagInvalid(_) => "MANIFEST_INVALID",
-            RegistryError::RangeNotSatisfiable { .. } => "BLOB_UNKNOWN",
+            RegistryError::TagInvalid(_) => "TAG_INVALID",
+            // Not in the spec's list, which has no code for a read range; the reference
+            // registry's code for a bad range, so the error never claims the blob is
+            // unknown.
+            RegistryError::RangeNotSatisfiable { .. } => "RANGE_INVALID",
             RegistryError::Unsupported(_) => "UNSUPPORTED",
             RegistryError::Store(StoreError::NotFound { .. }) => "NAME_UNKNOWN",
             RegistryError::Store(_) | RegistryError::Internal(_) => "UNKNOWN",
@@ -78,6 +94,15 @@ impl From<BlobError> for RegistryError {
                 RegistryError::RangeInvalid { expected, given }
             }
             BlobError::BadRange { size, .. } => RegistryError::RangeNotSatisfiable { size },
+            BlobError::ChunkLength {
+                declared,
+                received,
+                offset,
+            } => RegistryError::ChunkLengthMismatch {
+                declared,
+                received,
+                offset,
+            },
             error @ BlobError::Io { .. } => RegistryError::Internal(error.to_string()),
         }
     }

@@ -44,6 +44,51 @@ impl Default for Limits {
     }
 }
 
+/// The byte range a chunk of a chunked upload declares with `Content-Range:
+/// <start>-<end>` (inclusive on both ends, spec "Pushing a blob in chunks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    start: u64,
+    end: u64,
+}
+
+impl ChunkRange {
+    /// Parses `<start>-<end>` (the spec's `^[0-9]+-[0-9]+$`); a leading `bytes ` and a
+    /// trailing `/<total>`, which some clients send, are accepted too.
+    pub fn parse(text: &str) -> Result<ChunkRange, RegistryError> {
+        let invalid = || RegistryError::ContentRangeInvalid(text.to_owned());
+        let trimmed = text.trim();
+        let trimmed = trimmed.strip_prefix("bytes ").unwrap_or(trimmed);
+        let (start, end) = trimmed.split_once('-').ok_or_else(invalid)?;
+        let end = end.split_once('/').map_or(end, |(end, _)| end);
+        let number = |digits: &str| {
+            if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse::<u64>().ok()
+        };
+        match (number(start), number(end)) {
+            (Some(start), Some(end)) if start <= end => Ok(ChunkRange { start, end }),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The first byte of the chunk in the blob.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The last byte of the chunk in the blob.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Bytes the chunk declares.
+    pub fn length(&self) -> u64 {
+        self.end - self.start + 1
+    }
+}
+
 /// A manifest reference: a tag or a digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
@@ -161,15 +206,17 @@ impl Registry {
             .ok_or_else(|| RegistryError::BlobUnknown(digest.to_string()))
     }
 
-    /// Opens a blob (or an inclusive byte range of it) for reading.
+    /// Opens a whole blob the repository may serve for reading (its size is
+    /// [`BlobRead::total`]; [`BlobRead::restrict`] narrows it to a range).
     pub async fn open_blob(
         &self,
         repository: &Repository,
         digest: &Digest,
-        range: Option<(u64, Option<u64>)>,
     ) -> Result<BlobRead, RegistryError> {
-        self.blob_size(repository, digest).await?;
-        Ok(self.blobs.open_read(digest, range).await?)
+        if !self.store.blob_linked(&repository.id, digest).await? {
+            return Err(RegistryError::BlobUnknown(digest.to_string()));
+        }
+        Ok(self.blobs.open_read(digest, None).await?)
     }
 
     /// Removes a blob from a repository. The bytes stay until garbage collection finds
@@ -243,16 +290,26 @@ impl Registry {
         Ok(self.owned_upload(owner, id).await?.size)
     }
 
-    /// Opens an upload session for appending a chunk that starts at `offset` (when the
-    /// client said so with `Content-Range`).
+    /// Opens an upload session for appending. With a `range` (the chunk's
+    /// `Content-Range`) the chunk must start at the bytes received so far
+    /// (`RangeInvalid` otherwise) and its body must have exactly the declared length:
+    /// one that does not is cut back off and refused (`ChunkLengthMismatch`), so the
+    /// session is left as it was. Without one the body is appended as it streams.
     pub async fn append_upload(
         &self,
         owner: &str,
         id: &str,
-        offset: Option<u64>,
+        range: Option<ChunkRange>,
     ) -> Result<UploadAppend, RegistryError> {
         self.owned_upload(owner, id).await?;
-        Ok(self.blobs.append(id, offset).await?)
+        let mut append = self
+            .blobs
+            .append(id, range.map(|range| range.start()))
+            .await?;
+        if let Some(range) = range {
+            append.expect_length(range.length());
+        }
+        Ok(append)
     }
 
     /// Finishes an upload: verifies `digest`, stores the blob, and links it to the

@@ -1,5 +1,7 @@
 //! Distribution semantics on a real store and blob store in a temporary directory:
-//! uploads, manifests and indexes, referrers, mounts, tags, deletes and GC.
+//! uploads, manifests and indexes, referrers, mounts, tags, deletes and GC. The
+//! chunked-upload and tag rules run on SQLite and on PostgreSQL (with
+//! `CRSCAN_TEST_POSTGRES_URL`, in a schema of their own, dropped after).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -8,7 +10,8 @@ use std::time::Duration;
 use crscan_blob::{BlobStore, digest_of};
 use crscan_model::{Digest, DigestAlgorithm};
 use crscan_registry::{
-    GcOptions, Limits, OCI_INDEX, OCI_MANIFEST, Reference, Registry, RegistryError, RepositoryPath,
+    ChunkRange, GcOptions, Limits, OCI_INDEX, OCI_MANIFEST, Reference, Registry, RegistryError,
+    RepositoryPath,
 };
 use crscan_store::Store;
 
@@ -19,11 +22,35 @@ async fn registry(dir: &std::path::Path) -> Registry {
     Registry::new(store, blobs, Limits::default())
 }
 
+/// A registry on PostgreSQL in a fresh schema, with the store to drop it after; `None`
+/// without `CRSCAN_TEST_POSTGRES_URL`.
+async fn postgres_registry(dir: &std::path::Path) -> Option<(Registry, Store)> {
+    let Ok(url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
+        println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
+        return None;
+    };
+    let schema = format!("test_{}", crscan_store::new_id(crscan_store::IdKind::Blob));
+    let store = Store::connect_in_schema(&url, Some(&schema)).await.unwrap();
+    store.ensure_default_registry().await.unwrap();
+    let blobs = Arc::new(BlobStore::open(dir).await.unwrap());
+    Some((
+        Registry::new(store.clone(), blobs, Limits::default()),
+        store,
+    ))
+}
+
+fn whole(bytes: &[u8]) -> Option<ChunkRange> {
+    Some(ChunkRange::parse(&format!("0-{}", bytes.len() - 1)).unwrap())
+}
+
 async fn upload(registry: &Registry, path: &RepositoryPath, bytes: &[u8]) -> Digest {
     let digest = digest_of(DigestAlgorithm::Sha256, bytes);
     let owner = registry.upload_owner(path).await.unwrap();
     let id = registry.start_upload(&owner).await.unwrap();
-    let mut append = registry.append_upload(&owner, &id, Some(0)).await.unwrap();
+    let mut append = registry
+        .append_upload(&owner, &id, whole(bytes))
+        .await
+        .unwrap();
     append.write(bytes).await.unwrap();
     append.finish().await.unwrap();
     registry.finish_upload(path, &id, &digest).await.unwrap();
@@ -298,4 +325,127 @@ async fn rejected_manifests_change_nothing() {
         Reference::parse("bad tag"),
         Err(RegistryError::TagInvalid(_))
     ));
+}
+
+/// The chunked-upload rules of the spec ("Pushing a blob in chunks"): a chunk starts at
+/// the bytes received so far, and its body is exactly as long as its `Content-Range`;
+/// a refused chunk leaves the session as it was.
+async fn chunks_match_their_content_range(registry: &Registry) {
+    let path = RepositoryPath::parse("default/chunks").unwrap();
+    let owner = registry.upload_owner(&path).await.unwrap();
+    let id = registry.start_upload(&owner).await.unwrap();
+    let range = |text: &str| Some(ChunkRange::parse(text).unwrap());
+
+    let mut first = registry
+        .append_upload(&owner, &id, range("0-4"))
+        .await
+        .unwrap();
+    first.write(b"hello").await.unwrap();
+    assert_eq!(first.finish().await.unwrap(), 5);
+
+    // A 2-byte body under `Content-Range: 5-1004`: refused, nothing appended.
+    let mut short = registry
+        .append_upload(&owner, &id, range("5-1004"))
+        .await
+        .unwrap();
+    short.write(b"xy").await.unwrap();
+    let error = RegistryError::from(short.finish().await.unwrap_err());
+    assert!(
+        matches!(
+            error,
+            RegistryError::ChunkLengthMismatch {
+                declared: 1000,
+                received: 2,
+                offset: 5
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(error.code(), "BLOB_UPLOAD_INVALID");
+    assert_eq!(registry.upload_status(&owner, &id).await.unwrap(), 5);
+
+    // A body longer than its range is refused at the first byte past it.
+    let mut long = registry
+        .append_upload(&owner, &id, range("5-6"))
+        .await
+        .unwrap();
+    long.write(b"ab").await.unwrap();
+    assert!(long.write(b"c").await.is_err());
+    assert!(long.finish().await.is_err());
+    assert_eq!(registry.upload_status(&owner, &id).await.unwrap(), 5);
+
+    // A chunk that does not start at the current offset is out of order.
+    let error = match registry.append_upload(&owner, &id, range("7-9")).await {
+        Err(error) => error,
+        Ok(_) => panic!("a chunk at 7 was accepted by an upload of 5 bytes"),
+    };
+    assert!(
+        matches!(
+            error,
+            RegistryError::RangeInvalid {
+                expected: 5,
+                given: 7
+            }
+        ),
+        "{error}"
+    );
+
+    // The next right chunk lands, and the blob is exactly the accepted chunks.
+    let mut second = registry
+        .append_upload(&owner, &id, range("5-9"))
+        .await
+        .unwrap();
+    second.write(b"world").await.unwrap();
+    assert_eq!(second.finish().await.unwrap(), 10);
+    let digest = digest_of(DigestAlgorithm::Sha256, b"helloworld");
+    assert_eq!(
+        registry.finish_upload(&path, &id, &digest).await.unwrap(),
+        10
+    );
+    assert_eq!(
+        registry.blobs().read_all(&digest).await.unwrap(),
+        b"helloworld"
+    );
+
+    // Tags: the spec's `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+    assert!(Reference::parse(&"t".repeat(128)).is_ok());
+    for bad in [
+        "t".repeat(129),
+        ".t".to_owned(),
+        "-t".to_owned(),
+        String::new(),
+    ] {
+        let error = Reference::parse(&bad).unwrap_err();
+        assert_eq!(error.code(), "TAG_INVALID", "{bad:?}");
+    }
+}
+
+#[test]
+fn content_ranges_parse_as_the_spec_writes_them() {
+    let parsed = ChunkRange::parse("1000-1999").unwrap();
+    assert_eq!(
+        (parsed.start(), parsed.end(), parsed.length()),
+        (1000, 1999, 1000)
+    );
+    assert_eq!(ChunkRange::parse("bytes 0-9/10").unwrap().length(), 10);
+    for bad in ["", "5", "5-", "-5", "9-5", "a-b", "0-1-2", "+1-2"] {
+        let error = ChunkRange::parse(bad).unwrap_err();
+        assert_eq!(error.code(), "BLOB_UPLOAD_INVALID", "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_chunks_match_their_content_range() {
+    let dir = tempfile::tempdir().unwrap();
+    chunks_match_their_content_range(&registry(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn postgres_chunks_match_their_content_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((registry, store)) = postgres_registry(dir.path()).await else {
+        return;
+    };
+    chunks_match_their_content_range(&registry).await;
+    store.drop_schema().await.unwrap();
 }

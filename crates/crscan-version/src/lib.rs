@@ -17,8 +17,13 @@
 //! assertions in `versions/excluded/` were decided one by one:
 //!
 //! - **Maven** (`excluded/maven.txt`): crscan follows Maven 4's `ComparableVersion` where
-//!   Maven 3.9 and 4 disagree (`1.0.final-redhat < 1.0-sp1-redhat`, `3.2.0rc2 > 3.2.0-rc.1`,
-//!   `7.4.3.20 = 7.4.3.20-ga20`, `1 > ٨`, `1-1.foo-bar-1-baz-0.1 < 1-1.foo-bar1baz-.1`), and
+//!   Maven 3.9 and 4 disagree (`1.0.final-redhat < 1.0-sp1-redhat`,
+//!   `7.4.3.20 = 7.4.3.20-ga20`, `1 > ٨`, `1-1.foo-bar-1-baz-0.1 < 1-1.foo-bar1baz-.1`),
+//!   except for a qualifier with its number joined by a transition or `-` against the same
+//!   qualifier followed by `.` and a number, where it follows Maven 3.9 (issue #10:
+//!   `0.8.9.RC1 < 0.8.9-rc.1`, and so `3.2.0rc2 < 3.2.0-rc.1`, `1.0.0-beta11 <
+//!   1.0.0-beta.6`, `v3.7.0rc2 < v3.7.0-rc.3`; crscan's own vectors are in
+//!   `tests/vectors/maven.txt`), and
 //!   agrees with both Maven lines where osv-scalibr's generated fixtures (made with
 //!   maven-artifact 3.8.6) and osv.dev's Python port encode the pre-3.9 ordering
 //!   (`1-1 > 1-ga-1`, `1.0.0-RC16 > 1.0.0.RC8-beta`, `2-1 > 2.0.0.a`, `2.0.a = 2.0.0.a`).
@@ -60,6 +65,40 @@ mod pep440;
 mod rpm;
 mod rubygems;
 mod semver;
+
+/// The ecosystem names crscan orders versions for, as OSV spells them, then the short
+/// scheme names, each with its scheme.
+pub const ECOSYSTEMS: [(&str, Scheme); 29] = [
+    ("Debian", Scheme::Dpkg),
+    ("Ubuntu", Scheme::Dpkg),
+    ("Alpine", Scheme::Apk),
+    ("Wolfi", Scheme::Apk),
+    ("Chainguard", Scheme::Apk),
+    ("MinimOS", Scheme::Apk),
+    ("Red Hat", Scheme::Rpm),
+    ("Rocky Linux", Scheme::Rpm),
+    ("AlmaLinux", Scheme::Rpm),
+    ("openSUSE", Scheme::Rpm),
+    ("SUSE", Scheme::Rpm),
+    ("Mageia", Scheme::Rpm),
+    ("openEuler", Scheme::Rpm),
+    ("Photon OS", Scheme::Rpm),
+    ("Azure Linux", Scheme::Rpm),
+    ("PyPI", Scheme::Pep440),
+    ("npm", Scheme::Semver),
+    ("crates.io", Scheme::Semver),
+    ("Hex", Scheme::Semver),
+    ("Pub", Scheme::Semver),
+    ("Go", Scheme::Go),
+    ("Maven", Scheme::Maven),
+    ("RubyGems", Scheme::RubyGems),
+    ("NuGet", Scheme::NuGet),
+    ("Packagist", Scheme::Composer),
+    ("dpkg", Scheme::Dpkg),
+    ("apk", Scheme::Apk),
+    ("rpm", Scheme::Rpm),
+    ("semver", Scheme::Semver),
+];
 
 /// One version ordering scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,20 +148,20 @@ impl Scheme {
     /// [OSV ecosystem list](https://ossf.github.io/osv-schema/#defined-ecosystems) spells them.
     pub fn from_ecosystem(name: &str) -> Option<Scheme> {
         let base = name.split(':').next().unwrap_or(name);
-        Some(match base {
-            "Debian" | "Ubuntu" | "dpkg" => Scheme::Dpkg,
-            "Alpine" | "Wolfi" | "Chainguard" | "MinimOS" | "apk" => Scheme::Apk,
-            "Red Hat" | "Rocky Linux" | "AlmaLinux" | "openSUSE" | "SUSE" | "Mageia"
-            | "openEuler" | "Photon OS" | "Azure Linux" | "rpm" => Scheme::Rpm,
-            "PyPI" => Scheme::Pep440,
-            "npm" | "crates.io" | "Hex" | "Pub" | "semver" => Scheme::Semver,
-            "Go" => Scheme::Go,
-            "Maven" => Scheme::Maven,
-            "RubyGems" => Scheme::RubyGems,
-            "NuGet" => Scheme::NuGet,
-            "Packagist" => Scheme::Composer,
-            _ => return None,
-        })
+        ECOSYSTEMS
+            .iter()
+            .find(|(known, _)| *known == base)
+            .map(|(_, scheme)| *scheme)
+    }
+
+    /// [`Scheme::from_ecosystem`] for names a person types: any case (`pypi`,
+    /// `DEBIAN:12`).
+    pub fn from_name_any_case(name: &str) -> Option<Scheme> {
+        let base = name.split(':').next().unwrap_or(name);
+        ECOSYSTEMS
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(base))
+            .map(|(_, scheme)| *scheme)
     }
 
     /// A short human-readable name of the scheme.

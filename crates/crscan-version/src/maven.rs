@@ -10,7 +10,15 @@
 //! and a qualifier followed by a number (`rc1`, `rc-1`) is one combined item.
 //!
 //! Where Maven 3.9 and 4 disagree (a handful of combined qualifiers such as
-//! `1.0.final-redhat` against `1.0-sp1-redhat`, and non-ASCII digits), crscan follows Maven 4.
+//! `1.0.final-redhat` against `1.0-sp1-redhat`, and non-ASCII digits), crscan follows Maven 4,
+//! with one exception, the one users meet most: a qualifier with its number joined by a
+//! transition or a `-` (`RC1`, `rc-1`) against the same qualifier followed by `.` and a
+//! number (`rc.1`). Maven 3.9 (maven-artifact 3.9.12, what builds run today) reads `rc1`
+//! and `rc-1` as `rc` followed by the sub-list `[1]`, and a sub-list orders before a
+//! number in the same place (`ListItem < IntItem`: `1-1 < 1.1`), so
+//! `0.8.9.RC1 < 0.8.9-rc.1` and `11.0.29-rc-1 < 11.0.29-rc.1`. Maven 4's `CombinationItem`
+//! `rc1` instead compares greater than the plain qualifier `rc` whatever follows it, which
+//! says the opposite; crscan follows Maven 3.9 there ([`combination_before_number`]).
 //! Unknown qualifiers compare by Unicode code point rather than by Java's UTF-16 units; the
 //! two differ only for characters outside the Basic Multilingual Plane.
 
@@ -278,11 +286,37 @@ fn compare_items(a: &Item, b: &Item) -> Ordering {
     }
 }
 
+/// Maven 3.9's order of a combination `qN` (`rc1`, `rc-1`) against the same qualifier
+/// `q` followed in its list by a number (`rc.1`): the combination is `q` then the
+/// sub-list `[N]`, and a sub-list orders before a number, so it is less. `None` when
+/// the pair is not of that shape (the usual item order then decides).
+fn combination_before_number(
+    combination: &Item,
+    qualifier: &Item,
+    after_qualifier: Option<&Item>,
+) -> Option<Ordering> {
+    match (combination, qualifier, after_qualifier) {
+        (
+            Item::Combination {
+                qualifier: combined,
+                ..
+            },
+            Item::Qualifier { key, .. },
+            Some(Item::Number(_)),
+        ) if combined == key => Some(Ordering::Less),
+        _ => None,
+    }
+}
+
 fn compare_lists(a: &[Item], b: &[Item]) -> Ordering {
     let longest = a.len().max(b.len());
     for index in 0..longest {
         let order = match (a.get(index), b.get(index)) {
-            (Some(x), Some(y)) => compare_items(x, y),
+            (Some(x), Some(y)) => combination_before_number(x, y, b.get(index + 1))
+                .or_else(|| {
+                    combination_before_number(y, x, a.get(index + 1)).map(Ordering::reverse)
+                })
+                .unwrap_or_else(|| compare_items(x, y)),
             (Some(x), None) => compare_with_nothing(x),
             (None, Some(y)) => compare_with_nothing(y).reverse(),
             (None, None) => Ordering::Equal,

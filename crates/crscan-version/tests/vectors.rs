@@ -65,6 +65,34 @@ fn every_shared_vector_file_passes() {
     assert!(failed.is_empty(), "failures: {failed:?} (all: {summary:?})");
 }
 
+/// crscan's own vectors, one file per scheme under `tests/vectors/`, named like the
+/// shared files: pairs decided in crscan's issues that the shared files do not hold.
+#[test]
+fn every_project_vector_file_passes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "txt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no vector files in {}", dir.display());
+    for file in &files {
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        let report = check_vectors(
+            scheme_of_file(stem),
+            &std::fs::read_to_string(file).unwrap(),
+        );
+        assert!(report.passed > 0, "{stem}: no vectors checked");
+        assert!(
+            report.failures.is_empty(),
+            "{stem}: {} passed, failures: {:?}",
+            report.passed,
+            report.failures
+        );
+    }
+}
+
 /// Counts this thread's allocations, to show that comparing parsed versions allocates nothing.
 mod counting_allocator {
     use std::alloc::{GlobalAlloc, Layout, System};
@@ -221,6 +249,14 @@ fn ecosystem_names_map_to_schemes() {
     }
     assert_eq!(Scheme::from_ecosystem("pypi"), None);
     assert_eq!(Scheme::from_ecosystem("Nonexistent"), None);
+    // What a person types: any case.
+    assert_eq!(Scheme::from_name_any_case("pypi"), Some(Scheme::Pep440));
+    assert_eq!(Scheme::from_name_any_case("DEBIAN:12"), Some(Scheme::Dpkg));
+    assert_eq!(Scheme::from_name_any_case("rocky linux"), Some(Scheme::Rpm));
+    assert_eq!(Scheme::from_name_any_case("Nonexistent"), None);
+    for (name, scheme) in crscan_version::ECOSYSTEMS {
+        assert_eq!(Scheme::from_ecosystem(name), Some(scheme), "{name}");
+    }
 }
 
 #[test]

@@ -49,8 +49,72 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_message(&error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes on one line, each thing said once: library errors often
+/// repeat their cause in their own message (and a context may name the same file as
+/// the error under it), so a cause, or a leading part of one, that the line already
+/// says is left out.
+fn error_message(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if line.is_empty() {
+            line = cause;
+            continue;
+        }
+        let said: Vec<String> = line.split(": ").map(str::to_owned).collect();
+        let mut parts: Vec<&str> = cause.split(": ").collect();
+        // A leading part the line already says (`vulnerability database PATH`).
+        while parts.len() > 1 && parts[0].len() >= 12 && line.contains(parts[0]) {
+            parts.remove(0);
+        }
+        let new: Vec<&str> = parts
+            .into_iter()
+            .filter(|part| !said.iter().any(|said| said == part))
+            .collect();
+        if !new.is_empty() {
+            line.push_str(": ");
+            line.push_str(&new.join(": "));
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        /// An error that repeats its cause in its message, as many library errors do.
+        #[derive(Debug)]
+        struct Repeats(std::io::Error);
+        impl std::fmt::Display for Repeats {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read /x: {}", self.0)
+            }
+        }
+        impl std::error::Error for Repeats {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let error = anyhow::Error::new(Repeats(io)).context("cannot read image oci:/x");
+        assert_eq!(
+            error_message(&error),
+            "cannot read image oci:/x: cannot read /x: No such file or directory"
+        );
+        let inner = anyhow::anyhow!("vulnerability database /d.db: file is not a database")
+            .context("cannot open vulnerability database /d.db");
+        assert_eq!(
+            error_message(&inner),
+            "cannot open vulnerability database /d.db: file is not a database"
+        );
     }
 }

@@ -119,11 +119,33 @@ impl Response {
 
 /// A minimal HTTP/1.1 client over a raw socket (one request per connection).
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let length = body.len().to_string();
+    let mut all = headers.to_vec();
+    all.push(("Content-Length", &length));
+    send(port, method, path, &all, body)
+}
+
+/// The same, with the body sent `Transfer-Encoding: chunked` (no `Content-Length`),
+/// as a streaming client sends it.
+fn http_chunked(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(body);
+    framed.extend_from_slice(b"\r\n0\r\n\r\n");
+    let mut all = headers.to_vec();
+    all.push(("Transfer-Encoding", "chunked"));
+    send(port, method, path, &all, &framed)
+}
+
+fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -413,6 +435,12 @@ fn skopeo_round_trip_postgres() {
     if !tools_present() {
         return;
     }
+    with_postgres(round_trip);
+}
+
+/// Runs `test` with the URL of a fresh PostgreSQL database, dropped after; skips
+/// without `CRSCAN_TEST_POSTGRES_URL` or `psql`.
+fn with_postgres(test: impl FnOnce(Option<String>)) {
     let Ok(url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
         println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
         return;
@@ -432,7 +460,7 @@ fn skopeo_round_trip_postgres() {
         .rsplit_once('/')
         .map_or(url.as_str(), |(base, _)| base)
         .to_owned();
-    round_trip(Some(format!("{base}/{database}")));
+    test(Some(format!("{base}/{database}")));
     let _ = Command::new("psql")
         .args([
             &admin,
@@ -440,6 +468,226 @@ fn skopeo_round_trip_postgres() {
             &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
         ])
         .output();
+}
+
+/// The range, reference, chunk and error-body rules of issues #10 and #17, written
+/// from the distribution spec and RFC 9110 §14 (the upstream conformance suite
+/// cannot be built here), over raw HTTP against a real server.
+fn conformance_cases(store: Option<String>) {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let server = Server::start(&data, store, None);
+    let port = server.port;
+    let no_detail = |response: &Response| {
+        let errors = response.json()["errors"].clone();
+        assert!(
+            errors.is_array(),
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        for error in errors.as_array().unwrap() {
+            assert!(error.get("detail").is_none(), "{error}");
+        }
+    };
+
+    // A 2048-byte blob, pushed in one POST.
+    let blob = noise(7, 2048);
+    let digest = crscan_blob::digest_of(crscan_model::DigestAlgorithm::Sha256, &blob);
+    let pushed = http(
+        port,
+        "POST",
+        &format!("/v2/default/app/blobs/uploads/?digest={digest}"),
+        &[],
+        &blob,
+    );
+    assert_eq!(pushed.status, 201);
+    let url = format!("/v2/default/app/blobs/{digest}");
+    let ranged = |range: &str| http(port, "GET", &url, &[("Range", range)], b"");
+
+    // A suffix range is the last bytes.
+    let suffix = ranged("bytes=-500");
+    assert_eq!(suffix.status, 206);
+    assert_eq!(suffix.body, &blob[1548..]);
+    assert_eq!(suffix.header("content-range"), Some("bytes 1548-2047/2048"));
+    assert_eq!(suffix.header("content-length"), Some("500"));
+    // An end past the blob is cut at its end.
+    let past = ranged("bytes=2000-9999");
+    assert_eq!(past.status, 206);
+    assert_eq!(past.body, &blob[2000..]);
+    assert_eq!(past.header("content-range"), Some("bytes 2000-2047/2048"));
+    let open = ranged("bytes=10-");
+    assert_eq!((open.status, open.body.len()), (206, 2038));
+    // Only a start past the end is 416, and it does not say the blob is unknown.
+    for unsatisfiable in ["bytes=2048-", "bytes=5000-6000", "bytes=-0"] {
+        let refused = ranged(unsatisfiable);
+        assert_eq!(refused.status, 416, "{unsatisfiable}");
+        assert_eq!(refused.header("content-range"), Some("bytes */2048"));
+        assert_eq!(refused.oci_code(), "RANGE_INVALID");
+        no_detail(&refused);
+    }
+    // A malformed Range, another unit or several ranges are ignored: the whole blob.
+    for ignored in ["bytes=5-1", "bytes=x-", "items=0-9", "bytes=0-1,5-9"] {
+        let whole = ranged(ignored);
+        assert_eq!(whole.status, 200, "{ignored}");
+        assert_eq!(whole.body, blob, "{ignored}");
+        assert_eq!(whole.header("content-range"), None);
+    }
+    // HEAD ignores Range.
+    let head = http(port, "HEAD", &url, &[("Range", "bytes=0-9")], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("2048"));
+    // A missing blob is 404 before the range is looked at.
+    let absent = format!("sha256:{}", "3".repeat(64));
+    let missing = http(
+        port,
+        "GET",
+        &format!("/v2/default/app/blobs/{absent}"),
+        &[("Range", "bytes=5000-")],
+        b"",
+    );
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.oci_code(), "BLOB_UNKNOWN");
+    no_detail(&missing);
+
+    // A reference that is not a valid tag: 404 MANIFEST_UNKNOWN to GET and HEAD,
+    // 400 TAG_INVALID to PUT.
+    let long_tag = "t".repeat(129);
+    for reference in [long_tag.as_str(), "-dash", "not:a-digest"] {
+        let path = format!("/v2/default/app/manifests/{reference}");
+        let got = http(port, "GET", &path, &[], b"");
+        assert_eq!(got.status, 404, "{reference}");
+        assert_eq!(got.oci_code(), "MANIFEST_UNKNOWN", "{reference}");
+        no_detail(&got);
+        assert_eq!(http(port, "HEAD", &path, &[], b"").status, 404);
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":2048}},"layers":[]}}"#
+    );
+    let oci_manifest = ("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+    for tag in [long_tag.as_str(), "-dash"] {
+        let put = http(
+            port,
+            "PUT",
+            &format!("/v2/default/app/manifests/{tag}"),
+            &[oci_manifest],
+            manifest.as_bytes(),
+        );
+        assert_eq!(put.status, 400, "{tag}");
+        assert_eq!(put.oci_code(), "TAG_INVALID", "{tag}");
+        no_detail(&put);
+    }
+    let tag_128 = "t".repeat(128);
+    let put = http(
+        port,
+        "PUT",
+        &format!("/v2/default/app/manifests/{tag_128}"),
+        &[oci_manifest],
+        manifest.as_bytes(),
+    );
+    assert_eq!(put.status, 201);
+    let got = http(
+        port,
+        "GET",
+        &format!("/v2/default/app/manifests/{tag_128}"),
+        &[],
+        b"",
+    );
+    assert_eq!(got.body, manifest.as_bytes());
+
+    // Chunks whose Content-Range disagrees with the body are 416; nothing is kept.
+    let started = http(port, "POST", "/v2/default/app/blobs/uploads/", &[], b"");
+    let location = started.header("location").unwrap().to_owned();
+    let first = http(
+        port,
+        "PATCH",
+        &location,
+        &[("Content-Range", "0-4")],
+        b"hello",
+    );
+    assert_eq!(first.status, 202);
+    let refusals = [
+        // A 2-byte body (Content-Length 2) for a range of 1000 bytes.
+        http(
+            port,
+            "PATCH",
+            &location,
+            &[("Content-Range", "5-1004")],
+            b"xy",
+        ),
+        // The same, streamed without a Content-Length.
+        http_chunked(
+            port,
+            "PATCH",
+            &location,
+            &[("Content-Range", "5-1004")],
+            b"xy",
+        ),
+        // A streamed body longer than its range.
+        http_chunked(
+            port,
+            "PATCH",
+            &location,
+            &[("Content-Range", "5-6")],
+            b"xyz",
+        ),
+        // A range that does not start at the current offset.
+        http(port, "PATCH", &location, &[("Content-Range", "6-7")], b"xy"),
+        // Not a range at all.
+        http(
+            port,
+            "PATCH",
+            &location,
+            &[("Content-Range", "five")],
+            b"xy",
+        ),
+        // The closing PUT follows the same rules.
+        http(
+            port,
+            "PUT",
+            &format!("{location}?digest={digest}"),
+            &[("Content-Range", "5-9")],
+            b"xy",
+        ),
+    ];
+    for (index, refused) in refusals.iter().enumerate() {
+        assert_eq!(refused.status, 416, "refusal {index}");
+        assert_eq!(refused.oci_code(), "BLOB_UPLOAD_INVALID", "refusal {index}");
+        assert_eq!(refused.header("range"), Some("0-4"), "refusal {index}");
+        assert_eq!(refused.header("location"), Some(location.as_str()));
+        no_detail(refused);
+    }
+    let status = http(port, "GET", &location, &[], b"");
+    assert_eq!(status.header("range"), Some("0-4"));
+    let second = http_chunked(
+        port,
+        "PATCH",
+        &location,
+        &[("Content-Range", "5-9")],
+        b"world",
+    );
+    assert_eq!(second.status, 202);
+    assert_eq!(second.header("range"), Some("0-9"));
+    let whole = crscan_blob::digest_of(crscan_model::DigestAlgorithm::Sha256, b"helloworld");
+    let closed = http(port, "PUT", &format!("{location}?digest={whole}"), &[], b"");
+    assert_eq!(closed.status, 201);
+    let fetched = http(
+        port,
+        "GET",
+        &format!("/v2/default/app/blobs/{whole}"),
+        &[],
+        b"",
+    );
+    assert_eq!(fetched.body, b"helloworld");
+}
+
+#[test]
+fn conformance_cases_sqlite() {
+    conformance_cases(None);
+}
+
+#[test]
+fn conformance_cases_postgres() {
+    with_postgres(conformance_cases);
 }
 
 const EMPTY_LIST: &str = r#"{"images":[],"nextPageToken":""}"#;

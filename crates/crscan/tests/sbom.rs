@@ -495,3 +495,62 @@ fn an_unreadable_image_exits_2_with_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown SBOM format \"xml\""));
 }
+
+/// The error line of a failed command: exactly one, with no part said twice.
+fn one_error(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let parts: Vec<&str> = lines[0].split(": ").collect();
+    for (index, part) in parts.iter().enumerate() {
+        assert!(
+            !parts[index + 1..].contains(part),
+            "{part:?} is said twice in {stderr}"
+        );
+    }
+    lines[0].to_owned()
+}
+
+#[test]
+fn cli_errors_name_the_missing_thing_once_and_list_the_choices() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("nonexistent");
+    let error = one_error(&crscan(&["sbom", &format!("oci:{}", missing.display())]));
+    assert!(
+        error.contains(&format!("no image layout at {}", missing.display())),
+        "{error}"
+    );
+    assert!(!error.contains("index.json is missing"), "{error}");
+    let error = one_error(&crscan(&[
+        "sbom",
+        &format!("oci:{}", work.path().display()),
+    ]));
+    assert!(error.contains("no index.json"), "{error}");
+    // An I/O error used to be printed twice (in the message and as its cause).
+    let error = one_error(&crscan(&["sbom", &missing.display().to_string()]));
+    assert!(error.contains("No such file or directory"), "{error}");
+    let bad_db = work.path().join("bad.db");
+    std::fs::write(&bad_db, "not a database").unwrap();
+    let error = one_error(&crscan(&[
+        "scan",
+        "dir:/nonexistent",
+        "--db",
+        bad_db.to_str().unwrap(),
+    ]));
+    assert!(error.contains("bad.db"), "{error}");
+
+    // Ecosystems in any case; an unknown one lists the known ones.
+    let compare = crscan(&["version", "compare", "pypi", "1.0", "1.0.post1"]);
+    assert!(compare.status.success());
+    assert_eq!(String::from_utf8_lossy(&compare.stdout).trim(), "<");
+    let compare = crscan(&["version", "compare", "MAVEN", "0.8.9.RC1", "0.8.9-rc.1"]);
+    assert_eq!(String::from_utf8_lossy(&compare.stdout).trim(), "<");
+    let error = one_error(&crscan(&["version", "compare", "pipy", "1", "2"]));
+    for known in ["\"pipy\"", "PyPI", "Debian", "Maven", "npm", "semver"] {
+        assert!(error.contains(known), "{known} missing from {error}");
+    }
+}

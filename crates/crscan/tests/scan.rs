@@ -77,6 +77,21 @@ fn scan(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `crscan scan` as [`scan`] does, in the working directory `dir` (where it looks
+/// for `.trivyignore` and `.grype.yaml`).
+fn scan_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(CRSCAN)
+        .arg("scan")
+        .arg("--db")
+        .arg(database())
+        .args(args)
+        .current_dir(dir)
+        .env("SOURCE_DATE_EPOCH", NOW)
+        .env_remove("CRSCAN_DB")
+        .output()
+        .unwrap()
+}
+
 fn scan_ok(args: &[&str]) -> String {
     let output = scan(args);
     assert!(
@@ -751,6 +766,142 @@ fn an_ignore_file_hides_until_its_entries_expire() {
     let bad = scan(&[&image, "--ignore-file", ignore_arg]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("2023-02-30"));
+}
+
+#[test]
+fn exit_code_alone_fails_on_any_finding_and_severity_narrows_it() {
+    let work = tempfile::tempdir().unwrap();
+    let image = ubuntu_image(work.path());
+    // The Ubuntu image has 1 HIGH, 6 MEDIUM and 1 LOW finding, no CRITICAL.
+    let exit = |args: &[&str]| scan(args).status.code();
+    assert_eq!(exit(&[&image]), Some(0));
+    assert_eq!(exit(&[&image, "--exit-code", "1"]), Some(1));
+    assert_eq!(exit(&[&image, "--exit-code", "0"]), Some(0));
+    assert_eq!(
+        exit(&[&image, "--severity", "HIGH,CRITICAL", "--exit-code", "5"]),
+        Some(5)
+    );
+    assert_eq!(
+        exit(&[&image, "--severity", "CRITICAL", "--exit-code", "1"]),
+        Some(0)
+    );
+    // --fail-on keeps its documented meaning beside them.
+    assert_eq!(
+        exit(&[&image, "--severity", "CRITICAL", "--fail-on", "HIGH"]),
+        Some(1)
+    );
+    assert_eq!(
+        exit(&[&image, "--fail-on", "CRITICAL", "--exit-code", "1"]),
+        Some(0)
+    );
+    let help = Command::new(CRSCAN)
+        .args(["scan", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--exit-code N alone"), "{help}");
+}
+
+#[test]
+fn trivy_and_grype_ignore_files_are_read_from_the_working_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let image = ubuntu_image(work.path());
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    // Only the HIGH finding (CVE-2020-8831) counts with --severity HIGH.
+    let gate = ["--severity", "HIGH", "--exit-code", "3"];
+    let run = |args: &[&str]| {
+        let mut all = vec![image.as_str()];
+        all.extend(args);
+        scan_in(&project, &all)
+    };
+    assert_eq!(run(&gate).status.code(), Some(3));
+
+    // .trivyignore: in force until the start of its exp: day (the clock is 2023-11-14).
+    std::fs::write(
+        project.join(".trivyignore"),
+        "# accepted until the next release
+CVE-2020-8831 exp:2023-11-15
+",
+    )
+    .unwrap();
+    let ignored = run(&gate);
+    assert_eq!(ignored.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&ignored.stderr);
+    assert!(stderr.contains(".trivyignore"), "{stderr}");
+    std::fs::write(
+        project.join(".trivyignore"),
+        "CVE-2020-8831 exp:2023-11-14
+",
+    )
+    .unwrap();
+    assert_eq!(run(&gate).status.code(), Some(3), "the entry expired today");
+    std::fs::remove_file(project.join(".trivyignore")).unwrap();
+
+    // .grype.yaml: a rule applies only when every field it gives matches.
+    let grype = |package: &str| {
+        std::fs::write(
+            project.join(".grype.yaml"),
+            format!(
+                "ignore:
+  - vulnerability: CVE-2020-8831
+    package:
+      name: {package}
+      type: deb
+    reason: apport is not installed on hosts
+"
+            ),
+        )
+        .unwrap();
+    };
+    grype("apport");
+    let hidden = run(&["--format", "json", "--exit-code", "1", "--severity", "HIGH"]);
+    assert_eq!(hidden.status.code(), Some(0));
+    let document: Value = serde_json::from_slice(&hidden.stdout).unwrap();
+    assert_eq!(document["ignored"][0]["id"], "CVE-2020-8831");
+    assert_eq!(
+        document["ignored"][0]["cause"]["reason"],
+        "apport is not installed on hosts"
+    );
+    grype("openssl");
+    assert_eq!(run(&gate).status.code(), Some(3));
+
+    // --ignore-file replaces the working directory's files, and is recognised by
+    // content whatever its name.
+    let rules = work.path().join("accepted-risks");
+    std::fs::write(
+        &rules,
+        "vulnerabilities:
+  - id: CVE-2020-8831
+    statement: accepted
+",
+    )
+    .unwrap();
+    grype("apport");
+    let given = run(&["--ignore-file", rules.to_str().unwrap(), "--format", "json"]);
+    let document: Value = serde_json::from_slice(&given.stdout).unwrap();
+    assert_eq!(document["ignored"].as_array().unwrap().len(), 1);
+    assert_eq!(document["ignored"][0]["cause"]["reason"], "accepted");
+    // crscan's own format stays as it was.
+    std::fs::write(
+        &rules,
+        "CVE-2020-8831 reason: native
+",
+    )
+    .unwrap();
+    let native = run(&["--ignore-file", rules.to_str().unwrap(), "--format", "json"]);
+    let document: Value = serde_json::from_slice(&native.stdout).unwrap();
+    assert_eq!(document["ignored"][0]["cause"]["reason"], "native");
+    // A broken file is an error naming the file.
+    std::fs::write(
+        project.join(".grype.yaml"),
+        "ignore: [[[
+",
+    )
+    .unwrap();
+    let broken = run(&[]);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains(".grype.yaml"));
 }
 
 #[test]

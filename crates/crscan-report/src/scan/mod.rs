@@ -24,7 +24,8 @@ pub mod sbom_input;
 pub mod table;
 
 pub use policy::{
-    IgnoreCause, IgnoreEntry, IgnoreFileError, IgnoreList, IgnoredFinding, Outcome, Policy,
+    DEFAULT_IGNORE_FILES, ExitRule, IgnoreCause, IgnoreEntry, IgnoreFileError, IgnoreFileKind,
+    IgnoreList, IgnoredFinding, Outcome, PackageCriteria, Policy,
 };
 pub use sbom_input::{SbomInputError, read_cyclonedx};
 

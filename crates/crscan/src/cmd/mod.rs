@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod gc;
+pub mod ignore_files;
 pub mod image_input;
 pub mod sbom;
 pub mod scan;

@@ -5,7 +5,7 @@
 //! (`crscan-vulndb`), applies the ignore rules and the severity filter
 //! (`crscan_report::scan::Policy`) and renders the report (`crscan-report`). The
 //! document goes to stdout or `--output`; progress and diagnostics go to stderr.
-//! The exit status is 0, or `--exit-code` when `--fail-on` is met, or 2 on an error.
+//! The exit status follows `crscan_report::scan::ExitRule`, or is 2 on an error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use anyhow::Context;
 use crscan_model::Severity;
 use crscan_report::sbom::{SbomDocument, format_unix_seconds};
 use crscan_report::scan::{
-    DatabaseSummary, IgnoreList, Policy, ScanDocument, ScanFormat, merge_locations,
+    DatabaseSummary, ExitRule, Policy, ScanDocument, ScanFormat, merge_locations,
 };
 use crscan_vulndb::Database;
 
@@ -23,21 +23,31 @@ use super::db::DEFAULT_DB_PATH;
 use super::image_input;
 
 const AFTER_HELP: &str = "\
-Exit status: 0 when the scan ran and --fail-on was not met; the --exit-code value
-(default 1) when a finding at the --fail-on level or above was found; 2 on an error
-(unreadable image, missing database, bad arguments).
+Exit status (2 on an error: unreadable image, missing database, bad arguments):
+  --fail-on LEVEL       the --exit-code value (default 1) when a finding at LEVEL or
+                        above is found; it counts every finding not ignored, whatever
+                        --severity shows
+  --exit-code N alone   N when any finding is shown, as in Trivy: --severity narrows
+                        what counts (--severity HIGH,CRITICAL --exit-code 1 fails only
+                        on HIGH and CRITICAL findings)
+  neither               0
+A finding is ignored when an ignore rule names it and has not expired, or, with
+--ignore-unfixed, when no fixed version is known; ignored findings never count.
 
---fail-on counts every finding that is not ignored, whatever --severity shows.
-A finding is ignored when an entry of --ignore-file names it and has not expired,
-or, with --ignore-unfixed, when no fixed version is known.
-
-Ignore file: text, one entry per line; '#' starts a comment line.
+Ignore files: given with --ignore-file (repeatable), or else read from the working
+directory when present: .trivyignore, .trivyignore.yaml, .grype.yaml (.grype.yml).
+The format is recognised by name and content:
+  crscan's own text, one entry per line, '#' starting a comment line:
     CVE-2019-11236
     CVE-2020-26137 expires: 2030-01-01 reason: no untrusted URLs reach urllib3
     GHSA-p6mc-m468-83gw reason: lodash only runs at build time
-The first word is a vulnerability id, matched against a finding's id, its aliases
-and the advisories that matched (DSA-4444-1). `expires: YYYY-MM-DD` (UTC) makes the
-entry stop hiding after that day; `reason:` takes the rest of the line.";
+  The first word is a vulnerability id, matched against a finding's id, its aliases
+  and the advisories that matched (DSA-4444-1). `expires: YYYY-MM-DD` (UTC) makes the
+  entry stop hiding after that day; `reason:` takes the rest of the line.
+  Trivy's .trivyignore (an id per line, `exp:YYYY-MM-DD` = the day it stops hiding)
+  and .trivyignore.yaml (vulnerabilities: id, paths, purls, expired_at, statement).
+  Grype's ignore: list (vulnerability, fix-state, package: name, version, type,
+  language, location, upstream-name; a rule applies when every field it gives does).";
 
 /// Arguments of `crscan scan`.
 #[derive(Debug, clap::Args)]
@@ -60,23 +70,26 @@ pub struct ScanArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Show only these severities, comma-separated (CRITICAL,HIGH,MEDIUM,LOW,
-    /// NEGLIGIBLE,UNDEFINED; any case). Does not change what --fail-on counts.
+    /// NEGLIGIBLE,UNDEFINED; any case). Narrows what --exit-code alone counts; does not
+    /// change what --fail-on counts.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub severity: Vec<Severity>,
     /// Hide findings that have no fixed version; they do not count for --fail-on.
     #[arg(long)]
     pub ignore_unfixed: bool,
-    /// Exit with --exit-code when a finding at this severity or a more severe one is
-    /// found (UNDEFINED counts every finding).
+    /// Exit with --exit-code (default 1) when a finding at this severity or a more
+    /// severe one is found (UNDEFINED counts every finding).
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
-    /// The exit status when --fail-on is met.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub exit_code: u8,
-    /// Vulnerability ids to ignore, with optional expiry and reason (format below,
-    /// in --help).
+    /// The exit status when --fail-on is met; given alone, the exit status when any
+    /// finding is shown (as in Trivy).
+    #[arg(long, value_name = "N")]
+    pub exit_code: Option<u8>,
+    /// Ignore rules: crscan's own format, .trivyignore, .trivyignore.yaml or a Grype
+    /// configuration, recognised by name and content (formats in --help). Repeatable;
+    /// without it, those files in the working directory are read.
     #[arg(long, value_name = "FILE")]
-    pub ignore_file: Option<PathBuf>,
+    pub ignore_file: Vec<PathBuf>,
     /// The vulnerability database (built by `crscan db update` or `crscan db build`).
     #[arg(long, env = "CRSCAN_DB", default_value = DEFAULT_DB_PATH)]
     pub db: PathBuf,
@@ -94,15 +107,7 @@ pub struct ScanArgs {
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let database = open_database(&args.db)?;
-    let ignore = match &args.ignore_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read ignore file {}", path.display()))?;
-            IgnoreList::parse(&text)
-                .with_context(|| format!("cannot use ignore file {}", path.display()))?
-        }
-        None => IgnoreList::default(),
-    };
+    let ignore = super::ignore_files::load(&args.ignore_file)?;
 
     let started = Instant::now();
     let (subject, inventory) = match (&args.sbom, &args.image) {
@@ -139,20 +144,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ignore,
         today: today.clone(),
     };
-    for entry in policy.ignore.expired(&today) {
-        eprintln!(
-            "warning: ignore entry {} (line {}) expired on {}; it no longer hides findings",
-            entry.id,
-            entry.line,
-            entry.expires.as_deref().unwrap_or("")
-        );
-    }
     // The same package found installed and in a lockfile is one package to report.
     let findings = merge_locations(report.findings.clone());
     let outcome = policy.apply(findings);
-    let failed = args
-        .fail_on
-        .is_some_and(|threshold| outcome.fails(threshold));
+    let status = outcome.exit_status(ExitRule {
+        fail_on: args.fail_on,
+        exit_code: args.exit_code,
+    });
     let document = ScanDocument {
         sbom,
         database: DatabaseSummary {
@@ -173,11 +171,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
-    Ok(if failed {
-        ExitCode::from(args.exit_code)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(status))
 }
 
 /// Opens the database, or says how to get one.

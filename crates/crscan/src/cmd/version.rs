@@ -15,7 +15,8 @@ use crscan_version::{Scheme, check_vectors, compare, ordering_symbol};
 pub enum VersionCommand {
     /// Print `<`, `=` or `>` for two versions of one ecosystem.
     Compare {
-        /// Ecosystem as OSV spells it (`Debian`, `PyPI`, `npm`, ...) or `dpkg`, `apk`, `rpm`, `semver`.
+        /// Ecosystem as OSV spells it, in any case (`Debian`, `PyPI`, `npm`, ...), or
+        /// `dpkg`, `apk`, `rpm`, `semver`; an unknown one is answered with the list.
         ecosystem: String,
         a: String,
         b: String,
@@ -29,8 +30,18 @@ pub enum VersionCommand {
     },
 }
 
+/// The scheme of an ecosystem name in any case; an unknown one is refused with the list.
 fn scheme(ecosystem: &str) -> anyhow::Result<Scheme> {
-    Scheme::from_ecosystem(ecosystem).with_context(|| format!("unknown ecosystem {ecosystem:?}"))
+    Scheme::from_name_any_case(ecosystem).with_context(|| {
+        let known: Vec<&str> = crscan_version::ECOSYSTEMS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        format!(
+            "unknown ecosystem {ecosystem:?}; known (any case, with or without a release such as Debian:12): {}",
+            known.join(", ")
+        )
+    })
 }
 
 pub fn run(command: VersionCommand) -> anyhow::Result<ExitCode> {
