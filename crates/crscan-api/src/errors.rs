@@ -192,7 +192,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match &error {
             StoreError::NotFound { .. } => ApiError::not_found(error.to_string()),
-            StoreError::AlreadyExists { .. } => ApiError::new(6, error.to_string()),
+            StoreError::AlreadyExists { .. } | StoreError::OneRegistryPerFolder { .. } => {
+                ApiError::new(6, error.to_string())
+            }
             StoreError::FailedPrecondition(_) => ApiError::new(9, error.to_string()),
             _ => {
                 tracing::error!(%error, "store failure");

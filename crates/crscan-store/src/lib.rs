@@ -52,6 +52,15 @@ pub enum StoreError {
     NotFound { kind: &'static str, key: String },
     #[error("{kind} {key:?} already exists")]
     AlreadyExists { kind: &'static str, key: String },
+    /// A second registry in a folder: the hosted service allows one per folder.
+    #[error(
+        "folder {folder_id:?} already has registry {name:?} ({id}); a folder holds one registry, as in the hosted service"
+    )]
+    OneRegistryPerFolder {
+        folder_id: String,
+        name: String,
+        id: String,
+    },
     #[error("{0}")]
     FailedPrecondition(String),
     #[error("store URL {0:?} is not sqlite:// or postgres://")]

@@ -196,18 +196,45 @@ impl Store {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<Registry, StoreError> {
-        self.create_registry_once(folder_id, name, labels)
-            .await
-            .map_err(|error| {
-                if error.is_unique_violation() {
-                    StoreError::AlreadyExists {
-                        kind: "registry",
-                        key: format!("{folder_id}/{name}"),
-                    }
-                } else {
-                    error
+        match self.create_registry_once(folder_id, name, labels).await {
+            // A concurrent create won the race: say which rule it broke, as a second
+            // call would.
+            Err(error) if error.is_unique_violation() => {
+                Err(self.registry_clash(folder_id, name).await?.unwrap_or(error))
+            }
+            result => result,
+        }
+    }
+
+    /// Why a registry named `name` cannot be created in `folder_id`, if it cannot: the
+    /// hosted service allows one registry per folder, and names are unique.
+    async fn registry_clash(
+        &self,
+        folder_id: &str,
+        name: &str,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, name, folder_id FROM registries WHERE folder_id = $1 OR name = $2 \
+             ORDER BY folder_id = $1 DESC",
+        )
+        .bind(folder_id.to_owned())
+        .bind(name.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().next().map(|(id, existing, folder)| {
+            if folder == folder_id {
+                StoreError::OneRegistryPerFolder {
+                    folder_id: folder,
+                    name: existing,
+                    id,
                 }
-            })
+            } else {
+                StoreError::AlreadyExists {
+                    kind: "registry named",
+                    key: existing,
+                }
+            }
+        }))
     }
 
     async fn create_registry_once(
@@ -217,19 +244,10 @@ impl Store {
         labels: &BTreeMap<String, String>,
     ) -> Result<Registry, StoreError> {
         let _gate = self.write_lock().await;
-        let mut tx = self.pool.begin().await?;
-        let clash: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM registries WHERE name = $1 OR folder_id = $2")
-                .bind(name.to_owned())
-                .bind(folder_id.to_owned())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if clash.is_some() {
-            return Err(StoreError::AlreadyExists {
-                kind: "registry",
-                key: format!("{folder_id}/{name}"),
-            });
+        if let Some(clash) = self.registry_clash(folder_id, name).await? {
+            return Err(clash);
         }
+        let mut tx = self.pool.begin().await?;
         let registry = Registry {
             id: new_id(IdKind::Registry),
             folder_id: folder_id.to_owned(),

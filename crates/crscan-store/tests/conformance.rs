@@ -53,9 +53,20 @@ async fn conformance(store: &Store) {
         store.find_registry(&default.id).await.unwrap().name,
         "default"
     );
+    // One registry per folder, as in the hosted service: the refusal names the one
+    // that exists, whatever the new name.
+    let refused = store
+        .create_registry("default", "other", &BTreeMap::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::OneRegistryPerFolder { id, .. } if *id == default.id),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("\"default\""), "{refused}");
     assert!(matches!(
         store
-            .create_registry("default", "other", &BTreeMap::new())
+            .create_registry("folder-c", "default", &BTreeMap::new())
             .await,
         Err(StoreError::AlreadyExists { .. })
     ));
