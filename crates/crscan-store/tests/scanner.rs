@@ -516,13 +516,21 @@ async fn racing_writers(store: &Store) {
         .collect();
     let created = all(tasks).await;
     assert_eq!(created.iter().filter(|result| result.is_ok()).count(), 1);
+    let registry_id = created
+        .iter()
+        .find_map(|result| result.as_ref().ok())
+        .unwrap()
+        .id
+        .clone();
+    // The losers are told the folder already holds that registry, naming it.
     assert!(
-        created
-            .iter()
-            .all(|result| matches!(result, Ok(_) | Err(StoreError::AlreadyExists { .. }))),
+        created.iter().all(|result| match result {
+            Ok(_) => true,
+            Err(StoreError::OneRegistryPerFolder { id, .. }) => *id == registry_id,
+            Err(_) => false,
+        }),
         "{created:?}"
     );
-    let registry_id = created.into_iter().find_map(Result::ok).unwrap().id;
 
     // One scan per idempotency key.
     let target = image(store, 21).await;
