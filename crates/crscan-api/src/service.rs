@@ -14,9 +14,9 @@ use crscan_model::{Finding, Severity};
 use crscan_registry::{Registry, RepositoryPath};
 use crscan_scanner::worker::{self, Scanner};
 use crscan_store::{
-    Image, ImageOrder, ImageQuery, Operation, OperationMetadata, OperationResponse, Repository,
-    RepositoryQuery, RuleError, ScanOrder, ScanPolicy, ScanQuery, ScanResult, ScanRules,
-    ScanStatus, Store, VulnerabilityQuery, new_id, now,
+    Image, ImageOrder, ImageQuery, Operation, OperationMetadata, OperationResponse, PageStart,
+    Repository, RepositoryQuery, RuleError, ScanOrder, ScanPolicy, ScanQuery, ScanResult,
+    ScanRules, ScanStatus, Store, VulnerabilityQuery, new_id, now,
 };
 
 use crate::auth::{Principal, Role};
@@ -129,9 +129,9 @@ fn check_optional_id(field: &str, value: &str) -> Result<Option<String>, ApiErro
     Ok(Some(value.to_owned()))
 }
 
-/// `page_size` and `page_token` as (offset, limit) per §1.5: 0 means 100, at most
-/// 1000; tokens are this server's own, at most 100 characters.
-fn paging(list: &ListRequest) -> Result<(i64, i64), ApiError> {
+/// `page_size` and `page_token` as (where the page starts, limit) per §1.5: 0 means
+/// 100, at most 1000; tokens are this server's own, at most 100 characters.
+fn paging(list: &ListRequest) -> Result<(PageStart, i64), ApiError> {
     let limit = match list.page_size {
         0 => 100,
         size if (1..=1000).contains(&size) => size,
@@ -145,37 +145,76 @@ fn paging(list: &ListRequest) -> Result<(i64, i64), ApiError> {
     if token.chars().count() > 100 {
         return Err(ApiError::invalid("pageToken is longer than 100 characters"));
     }
-    let offset = if token.is_empty() {
-        0
+    let start = if token.is_empty() {
+        PageStart::default()
     } else {
-        // The `o` prefix that the scanner's lists once issued is still accepted.
-        token
-            .strip_prefix('o')
-            .unwrap_or(token)
-            .parse::<i64>()
-            .ok()
-            .filter(|offset| *offset >= 0)
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "pageToken {token:?} is not a token this server issued"
-                ))
-            })?
+        decode_page_token(token).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "pageToken {token:?} is not a token this server issued"
+            ))
+        })?
     };
-    Ok((offset, limit))
+    Ok((start, limit))
+}
+
+/// The prefix of this server's page tokens (and of their format's version).
+const PAGE_TOKEN_PREFIX: &str = "p1";
+
+/// A page token, opaque to clients: the id of the page's last row (the next page
+/// starts after that row while it exists, so rows inserted between pages neither
+/// repeat nor hide rows) and the offset to fall back on when it was deleted, as
+/// hex after [`PAGE_TOKEN_PREFIX`].
+fn encode_page_token(start: &PageStart) -> String {
+    let plain = format!("{}:{}", start.offset, start.after.as_deref().unwrap_or(""));
+    let mut token = PAGE_TOKEN_PREFIX.to_owned();
+    for byte in plain.bytes() {
+        token.push_str(&format!("{byte:02x}"));
+    }
+    token
+}
+
+fn decode_page_token(token: &str) -> Option<PageStart> {
+    let hex = token.strip_prefix(PAGE_TOKEN_PREFIX)?;
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let plain = String::from_utf8(bytes).ok()?;
+    let (offset, after) = plain.split_once(':')?;
+    let offset = offset.parse::<i64>().ok().filter(|offset| *offset >= 0)?;
+    if !after.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    Some(PageStart {
+        after: (!after.is_empty()).then(|| after.to_owned()),
+        offset,
+    })
 }
 
 /// A page from rows fetched with `limit + 1` (the extra row only says that another
-/// page exists).
-fn page<T>(mut rows: Vec<T>, offset: i64, limit: i64) -> Page<T> {
+/// page exists); `id` gives a row's id for the next page's anchor (`None` for lists
+/// that never change once written, which page by offset alone).
+fn page<T>(
+    mut rows: Vec<T>,
+    start: &PageStart,
+    limit: i64,
+    id: impl Fn(&T) -> Option<&str>,
+) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_page_token = match rows.last() {
+        Some(last) if more => encode_page_token(&PageStart {
+            after: id(last).map(str::to_owned),
+            offset: start.offset + limit,
+        }),
+        _ => String::new(),
+    };
     Page {
         items: rows,
-        next_page_token: if more {
-            (offset + limit).to_string()
-        } else {
-            String::new()
-        },
+        next_page_token,
     }
 }
 
@@ -422,13 +461,13 @@ impl Service {
     ) -> Result<Page<crscan_store::Registry>, ApiError> {
         principal.require(READ)?;
         check_id("folderId", folder_id)?;
-        let (offset, limit) = paging(list)?;
+        let (start, limit) = paging(list)?;
         let name = name_filter(&list.filter)?;
         let rows = self
             .store()
-            .list_registries(Some(folder_id), name.as_deref(), offset, limit + 1)
+            .list_registries(Some(folder_id), name.as_deref(), &start, limit + 1)
             .await?;
-        Ok(page(rows, offset, limit))
+        Ok(page(rows, &start, limit, |row| Some(&row.id)))
     }
 
     pub async fn get_registry(
@@ -556,7 +595,7 @@ impl Service {
         principal.require(READ)?;
         let registry_id = check_optional_id("registryId", registry_id)?;
         let folder_id = check_optional_id("folderId", folder_id)?;
-        let (offset, limit) = paging(list)?;
+        let (start, limit) = paging(list)?;
         let descending = parse_order(&list.order_by, &["name"], false)?
             .first()
             .and_then(|(_, direction)| *direction)
@@ -568,11 +607,11 @@ impl Service {
                 folder_id,
                 name: name_filter(&list.filter)?,
                 descending,
-                offset,
+                start: start.clone(),
                 limit: limit + 1,
             })
             .await?;
-        Ok(page(rows, offset, limit))
+        Ok(page(rows, &start, limit, |row| Some(&row.id)))
     }
 
     pub async fn get_repository(
@@ -650,7 +689,7 @@ impl Service {
         principal.require(READ)?;
         let registry_id = check_optional_id("registryId", registry_id)?;
         let folder_id = check_optional_id("folderId", folder_id)?;
-        let (offset, limit) = paging(list)?;
+        let (start, limit) = paging(list)?;
         let order_by = parse_order(
             &list.order_by,
             &[
@@ -681,11 +720,11 @@ impl Service {
                 folder_id,
                 name: name_filter(&list.filter)?,
                 order_by,
-                offset,
+                start: start.clone(),
                 limit: limit + 1,
             })
             .await?;
-        Ok(page(rows, offset, limit))
+        Ok(page(rows, &start, limit, |row| Some(&row.id)))
     }
 
     pub async fn get_image(
@@ -788,7 +827,7 @@ impl Service {
             (false, true) => check_id("imageId", image_id)?,
             (true, false) => check_id("repositoryId", repository_id)?,
         }
-        let (offset, limit) = paging(list)?;
+        let (start, limit) = paging(list)?;
         let mut status = None;
         for (_, value) in parse_filter(&list.filter, &["status"])? {
             status = Some(ScanStatus::parse(&value).ok_or_else(|| {
@@ -818,11 +857,11 @@ impl Service {
                 status,
                 order,
                 descending,
-                offset,
+                start: start.clone(),
                 limit: limit + 1,
             })
             .await?;
-        Ok(page(rows, offset, limit))
+        Ok(page(rows, &start, limit, |row| Some(&row.id)))
     }
 
     pub async fn list_vulnerabilities(
@@ -833,7 +872,7 @@ impl Service {
     ) -> Result<Page<Finding>, ApiError> {
         principal.require(READ)?;
         check_id("scanResultId", scan_result_id)?;
-        let (offset, limit) = paging(list)?;
+        let (start, limit) = paging(list)?;
         let mut severity = None;
         let mut name = None;
         for (field, value) in parse_filter(&list.filter, &["severity", "name"])? {
@@ -859,11 +898,12 @@ impl Service {
                 severity,
                 name,
                 descending,
-                offset,
+                // A scan's findings never change once stored: an offset is stable.
+                offset: start.offset,
                 limit: limit + 1,
             })
             .await?;
-        Ok(page(rows, offset, limit))
+        Ok(page(rows, &start, limit, |_| None))
     }
 
     // ---- ScanPolicyService ------------------------------------------------------
@@ -1080,11 +1120,29 @@ mod tests {
             page_token: token.to_owned(),
             ..ListRequest::default()
         };
-        assert_eq!(paging(&list(0, "")).ok(), Some((0, 100)));
-        assert_eq!(paging(&list(5, "10")).ok(), Some((10, 5)));
+        assert_eq!(paging(&list(0, "")).ok(), Some((PageStart::default(), 100)));
+        let start = PageStart {
+            after: Some("crpe38rojbplksgfh5i1".to_owned()),
+            offset: 10,
+        };
+        let token = encode_page_token(&start);
+        assert!(token.len() <= 100, "{token}");
+        assert!(!token.contains("crpe38rojbplksgfh5i1"), "{token}");
+        assert_eq!(paging(&list(5, &token)).ok(), Some((start, 5)));
+        let no_anchor = PageStart {
+            after: None,
+            offset: 7,
+        };
+        assert_eq!(
+            decode_page_token(&encode_page_token(&no_anchor)),
+            Some(no_anchor)
+        );
         assert!(paging(&list(1001, "")).is_err());
         assert!(paging(&list(-1, "")).is_err());
-        assert!(paging(&list(5, "x")).is_err());
+        // Bare offsets, foreign and damaged tokens are refused.
+        for bad in ["x", "10", "p1", "p1zz", "p13a", &format!("{token}0")] {
+            assert!(paging(&list(5, bad)).is_err(), "{bad}");
+        }
         assert!(paging(&list(5, &"1".repeat(101))).is_err());
     }
 }

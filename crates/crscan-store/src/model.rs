@@ -154,6 +154,15 @@ pub enum ImageOrder {
     CreatedAt,
 }
 
+/// Where a page of a list starts: right after the row whose id is `after` while that
+/// row still exists, so that rows inserted between two pages neither repeat nor
+/// hide rows; else (no anchor, or the anchor was deleted) `offset` rows in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageStart {
+    pub after: Option<String>,
+    pub offset: i64,
+}
+
 /// Which images to list. Per the contract, `repository_name` wins over `registry_id`,
 /// which wins over `folder_id`.
 #[derive(Debug, Clone, Default)]
@@ -164,7 +173,7 @@ pub struct ImageQuery {
     /// `filter=name="…"`: the repository name must equal it.
     pub name: Option<String>,
     pub order_by: Vec<(ImageOrder, bool)>,
-    pub offset: i64,
+    pub start: PageStart,
     pub limit: i64,
 }
 
@@ -175,7 +184,7 @@ pub struct RepositoryQuery {
     pub folder_id: Option<String>,
     pub name: Option<String>,
     pub descending: bool,
-    pub offset: i64,
+    pub start: PageStart,
     pub limit: i64,
 }
 

@@ -296,19 +296,31 @@ impl Store {
         &self,
         folder_id: Option<&str>,
         name: Option<&str>,
-        offset: i64,
+        start: &PageStart,
         limit: i64,
     ) -> Result<Vec<Registry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM registries WHERE ($1 = '' OR folder_id = $1) AND ($2 = '' OR name = $2) \
-             ORDER BY name, id LIMIT $3 OFFSET $4",
-        )
-        .bind(folder_id.unwrap_or_default().to_owned())
-        .bind(name.unwrap_or_default().to_owned())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+        let keyset = Keyset::new(vec![("g.name", false), ("g.id", false)]);
+        let anchor = self.page_anchor("registries", start).await?;
+        let (join, after) = match anchor {
+            Some(_) => (
+                keyset.anchor_join("registries g", "g.id", "$5"),
+                keyset.after_anchor(),
+            ),
+            None => (String::new(), "AND $5 = $5".to_owned()),
+        };
+        let sql = format!(
+            "SELECT g.* FROM registries g {join} WHERE ($1 = '' OR g.folder_id = $1) \
+             AND ($2 = '' OR g.name = $2) {after} ORDER BY {} LIMIT $3 OFFSET $4",
+            keyset.order_by()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id.unwrap_or_default().to_owned())
+            .bind(name.unwrap_or_default().to_owned())
+            .bind(limit)
+            .bind(if anchor.is_some() { 0 } else { start.offset })
+            .bind(anchor.unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(Store::registry_from_row).collect()
     }
 
@@ -472,11 +484,23 @@ impl Store {
         &self,
         query: &RepositoryQuery,
     ) -> Result<Vec<Repository>, StoreError> {
-        let order = if query.descending { "DESC" } else { "ASC" };
+        let keyset = Keyset::new(vec![
+            ("p.name", query.descending),
+            ("p.id", query.descending),
+        ]);
+        let anchor = self.page_anchor("repositories", &query.start).await?;
+        let (join, after) = match anchor {
+            Some(_) => (
+                keyset.anchor_join("repositories p", "p.id", "$6"),
+                keyset.after_anchor(),
+            ),
+            None => (String::new(), "AND $6 = $6".to_owned()),
+        };
         let sql = format!(
-            "SELECT p.* FROM repositories p JOIN registries g ON g.id = p.registry_id \
+            "SELECT p.* FROM repositories p JOIN registries g ON g.id = p.registry_id {join} \
              WHERE ($1 = '' OR p.registry_id = $1) AND ($2 = '' OR g.folder_id = $2) \
-             AND ($3 = '' OR p.name = $3) ORDER BY p.name {order} LIMIT $4 OFFSET $5"
+             AND ($3 = '' OR p.name = $3) {after} ORDER BY {} LIMIT $4 OFFSET $5",
+            keyset.order_by()
         );
         let (registry_id, folder_id) = match (&query.registry_id, &query.folder_id) {
             (Some(registry_id), _) => (registry_id.clone(), String::new()),
@@ -488,7 +512,12 @@ impl Store {
             .bind(folder_id)
             .bind(query.name.clone().unwrap_or_default())
             .bind(query.limit)
-            .bind(query.offset)
+            .bind(if anchor.is_some() {
+                0
+            } else {
+                query.start.offset
+            })
+            .bind(anchor.unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Store::repository_from_row).collect()
@@ -881,26 +910,39 @@ impl Store {
                 (None, None, Some(folder_id)) => (String::new(), String::new(), folder_id.clone()),
                 (None, None, None) => (String::new(), String::new(), String::new()),
             };
-        let mut order = Vec::new();
-        for (field, descending) in &query.order_by {
-            let column = match field {
-                ImageOrder::Name => "r.name",
-                ImageOrder::Digest => "i.digest",
-                ImageOrder::CreatedAt => "i.created_at",
-            };
-            order.push(format!(
-                "{column} {}",
-                if *descending { "DESC" } else { "ASC" }
-            ));
-        }
-        order.push("i.id ASC".to_owned());
+        let mut keys: Vec<(&str, bool)> = query
+            .order_by
+            .iter()
+            .map(|(field, descending)| {
+                let column = match field {
+                    ImageOrder::Name => "r.name",
+                    ImageOrder::Digest => "i.digest",
+                    ImageOrder::CreatedAt => "i.created_at",
+                };
+                (column, *descending)
+            })
+            .collect();
+        keys.push(("i.id", false));
+        let keyset = Keyset::new(keys);
+        let anchor = self.page_anchor("images", &query.start).await?;
+        let (join, after) = match anchor {
+            Some(_) => (
+                keyset.anchor_join(
+                    "images i JOIN repositories r ON r.id = i.repository_id",
+                    "i.id",
+                    "$7",
+                ),
+                keyset.after_anchor(),
+            ),
+            None => (String::new(), "AND $7 = $7".to_owned()),
+        };
         let sql = format!(
             "SELECT {IMAGE_COLUMNS} FROM images i JOIN repositories r ON r.id = i.repository_id \
-             JOIN registries g ON g.id = r.registry_id \
+             JOIN registries g ON g.id = r.registry_id {join} \
              WHERE ($1 = '' OR r.name = $1) AND ($2 = '' OR r.registry_id = $2) \
-             AND ($3 = '' OR g.folder_id = $3) AND ($4 = '' OR r.name = $4) \
+             AND ($3 = '' OR g.folder_id = $3) AND ($4 = '' OR r.name = $4) {after} \
              ORDER BY {} LIMIT $5 OFFSET $6",
-            order.join(", ")
+            keyset.order_by()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(repository_name)
@@ -908,7 +950,12 @@ impl Store {
             .bind(folder_id)
             .bind(query.name.clone().unwrap_or_default())
             .bind(query.limit)
-            .bind(query.offset)
+            .bind(if anchor.is_some() {
+                0
+            } else {
+                query.start.offset
+            })
+            .bind(anchor.unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         self.images_from_rows(&rows).await
@@ -1001,6 +1048,82 @@ impl Store {
 
 /// Inserts an operation under an idempotency key, first freeing the key from the
 /// earlier operation that held it (a key older than 24 hours is free again).
+/// A keyset page: `ORDER BY` keys as (SQL expression, descending), the last one
+/// unique (the row's id). With an anchor, the page holds the rows that sort after
+/// the anchor row, whose keys a derived table `a` gives as `a.k0`, `a.k1`, ….
+pub(crate) struct Keyset<'k> {
+    keys: Vec<(&'k str, bool)>,
+}
+
+impl<'k> Keyset<'k> {
+    pub(crate) fn new(keys: Vec<(&'k str, bool)>) -> Self {
+        Keyset { keys }
+    }
+
+    /// `e0 ASC, e1 DESC, …`.
+    pub(crate) fn order_by(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(expression, descending)| {
+                format!("{expression} {}", if *descending { "DESC" } else { "ASC" })
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `CROSS JOIN (SELECT e0 AS k0, … FROM {from} WHERE {id} = {parameter}) a`: the
+    /// anchor row's keys, computed by the same expressions over the same tables.
+    pub(crate) fn anchor_join(&self, from: &str, id: &str, parameter: &str) -> String {
+        let columns = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(index, (expression, _))| format!("{expression} AS k{index}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("CROSS JOIN (SELECT {columns} FROM {from} WHERE {id} = {parameter}) a")
+    }
+
+    /// `AND ((e0 > a.k0) OR (e0 = a.k0 AND e1 < a.k1) OR …)`: the row sorts after the
+    /// anchor.
+    pub(crate) fn after_anchor(&self) -> String {
+        let terms = (0..self.keys.len())
+            .map(|index| {
+                let mut parts: Vec<String> = self.keys[..index]
+                    .iter()
+                    .enumerate()
+                    .map(|(earlier, (expression, _))| format!("{expression} = a.k{earlier}"))
+                    .collect();
+                let (expression, descending) = self.keys[index];
+                let after = if descending { "<" } else { ">" };
+                parts.push(format!("{expression} {after} a.k{index}"));
+                format!("({})", parts.join(" AND "))
+            })
+            .collect::<Vec<_>>();
+        format!("AND ({})", terms.join(" OR "))
+    }
+}
+
+impl Store {
+    /// The anchor a page starts after, if it still exists in `table`; a deleted anchor
+    /// leaves the page to its offset.
+    pub(crate) async fn page_anchor(
+        &self,
+        table: &str,
+        start: &PageStart,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(after) = &start.after else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE id = $1");
+        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after.clone())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((count > 0).then(|| after.clone()))
+    }
+}
+
 pub(crate) async fn record_operation(
     connection: &mut sqlx::AnyConnection,
     operation: &Operation,

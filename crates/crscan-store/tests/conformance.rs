@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use crscan_model::Digest;
 use crscan_store::{
-    BlobRole, ImageOrder, ImageQuery, NewImage, Operation, RepositoryQuery, Store, StoreError,
+    BlobRole, ImageOrder, ImageQuery, NewImage, Operation, PageStart, RepositoryQuery, Store,
+    StoreError,
 };
 
 fn digest(seed: u8) -> Digest {
@@ -85,7 +86,7 @@ async fn conformance(store: &Store) {
     assert_eq!(renamed.labels, labels);
     assert_eq!(
         store
-            .list_registries(Some("folder-b"), None, 0, 10)
+            .list_registries(Some("folder-b"), None, &PageStart::default(), 10)
             .await
             .unwrap()
             .len(),
@@ -93,7 +94,7 @@ async fn conformance(store: &Store) {
     );
     assert_eq!(
         store
-            .list_registries(None, None, 0, 10)
+            .list_registries(None, None, &PageStart::default(), 10)
             .await
             .unwrap()
             .len(),
@@ -222,7 +223,10 @@ async fn conformance(store: &Store) {
         .list_images(&ImageQuery {
             folder_id: Some("default".to_owned()),
             order_by: vec![(ImageOrder::Digest, false)],
-            offset: 1,
+            start: PageStart {
+                after: None,
+                offset: 1,
+            },
             limit: 1,
             ..ImageQuery::default()
         })
@@ -230,6 +234,59 @@ async fn conformance(store: &Store) {
         .unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].digest, digest(2));
+
+    // Keyset pages: a page that starts after a row stays put when a row is inserted
+    // before it; when its anchor is gone, the offset is used.
+    let by_digest = |start: PageStart| ImageQuery {
+        repository_name: Some(app_name.clone()),
+        order_by: vec![(ImageOrder::Digest, false)],
+        start,
+        limit: 1,
+        ..ImageQuery::default()
+    };
+    let first_page = store
+        .list_images(&by_digest(PageStart::default()))
+        .await
+        .unwrap();
+    assert_eq!(first_page[0].digest, digest(1));
+    let inserted = store
+        .put_image(&new_image(&app.id, 0, &[11]), None)
+        .await
+        .unwrap();
+    let after_first = PageStart {
+        after: Some(first_page[0].id.clone()),
+        offset: 1,
+    };
+    let next = store
+        .list_images(&by_digest(after_first.clone()))
+        .await
+        .unwrap();
+    assert_eq!(next[0].digest, digest(2), "the inserted row moved the page");
+    for descending in [false, true] {
+        let next = store
+            .list_repositories(&RepositoryQuery {
+                registry_id: Some(app.registry_id.clone()),
+                descending,
+                start: PageStart {
+                    after: Some(app.id.clone()),
+                    offset: 0,
+                },
+                limit: 10,
+                ..RepositoryQuery::default()
+            })
+            .await
+            .unwrap();
+        assert!(next.is_empty(), "{next:?}");
+    }
+    store.delete_image(&inserted.id).await.unwrap();
+    let gone = PageStart {
+        after: Some(inserted.id.clone()),
+        offset: 1,
+    };
+    assert_eq!(
+        store.list_images(&by_digest(gone)).await.unwrap()[0].digest,
+        digest(2)
+    );
     let none = store
         .list_images(&ImageQuery {
             registry_id: Some(second.id.clone()),

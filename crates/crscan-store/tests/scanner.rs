@@ -11,8 +11,8 @@ use crscan_model::{
 };
 use crscan_store::{
     BlobRole, ErrorStatus, IdKind, NewImage, NewScan, Operation, OperationMetadata,
-    OperationResponse, OperationResult, PushRule, ScanCompletion, ScanOrder, ScanPolicy, ScanQuery,
-    ScanRules, ScanStatus, Store, StoreError, VulnerabilityQuery, new_id, now,
+    OperationResponse, OperationResult, PageStart, PushRule, ScanCompletion, ScanOrder, ScanPolicy,
+    ScanQuery, ScanRules, ScanStatus, Store, StoreError, VulnerabilityQuery, new_id, now,
 };
 
 fn digest(seed: u8) -> Digest {
@@ -260,7 +260,7 @@ async fn scanner_suite(store: &Store) {
         status,
         order: ScanOrder::ScannedAt,
         descending: true,
-        offset: 0,
+        start: PageStart::default(),
         limit: 10,
     };
     assert_eq!(

@@ -2,7 +2,8 @@
 //! answers for paths crscan does not serve, roles per call (cancel needs the scanner
 //! role), `Idempotency-Key` scoped per method and caller, the request id in errors and
 //! in the access log, the bearer scheme in 401s and in `/openapi.json`, the body limit,
-//! and the hosted service's limits on labels, names and rescan periods. Run against a
+//! the hosted service's limits on labels, names and rescan periods, and page tokens
+//! that are opaque and stay put when rows are inserted between pages. Run against a
 //! real `crscan serve` with tokens, on SQLite and (with `CRSCAN_TEST_POSTGRES_URL`) on
 //! PostgreSQL.
 #![allow(clippy::unwrap_used)]
@@ -110,6 +111,69 @@ impl Server {
         let bytes = body.map(|body| body.to_string().into_bytes());
         let (status, _, answer) = self.call(method, path, Some(token), &[], bytes.as_deref());
         (status, answer)
+    }
+
+    /// Pushes a one-layer image to `<registry>/<name>:latest` over `/v2/`, as the
+    /// pusher; `seed` makes its blobs its own.
+    fn push(&self, registry: &str, name: &str, seed: &str) {
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let upload = |bytes: &[u8]| -> (String, usize) {
+            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+            let file = dir.path().join("blob");
+            std::fs::write(&file, bytes).unwrap();
+            let status = common::run(Command::new("curl").args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "POST",
+                "-H",
+                &format!("Authorization: Bearer {PUSHER}"),
+                "--data-binary",
+                &format!("@{}", file.display()),
+                &format!(
+                    "{}/v2/{registry}/{name}/blobs/uploads/?digest={digest}",
+                    self.url
+                ),
+            ]));
+            assert_eq!(status.trim(), "201", "blob upload to {name}");
+            (digest, bytes.len())
+        };
+        let (layer, layer_size) = upload(format!("layer {seed}").as_bytes());
+        let (config, config_size) = upload(
+            json!({"architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [layer]}})
+            .to_string()
+            .as_bytes(),
+        );
+        let manifest = json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer, "size": layer_size}]});
+        let file = dir.path().join("manifest");
+        std::fs::write(&file, manifest.to_string()).unwrap();
+        let status = common::run(Command::new("curl").args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Authorization: Bearer {PUSHER}"),
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &format!("{}/v2/{registry}/{name}/manifests/latest", self.url),
+        ]));
+        assert_eq!(status.trim(), "201", "manifest of {name}");
     }
 
     fn log_text(&self) -> String {
@@ -489,6 +553,74 @@ fn contract(store: Option<&str>) {
     assert_eq!(
         policy["response"]["rules"]["scheduleRules"][0]["rescanPeriod"],
         "86400s"
+    );
+
+    // Page tokens are opaque, and a page stays put when a row is inserted before it.
+    // A repository named `one` exists already.
+    for name in ["pages/b", "pages/c", "pages/d"] {
+        server.push(&registry_id, name, name);
+    }
+    let repositories = |token: &str| {
+        let (status, page) = server.json(
+            "GET",
+            &format!(
+                "/container-registry/v1/repositories?registryId={registry_id}&pageSize=2&pageToken={token}"
+            ),
+            VIEWER,
+            None,
+        );
+        assert_eq!(status, 200, "{page}");
+        let names: Vec<String> = page["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|repository| repository["name"].as_str().unwrap().to_owned())
+            .collect();
+        let token = page["nextPageToken"].as_str().unwrap_or("").to_owned();
+        (names, token)
+    };
+    let (first, token) = repositories("");
+    assert_eq!(
+        first,
+        [
+            format!("{registry_id}/one"),
+            format!("{registry_id}/pages/b")
+        ]
+    );
+    assert!(!token.is_empty());
+    assert!(
+        token.parse::<u64>().is_err() && !token.contains(&registry_id),
+        "page token {token:?} is not opaque"
+    );
+    server.push(&registry_id, "pages/a", "pages/a");
+    let (second, token) = repositories(&token);
+    assert_eq!(
+        second,
+        [
+            format!("{registry_id}/pages/c"),
+            format!("{registry_id}/pages/d")
+        ]
+    );
+    // Later pages hold the repositories named after `pages/`, none again.
+    let mut token = token;
+    while !token.is_empty() {
+        let (names, next) = repositories(&token);
+        assert!(
+            names.iter().all(|name| !name.contains("/pages/")),
+            "{names:?}"
+        );
+        token = next;
+    }
+    assert_status(
+        &server.json(
+            "GET",
+            &format!("/container-registry/v1/repositories?registryId={registry_id}&pageToken=1"),
+            VIEWER,
+            None,
+        ),
+        400,
+        3,
+        "pageToken",
     );
 
     // One registry per folder, as in the hosted service, naming the one there is.

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::model::{ErrorStatus, Operation, OperationResponse, OperationResult};
+use crate::model::{ErrorStatus, Operation, OperationResponse, OperationResult, PageStart};
 use crate::store::{
-    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Store, bind_operation, now_millis, record_operation,
+    Backend, IDEMPOTENCY_KEY_LIFETIME_MS, Keyset, Store, bind_operation, now_millis,
+    record_operation,
 };
 use crate::{IdKind, StoreError, new_id};
 
@@ -108,7 +109,7 @@ pub struct ScanQuery {
     pub status: Option<ScanStatus>,
     pub order: ScanOrder,
     pub descending: bool,
-    pub offset: i64,
+    pub start: PageStart,
     pub limit: i64,
 }
 
@@ -655,34 +656,51 @@ impl Store {
         &self,
         query: &ScanQuery,
     ) -> Result<Vec<ScanResult>, StoreError> {
-        let direction = if query.descending { "DESC" } else { "ASC" };
-        let order = match query.order {
-            ScanOrder::ScannedAt => {
-                format!("COALESCE(scanned_at, created_at) {direction}, id {direction}")
-            }
-            ScanOrder::Status => {
-                format!("status {direction}, COALESCE(scanned_at, created_at) DESC, id DESC")
-            }
-        };
+        let descending = query.descending;
+        let keyset = Keyset::new(match query.order {
+            ScanOrder::ScannedAt => vec![
+                ("COALESCE(s.scanned_at, s.created_at)", descending),
+                ("s.id", descending),
+            ],
+            ScanOrder::Status => vec![
+                ("s.status", descending),
+                ("COALESCE(s.scanned_at, s.created_at)", true),
+                ("s.id", true),
+            ],
+        });
         let (column, key) = match (&query.image_id, &query.repository_id) {
             (Some(image), _) => ("image_id", image.clone()),
             (None, Some(repository)) => ("repository_id", repository.clone()),
             (None, None) => return Ok(Vec::new()),
         };
         let status_clause = if query.status.is_some() {
-            "AND status = $4"
+            "AND s.status = $4"
         } else {
             "AND $4 = $4"
         };
+        let anchor = self.page_anchor("scan_results", &query.start).await?;
+        let (join, after) = match anchor {
+            Some(_) => (
+                keyset.anchor_join("scan_results s", "s.id", "$5"),
+                keyset.after_anchor(),
+            ),
+            None => (String::new(), "AND $5 = $5".to_owned()),
+        };
         let sql = format!(
-            "SELECT {SCAN_COLUMNS} FROM scan_results WHERE {column} = $1 {status_clause} \
-             ORDER BY {order} LIMIT $2 OFFSET $3"
+            "SELECT {SCAN_COLUMNS} FROM scan_results s {join} WHERE s.{column} = $1 \
+             {status_clause} {after} ORDER BY {} LIMIT $2 OFFSET $3",
+            keyset.order_by()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key)
             .bind(query.limit)
-            .bind(query.offset)
+            .bind(if anchor.is_some() {
+                0
+            } else {
+                query.start.offset
+            })
             .bind(query.status.map(ScanStatus::number).unwrap_or(0))
+            .bind(anchor.unwrap_or_default())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(scan_from_row).collect()
