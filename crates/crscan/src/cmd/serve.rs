@@ -17,10 +17,25 @@ use crscan_registry::{GcOptions, Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
 use crscan_scanner::{DatabaseCheck, LayerCache};
 use crscan_store::Store;
+use serde::Deserialize as _;
 
 /// Arguments of `crscan serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
+    /// TOML configuration file: any setting below by its name (`scan_max_layers = 64`),
+    /// and `[[tokens]]`.
+    #[arg(long, env = "CRSCAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Every setting of `crscan serve`, settable by flag, by `CRSCAN_*` variable and by the
+/// same name in the TOML file; this one list is what `--help` shows and the file may
+/// hold. Defaults are applied in [`run`].
+#[derive(Debug, Default, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
     /// Address to listen on; port 0 picks a free one, printed on stdout [default: 127.0.0.1:5000].
     #[arg(long, env = "CRSCAN_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -30,53 +45,88 @@ pub struct ServeArgs {
     /// Metadata store: sqlite://FILE or postgres://… [default: SQLite in the data dir].
     #[arg(long, env = "CRSCAN_STORE")]
     pub store: Option<String>,
-    /// TOML configuration file.
-    #[arg(long, env = "CRSCAN_CONFIG")]
-    pub config: Option<PathBuf>,
     /// Vulnerability database file [default: vulndb/crscan.db in the data dir].
     #[arg(long, env = "CRSCAN_DB")]
     pub db: Option<PathBuf>,
     /// On a first start with no vulnerability database, build it from these feed files
-    /// or folders (as `crscan db build --from`) instead of downloading one.
+    /// or folders (as `crscan db build --from`) instead of downloading one [default:
+    /// none, download it].
     #[arg(long = "db-from", env = "CRSCAN_DB_FROM", value_delimiter = ',', num_args = 1..)]
+    #[serde(default)]
     pub db_from: Vec<PathBuf>,
     /// Concurrent scans in this process (0: none, this node only serves the API)
     /// [default: number of cores].
     #[arg(long, env = "CRSCAN_WORKERS")]
     pub workers: Option<usize>,
+    /// Running scans per registry over all processes [default: 10].
+    #[arg(long, env = "CRSCAN_REGISTRY_SCAN_CAP")]
+    pub registry_scan_cap: Option<i64>,
+    /// Seconds a scan job stays claimed without its worker renewing the lease; after a
+    /// crash the job is taken again this long after the last renewal [default: 30].
+    #[arg(long, env = "CRSCAN_SCAN_LEASE_SECONDS")]
+    pub scan_lease_seconds: Option<u64>,
+    /// Age in hours past which the database is reported stale [default: 72].
+    #[arg(long, env = "CRSCAN_DB_MAX_AGE_HOURS")]
+    pub db_max_age_hours: Option<u64>,
+    /// Largest image scanned, in compressed bytes [default: 2147483648, 2 GiB].
+    #[arg(long, env = "CRSCAN_SCAN_MAX_IMAGE_BYTES")]
+    pub scan_max_image_bytes: Option<u64>,
+    /// Most layers in a scanned image [default: 127].
+    #[arg(long, env = "CRSCAN_SCAN_MAX_LAYERS")]
+    pub scan_max_layers: Option<usize>,
+    /// Largest accepted manifest or index, in bytes [default: 4194304, 4 MiB].
+    #[arg(long, env = "CRSCAN_MANIFEST_LIMIT_BYTES")]
+    pub manifest_limit_bytes: Option<usize>,
+    /// Hours between background garbage collections; 0 turns them off [default: 24].
+    #[arg(long, env = "CRSCAN_GC_INTERVAL_HOURS")]
+    pub gc_interval_hours: Option<u64>,
 }
 
-/// The configuration file's shape.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Settings {
+    /// These settings, each one not given taken from `file`.
+    fn or(self, file: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(file.listen),
+            data_dir: self.data_dir.or(file.data_dir),
+            store: self.store.or(file.store),
+            db: self.db.or(file.db),
+            db_from: if self.db_from.is_empty() {
+                file.db_from
+            } else {
+                self.db_from
+            },
+            workers: self.workers.or(file.workers),
+            registry_scan_cap: self.registry_scan_cap.or(file.registry_scan_cap),
+            scan_lease_seconds: self.scan_lease_seconds.or(file.scan_lease_seconds),
+            db_max_age_hours: self.db_max_age_hours.or(file.db_max_age_hours),
+            scan_max_image_bytes: self.scan_max_image_bytes.or(file.scan_max_image_bytes),
+            scan_max_layers: self.scan_max_layers.or(file.scan_max_layers),
+            manifest_limit_bytes: self.manifest_limit_bytes.or(file.manifest_limit_bytes),
+            gc_interval_hours: self.gc_interval_hours.or(file.gc_interval_hours),
+        }
+    }
+}
+
+/// The configuration file: the [`Settings`] by name, and `[[tokens]]`.
+#[derive(Debug, Default)]
 struct ConfigFile {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    store: Option<String>,
-    /// Largest accepted manifest in bytes.
-    manifest_limit_bytes: Option<usize>,
-    /// Hours between background garbage collections; 0 turns them off.
-    gc_interval_hours: Option<u64>,
-    #[serde(default)]
+    settings: Settings,
     tokens: Vec<TokenEntry>,
-    /// The vulnerability database file.
-    db: Option<PathBuf>,
-    /// Feed files or folders to build the database from when there is none.
-    #[serde(default)]
-    db_from: Vec<PathBuf>,
-    /// Concurrent scans in this process.
-    workers: Option<usize>,
-    /// Running scans per registry over all processes (default 10).
-    registry_scan_cap: Option<i64>,
-    /// Age in hours past which the server warns that the database is stale (default 72).
-    db_max_age_hours: Option<u64>,
-    /// Largest image scanned, in compressed bytes (default 2 GiB).
-    scan_max_image_bytes: Option<u64>,
-    /// Most layers in a scanned image (default 127).
-    scan_max_layers: Option<usize>,
-    /// Seconds a scan job stays claimed without its worker renewing the lease; after a
-    /// crash, the job is taken again this long after the last renewal (default 30).
-    scan_lease_seconds: Option<u64>,
+}
+
+impl ConfigFile {
+    fn read(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let invalid = || format!("config file {} is not valid", path.display());
+        let mut table: toml::Table = toml::from_str(&text).with_context(invalid)?;
+        let tokens = match table.remove("tokens") {
+            Some(tokens) => Vec::<TokenEntry>::deserialize(tokens).with_context(invalid)?,
+            None => Vec::new(),
+        };
+        let settings = Settings::deserialize(table).with_context(invalid)?;
+        Ok(ConfigFile { settings, tokens })
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -122,25 +172,19 @@ pub(crate) fn init_logging() {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config: ConfigFile = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("config file {} is not valid", path.display()))?
-        }
+    let config = match &args.config {
+        Some(path) => ConfigFile::read(path)?,
         None => ConfigFile::default(),
     };
-    let listen = args
+    let settings = args.settings.or(config.settings);
+    let listen = settings
         .listen
-        .or(config.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000)));
-    let data_dir = args
+    let data_dir = settings
         .data_dir
         .clone()
-        .or(config.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("./crscan-data"));
-    let store_url = args.store.clone().or(config.store.clone());
+    let store_url = settings.store.clone();
     let mut tokens = Vec::new();
     for entry in &config.tokens {
         let roles = entry
@@ -165,41 +209,36 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let limits = Limits {
-        manifest_bytes: config
+        manifest_bytes: settings
             .manifest_limit_bytes
             .unwrap_or(Limits::default().manifest_bytes),
     };
-    let gc_hours = config.gc_interval_hours.unwrap_or(24);
-    let db_path = args
+    let gc_hours = settings.gc_interval_hours.unwrap_or(24);
+    let db_path = settings
         .db
         .clone()
-        .or(config.db.clone())
         .unwrap_or_else(|| data_dir.join("vulndb").join("crscan.db"));
     let mut worker_config = WorkerConfig::new(db_path.clone());
-    if let Some(workers) = args.workers.or(config.workers) {
+    if let Some(workers) = settings.workers {
         worker_config.workers = workers;
     }
-    if let Some(cap) = config.registry_scan_cap {
+    if let Some(cap) = settings.registry_scan_cap {
         worker_config.registry_cap = cap.max(1);
     }
-    if let Some(bytes) = config.scan_max_image_bytes {
+    if let Some(bytes) = settings.scan_max_image_bytes {
         worker_config.limits.max_image_bytes = bytes;
     }
-    if let Some(layers) = config.scan_max_layers {
+    if let Some(layers) = settings.scan_max_layers {
         worker_config.limits.max_layers = layers;
     }
-    if let Some(seconds) = config.scan_lease_seconds {
+    if let Some(seconds) = settings.scan_lease_seconds {
         worker_config.lease = Duration::from_secs(seconds.max(1));
     }
-    if let Some(hours) = config.db_max_age_hours {
+    if let Some(hours) = settings.db_max_age_hours {
         worker_config.database_max_age_hours = hours;
     }
     let database_check = worker_config.database_check();
-    let db_from = if args.db_from.is_empty() {
-        config.db_from.clone()
-    } else {
-        args.db_from.clone()
-    };
+    let db_from = settings.db_from.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -385,5 +424,113 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// Every setting, its `--flag` and `CRSCAN_*` name, as the TOML file names it.
+    const NAMES: &[&str] = &[
+        "listen",
+        "data_dir",
+        "store",
+        "db",
+        "db_from",
+        "workers",
+        "registry_scan_cap",
+        "scan_lease_seconds",
+        "db_max_age_hours",
+        "scan_max_image_bytes",
+        "scan_max_layers",
+        "manifest_limit_bytes",
+        "gc_interval_hours",
+    ];
+
+    #[test]
+    fn every_setting_has_a_flag_a_variable_and_a_default_in_help() {
+        let help = Cli::command().render_long_help().to_string();
+        for name in NAMES {
+            let flag = format!("--{}", name.replace('_', "-"));
+            let variable = format!("CRSCAN_{}", name.to_ascii_uppercase());
+            assert!(help.contains(&flag), "{flag} missing from --help:\n{help}");
+            assert!(help.contains(&variable), "{variable} missing from --help");
+        }
+        let arguments = Cli::command()
+            .get_arguments()
+            .filter(|argument| argument.get_id() != "config")
+            .filter(|argument| argument.get_long().is_some())
+            .filter(|argument| {
+                !argument
+                    .get_long_help()
+                    .or(argument.get_help())
+                    .is_some_and(|help| help.to_string().contains("[default: "))
+            })
+            .map(|argument| argument.get_id().to_string())
+            .collect::<Vec<_>>();
+        assert!(
+            arguments.is_empty(),
+            "settings without a default in --help: {arguments:?}"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_holds_every_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crscan.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "127.0.0.1:5001"
+data_dir = "/srv/crscan"
+store = "sqlite:///srv/crscan/meta.db"
+db = "/srv/db.db"
+db_from = ["/feeds/a", "/feeds/b"]
+workers = 3
+registry_scan_cap = 4
+scan_lease_seconds = 60
+db_max_age_hours = 12
+scan_max_image_bytes = 1000
+scan_max_layers = 5
+manifest_limit_bytes = 2000
+gc_interval_hours = 0
+
+[[tokens]]
+token = "secret-token-1"
+roles = ["admin"]
+"#,
+        )
+        .unwrap();
+        let file = ConfigFile::read(&path).unwrap();
+        assert_eq!(file.tokens.len(), 1);
+        let cli =
+            Cli::try_parse_from(["crscan", "--scan-max-layers", "9", "--workers", "0"]).unwrap();
+        let settings = cli.serve.settings.or(file.settings);
+        assert_eq!(settings.scan_max_layers, Some(9));
+        assert_eq!(settings.workers, Some(0));
+        assert_eq!(settings.registry_scan_cap, Some(4));
+        assert_eq!(settings.scan_lease_seconds, Some(60));
+        assert_eq!(settings.db_max_age_hours, Some(12));
+        assert_eq!(settings.scan_max_image_bytes, Some(1000));
+        assert_eq!(settings.manifest_limit_bytes, Some(2000));
+        assert_eq!(settings.gc_interval_hours, Some(0));
+        assert_eq!(settings.db_from.len(), 2);
+        assert_eq!(settings.listen, Some("127.0.0.1:5001".parse().unwrap()));
+
+        // An unknown key is refused, naming it.
+        std::fs::write(&path, "scan_max_layer = 5\n").unwrap();
+        let error = format!("{:#}", ConfigFile::read(&path).unwrap_err());
+        assert!(error.contains("scan_max_layer"), "{error}");
     }
 }
