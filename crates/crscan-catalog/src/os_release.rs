@@ -109,6 +109,7 @@ pub fn parse_os_release(text: &str) -> OsRelease {
             "VERSION_ID" => os.version_id = value,
             "VERSION_CODENAME" if !value.is_empty() => os.codename = Some(value),
             "PRETTY_NAME" if !value.is_empty() => os.pretty_name = Some(value),
+            "PLATFORM_ID" if !value.is_empty() => os.platform_id = Some(value),
             "ID_LIKE" => {
                 os.id_like = value
                     .split_ascii_whitespace()

@@ -167,6 +167,10 @@ pub struct OsRelease {
     /// `ID_LIKE` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub id_like: Vec<String>,
+    /// `PLATFORM_ID` when present (`platform:el9`): the Red Hat family's major release,
+    /// also where `VERSION_ID` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_id: Option<String>,
     /// True when the OS was inferred without an os-release file (distroless images
     /// with only dpkg `status.d/`, or a fallback release file).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

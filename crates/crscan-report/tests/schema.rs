@@ -191,6 +191,7 @@ fn realistic_document() -> SbomDocument {
             codename: Some("bookworm".to_owned()),
             pretty_name: Some("Debian GNU/Linux 12 (bookworm)".to_owned()),
             id_like: Vec::new(),
+            platform_id: None,
             inferred: false,
         }),
         packages,

@@ -126,10 +126,42 @@ pub fn language_ecosystem(package_type: PackageType) -> Option<&'static str> {
 /// The ecosystem keys an OS release's packages are looked up under, in order of
 /// preference. Debian 12 → `Debian:12`; Ubuntu 22.04 → `Ubuntu:22.04` and
 /// `Ubuntu:Pro:22.04` (Canonical publishes fixes for releases past standard support
-/// under Pro); Alpine 3.19.1 → `Alpine:v3.19`. Empty for an OS without feeds.
+/// under Pro); Alpine 3.19.1 → `Alpine:v3.19`; AlmaLinux 9.2 → `AlmaLinux:9`;
+/// Rocky Linux 9.2 → `Rocky Linux:9`; Red Hat Enterprise Linux 9.2 (and CentOS
+/// Stream 9) → the `Red Hat:enterprise_linux:9::*` repositories of the CSAF-derived
+/// records; SLES 15.5 → `SUSE:Linux Enterprise Server 15 SP5`; openSUSE Leap 15.5 →
+/// `openSUSE:Leap 15.5`. Empty for an OS without feeds.
 pub fn os_ecosystems(os: &OsRelease) -> Vec<String> {
     let version = os.version_id.trim();
     match os.id.as_str() {
+        "almalinux" => red_hat_major(os)
+            .map(|major| vec![format!("AlmaLinux:{major}")])
+            .unwrap_or_default(),
+        "rocky" => red_hat_major(os)
+            .map(|major| vec![format!("Rocky Linux:{major}")])
+            .unwrap_or_default(),
+        "rhel" | "centos" => red_hat_major(os)
+            .map(|major| {
+                RED_HAT_REPOSITORIES
+                    .iter()
+                    .map(|repository| format!("Red Hat:enterprise_linux:{major}::{repository}"))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "sles" | "sled" => {
+            let mut parts = version.split('.');
+            match (parts.next(), parts.next()) {
+                (Some(major), Some(pack)) if !major.is_empty() && pack != "0" => {
+                    vec![format!("SUSE:Linux Enterprise Server {major} SP{pack}")]
+                }
+                (Some(major), _) if !major.is_empty() => {
+                    vec![format!("SUSE:Linux Enterprise Server {major}")]
+                }
+                _ => Vec::new(),
+            }
+        }
+        "opensuse-leap" if !version.is_empty() => vec![format!("openSUSE:Leap {version}")],
+        "opensuse-tumbleweed" => vec!["openSUSE:Tumbleweed".to_owned()],
         "debian" => {
             let major = version.split('.').next().unwrap_or("");
             if !major.is_empty() {
@@ -170,6 +202,22 @@ pub fn os_ecosystems(os: &OsRelease) -> Vec<String> {
     }
 }
 
+/// The repositories of a Red Hat Enterprise Linux major release that its
+/// CSAF-derived OSV records name (`Red Hat:enterprise_linux:9::appstream`).
+const RED_HAT_REPOSITORIES: [&str; 4] = ["baseos", "appstream", "crb", "supplementary"];
+
+/// The major release of a Red Hat family OS: the digits before the first `.` of
+/// `VERSION_ID`, else of `PLATFORM_ID` (`platform:el9` → `9`).
+fn red_hat_major(os: &OsRelease) -> Option<String> {
+    let from_version = os.version_id.trim().split('.').next().unwrap_or("");
+    if !from_version.is_empty() && from_version.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(from_version.to_owned());
+    }
+    let platform = os.platform_id.as_deref()?.trim();
+    let major = platform.strip_prefix("platform:el")?;
+    (!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit())).then(|| major.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +241,24 @@ mod tests {
         let mut sid = os("debian", "");
         sid.codename = Some("bookworm".to_owned());
         assert_eq!(os_ecosystems(&sid), ["Debian:12"]);
-        assert!(os_ecosystems(&os("rhel", "9.3")).is_empty());
+        assert_eq!(os_ecosystems(&os("almalinux", "9.2")), ["AlmaLinux:9"]);
+        assert_eq!(os_ecosystems(&os("rocky", "8.10")), ["Rocky Linux:8"]);
+        assert_eq!(
+            os_ecosystems(&os("rhel", "9.3"))[0],
+            "Red Hat:enterprise_linux:9::baseos"
+        );
+        let mut platform_only = os("almalinux", "");
+        platform_only.platform_id = Some("platform:el10".to_owned());
+        assert_eq!(os_ecosystems(&platform_only), ["AlmaLinux:10"]);
+        assert_eq!(
+            os_ecosystems(&os("sles", "15.5")),
+            ["SUSE:Linux Enterprise Server 15 SP5"]
+        );
+        assert_eq!(
+            os_ecosystems(&os("opensuse-leap", "15.5")),
+            ["openSUSE:Leap 15.5"]
+        );
+        assert!(os_ecosystems(&os("fedora", "40")).is_empty());
     }
 
     #[test]

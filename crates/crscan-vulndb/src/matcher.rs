@@ -4,6 +4,13 @@
 //! - OS packages are looked up under the ecosystem of the detected release
 //!   ([`crate::ecosystem::os_ecosystems`]) by *source* package name, and reported once
 //!   per source package with the binary packages it installed.
+//! - rpm packages are the exception: the RPM distributions' feeds (AlmaLinux, Rocky
+//!   Linux, Red Hat, SUSE) name *binary* packages (`openssl-libs`), so each binary
+//!   package is looked up by its own name with its `epoch:version-release` (the
+//!   installed epoch is kept), and the findings are still grouped per source RPM
+//!   (name and version from `SOURCERPM`). A module stream build
+//!   (`.module_el9…` in the release) is compared only with fixes of the same stream
+//!   kind and upstream major version, and a plain build only with plain fixes.
 //! - The version compared for a dpkg package is its source version when the status
 //!   file records one (`Source: openssl (1.1.1n-0+deb10u3)`), as Debian's and Ubuntu's
 //!   trackers write fixed versions of source packages (trivy does the same); otherwise
@@ -73,6 +80,17 @@ struct Subject<'a> {
     version: String,
     scheme: Scheme,
     packages: Vec<&'a Package>,
+    /// The (name, version) pairs looked up: the lookup name and version, or for rpm
+    /// each binary package's name and `epoch:version-release`.
+    lookups: Vec<(String, String)>,
+}
+
+/// An rpm package's `epoch:version-release`, keeping any epoch the database records.
+fn rpm_evr(package: &Package) -> String {
+    match package.epoch {
+        Some(epoch) => format!("{epoch}:{}", package.version),
+        None => package.version.clone(),
+    }
 }
 
 /// Matches an inventory.
@@ -93,7 +111,7 @@ pub fn match_inventory_with(
                 PackageType::Apk => Scheme::Apk,
                 _ => Scheme::Rpm,
             };
-            if os_keys.is_empty() || package.package_type == PackageType::Rpm {
+            if os_keys.is_empty() {
                 if !reported_os_gap {
                     reported_os_gap = true;
                     let os = inventory
@@ -115,11 +133,27 @@ pub fn match_inventory_with(
             let name = package.source_name_or_name().to_owned();
             let version = match package.package_type {
                 PackageType::Deb => package.source_version_or_version().to_owned(),
+                PackageType::Rpm => rpm_evr(package),
                 _ => package.version.clone(),
             };
-            let key = (name.clone(), version.clone());
+            let lookup = if package.package_type == PackageType::Rpm {
+                (package.name.clone(), version.clone())
+            } else {
+                (name.clone(), version.clone())
+            };
+            // Binary rpms of one source RPM share its version, which SOURCERPM
+            // records without the epoch.
+            let group_version = match package.package_type {
+                PackageType::Rpm => package.source_version_or_version().to_owned(),
+                _ => version.clone(),
+            };
+            let key = (name.clone(), group_version);
             if let Some(index) = os_index.get(&key) {
-                subjects[*index].packages.push(package);
+                let subject = &mut subjects[*index];
+                subject.packages.push(package);
+                if !subject.lookups.contains(&lookup) {
+                    subject.lookups.push(lookup);
+                }
                 continue;
             }
             os_index.insert(key, subjects.len());
@@ -129,6 +163,7 @@ pub fn match_inventory_with(
                 version,
                 scheme,
                 packages: vec![package],
+                lookups: vec![lookup],
             });
         } else if let Some(ecosystem) = language_ecosystem(package.package_type) {
             let Some(scheme) = Scheme::from_ecosystem(ecosystem) else {
@@ -139,9 +174,11 @@ pub fn match_inventory_with(
             } else {
                 package.version.clone()
             };
+            let lookup_name = normalize_name(ecosystem, &package.name);
             subjects.push(Subject {
                 ecosystems: vec![ecosystem.to_owned()],
-                lookup_name: normalize_name(ecosystem, &package.name),
+                lookups: vec![(lookup_name.clone(), version.clone())],
+                lookup_name,
                 version,
                 scheme,
                 packages: vec![package],
@@ -238,61 +275,17 @@ fn match_subject(
 ) -> Result<(), MatchError> {
     let mut contributions: Vec<Contribution> = Vec::new();
     for ecosystem in &subject.ecosystems {
-        for entry in db.lookup(ecosystem, &subject.lookup_name)? {
-            if entry.withdrawn {
-                continue;
-            }
-            let affected = entry.affected;
-            if affected.status == AffectedStatus::NotAffected {
-                if options.include_not_affected {
-                    contributions.push(Contribution {
-                        advisory_row: entry.advisory_row,
-                        ecosystem: ecosystem.clone(),
-                        fixed: None,
-                        status: AffectedStatus::NotAffected,
-                        distro_rating: affected.distro_rating,
-                        severity: affected.severity,
-                    });
-                }
-                continue;
-            }
-            let ranges = to_version_ranges(&affected.ranges);
-            let hit = match crscan_version::osv::is_affected(
-                subject.scheme,
-                &subject.version,
-                &ranges,
-                &affected.versions,
-            ) {
-                Ok(hit) => hit,
-                Err(error) => {
-                    diagnostics.push(Diagnostic {
-                        detector: "matcher".to_owned(),
-                        path: subject
-                            .packages
-                            .first()
-                            .map(|p| p.purl.clone())
-                            .unwrap_or_default(),
-                        message: format!(
-                            "cannot compare {} {} in {ecosystem}: {error}",
-                            subject.lookup_name, subject.version
-                        ),
-                    });
-                    continue;
-                }
-            };
-            if !hit {
-                continue;
-            }
-            let fixed =
-                crscan_version::osv::lowest_fix_above(subject.scheme, &subject.version, &ranges);
-            contributions.push(Contribution {
-                advisory_row: entry.advisory_row,
-                ecosystem: ecosystem.clone(),
-                fixed,
-                status: affected.status,
-                distro_rating: affected.distro_rating,
-                severity: affected.severity,
-            });
+        for (lookup_name, version) in &subject.lookups {
+            match_lookup(
+                db,
+                subject,
+                ecosystem,
+                lookup_name,
+                version,
+                options,
+                &mut contributions,
+                diagnostics,
+            )?;
         }
     }
     if contributions.is_empty() {
@@ -377,6 +370,114 @@ fn match_subject(
     Ok(())
 }
 
+/// Looks up one (name, version) of a subject in one ecosystem and keeps the records
+/// that say it is affected.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, every value is distinct"
+)]
+fn match_lookup(
+    db: &Database,
+    subject: &Subject,
+    ecosystem: &str,
+    lookup_name: &str,
+    version: &str,
+    options: MatchOptions,
+    contributions: &mut Vec<Contribution>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<(), MatchError> {
+    for entry in db.lookup(ecosystem, lookup_name)? {
+        if entry.withdrawn {
+            continue;
+        }
+        let affected = entry.affected;
+        if affected.status == AffectedStatus::NotAffected {
+            if options.include_not_affected {
+                contributions.push(Contribution {
+                    advisory_row: entry.advisory_row,
+                    ecosystem: ecosystem.to_owned(),
+                    fixed: None,
+                    status: AffectedStatus::NotAffected,
+                    distro_rating: affected.distro_rating,
+                    severity: affected.severity,
+                });
+            }
+            continue;
+        }
+        if subject.scheme == Scheme::Rpm && !same_rpm_stream(version, &affected.ranges) {
+            continue;
+        }
+        let ranges = to_version_ranges(&affected.ranges);
+        let hit = match crscan_version::osv::is_affected(
+            subject.scheme,
+            version,
+            &ranges,
+            &affected.versions,
+        ) {
+            Ok(hit) => hit,
+            Err(error) => {
+                diagnostics.push(Diagnostic {
+                    detector: "matcher".to_owned(),
+                    path: subject
+                        .packages
+                        .first()
+                        .map(|p| p.purl.clone())
+                        .unwrap_or_default(),
+                    message: format!(
+                        "cannot compare {} {} in {ecosystem}: {error}",
+                        lookup_name, version
+                    ),
+                });
+                continue;
+            }
+        };
+        if !hit {
+            continue;
+        }
+        let fixed = crscan_version::osv::lowest_fix_above(subject.scheme, version, &ranges);
+        contributions.push(Contribution {
+            advisory_row: entry.advisory_row,
+            ecosystem: ecosystem.to_owned(),
+            fixed,
+            status: affected.status,
+            distro_rating: affected.distro_rating,
+            severity: affected.severity,
+        });
+    }
+    Ok(())
+}
+
+/// Whether a record's fixed versions are builds of the same kind as an installed
+/// rpm: module stream builds (`…module_el9.2.0+…`) answer for a module build of the
+/// same upstream major version, plain builds for plain builds. A record with no
+/// fixed version applies to any build.
+fn same_rpm_stream(installed: &str, ranges: &[crate::advisory::Range]) -> bool {
+    let is_module = |evr: &str| evr.contains(".module");
+    let upstream_major = |evr: &str| {
+        let without_epoch = evr.split_once(':').map_or(evr, |(_, rest)| rest);
+        without_epoch
+            .split(['.', '-'])
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let fixes: Vec<&str> = ranges
+        .iter()
+        .flat_map(|range| range.events.iter())
+        .filter_map(|event| match event {
+            Event::Fixed(version) | Event::LastAffected(version) => Some(version.as_str()),
+            _ => None,
+        })
+        .collect();
+    if fixes.is_empty() {
+        return true;
+    }
+    fixes.iter().any(|fix| {
+        is_module(fix) == is_module(installed)
+            && (!is_module(installed) || upstream_major(fix) == upstream_major(installed))
+    })
+}
+
 fn absorb(item: &mut Pending, advisory: &Advisory, contribution: &Contribution, flaw_id: &str) {
     let push = |list: &mut Vec<String>, value: &str| {
         if value != flaw_id && !list.iter().any(|known| known == value) {
@@ -418,9 +519,14 @@ fn absorb(item: &mut Pending, advisory: &Advisory, contribution: &Contribution, 
     item.statuses.push(contribution.status);
     if let Some(rating) = &contribution.distro_rating {
         let family = ecosystem_family(&contribution.ecosystem);
-        if matches!(family, "Debian" | "Ubuntu" | "Alpine") {
-            item.ratings
-                .push((family.to_ascii_lowercase(), rating.clone()));
+        let distribution = match family {
+            "Debian" | "Ubuntu" | "Alpine" | "AlmaLinux" => Some(family.to_ascii_lowercase()),
+            "Rocky Linux" => Some("rocky".to_owned()),
+            "Red Hat" => Some("redhat".to_owned()),
+            _ => None,
+        };
+        if let Some(distribution) = distribution {
+            item.ratings.push((distribution, rating.clone()));
         }
     }
     for statement in advisory.severity.iter().chain(contribution.severity.iter()) {

@@ -135,6 +135,7 @@ fn os_release(component: &Value) -> OsRelease {
         codename: first_property(component, "crscan:os:codename"),
         pretty_name: None,
         id_like: Vec::new(),
+        platform_id: None,
         inferred: first_property(component, "crscan:os:inferred").as_deref() == Some("true"),
     }
 }

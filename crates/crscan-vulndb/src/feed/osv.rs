@@ -4,7 +4,12 @@
 //! strings, unknown fields are ignored), and strict where a record is useless without
 //! a field (`id`, each affected package's `ecosystem` and `name`). Quirks handled here:
 //! Ubuntu's `:LTS` ecosystems and `upstream` CVE list, Ubuntu's per-package
-//! `ubuntu_priority`, and GHSA's `database_specific.severity` label.
+//! `ubuntu_priority`, and GHSA's `database_specific.severity` label. The RPM
+//! distributions' errata (AlmaLinux `ALSA-`, Rocky Linux `RLSA-`, Red Hat `RHSA-`,
+//! SUSE `SUSE-SU-`) name their CVEs in `related`, bundle several flaws, and rate them
+//! on the Red Hat scale as the summary's prefix (`Important: openssl security update`);
+//! their bug fix and enhancement errata (`ALBA-`, `ALEA-`, …) name no flaw, so their
+//! packages are left out of the lookup.
 
 use serde::Deserialize;
 
@@ -27,6 +32,8 @@ struct WireRecord {
     aliases: Option<Vec<String>>,
     #[serde(default)]
     upstream: Option<Vec<String>>,
+    #[serde(default)]
+    related: Option<Vec<String>>,
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
@@ -178,10 +185,15 @@ fn convert(wire: WireRecord) -> Result<Advisory, RecordError> {
             .push(SeverityStatement::Label(label.to_owned()));
     }
     // Canonical's USN records name their CVEs only in `upstream`
-    // (`UBUNTU-CVE-2024-22365`), and a USN can fix several of them.
-    let upstream = wire.upstream.unwrap_or_default();
-    if advisory.id.starts_with("USN-") {
+    // (`UBUNTU-CVE-2024-22365`), and a USN can fix several of them. The RPM
+    // distributions' errata do the same in `related`.
+    let mut upstream = wire.upstream.unwrap_or_default();
+    let errata = rpm_errata_kind(&advisory.id);
+    if advisory.id.starts_with("USN-") || errata.is_some() {
         advisory.bundle = true;
+    }
+    if errata.is_some() {
+        upstream.extend(wire.related.unwrap_or_default());
     }
     for id in &upstream {
         if let Some(cve) = crate::advisory::cve_of(id)
@@ -196,6 +208,11 @@ fn convert(wire: WireRecord) -> Result<Advisory, RecordError> {
     // Canonical's newer records rate the whole record with a severity of type
     // `Ubuntu` (`medium`); that is the distribution's rating for every package.
     let ubuntu_rating = wire_ubuntu_rating(&advisory);
+    let red_hat_rating = advisory.summary.as_deref().and_then(red_hat_scale_prefix);
+    if errata == Some(ErrataKind::BugFixOrEnhancement) {
+        // Nothing to match: the record names no flaw.
+        return Ok(advisory);
+    }
     let affected_list = wire.affected.unwrap_or_default();
     let mut skipped = Vec::new();
     let had_affected = !affected_list.is_empty();
@@ -204,6 +221,9 @@ fn convert(wire: WireRecord) -> Result<Advisory, RecordError> {
             Ok(mut converted) => {
                 if converted.distro_rating.is_none() && converted.ecosystem.starts_with("Ubuntu:") {
                     converted.distro_rating.clone_from(&ubuntu_rating);
+                }
+                if converted.distro_rating.is_none() && is_rpm_distribution(&converted.ecosystem) {
+                    converted.distro_rating = red_hat_rating.map(str::to_owned);
                 }
                 advisory.affected.push(converted);
             }
@@ -293,6 +313,48 @@ fn convert_affected(wire: WireAffected) -> Result<Affected, String> {
     })
 }
 
+/// What an RPM distribution's erratum is, by its id prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrataKind {
+    /// A security advisory (`ALSA-`, `RLSA-`, `RHSA-`, `SUSE-SU-`, `openSUSE-SU-`).
+    Security,
+    /// A bug fix or enhancement erratum (`ALBA-`, `ALEA-`, `RLBA-`, `RLEA-`, `RHBA-`,
+    /// `RHEA-`, `SUSE-RU-`, `SUSE-FU-`, `SUSE-OU-`).
+    BugFixOrEnhancement,
+}
+
+fn rpm_errata_kind(id: &str) -> Option<ErrataKind> {
+    const SECURITY: [&str; 5] = ["ALSA-", "RLSA-", "RHSA-", "SUSE-SU-", "openSUSE-SU-"];
+    const OTHER: [&str; 9] = [
+        "ALBA-", "ALEA-", "RLBA-", "RLEA-", "RHBA-", "RHEA-", "SUSE-RU-", "SUSE-FU-", "SUSE-OU-",
+    ];
+    if SECURITY.iter().any(|prefix| id.starts_with(prefix)) {
+        Some(ErrataKind::Security)
+    } else if OTHER.iter().any(|prefix| id.starts_with(prefix)) {
+        Some(ErrataKind::BugFixOrEnhancement)
+    } else {
+        None
+    }
+}
+
+/// Whether an ecosystem is one of the RPM distributions whose errata rate flaws on
+/// the Red Hat scale.
+fn is_rpm_distribution(ecosystem: &str) -> bool {
+    matches!(
+        crate::ecosystem::ecosystem_family(ecosystem),
+        "AlmaLinux" | "Rocky Linux" | "Red Hat"
+    )
+}
+
+/// The Red Hat scale rating an erratum's summary starts with
+/// (`Important: openssl security update` → `Important`).
+fn red_hat_scale_prefix(summary: &str) -> Option<&'static str> {
+    let (prefix, _) = summary.split_once(':')?;
+    ["Critical", "Important", "Moderate", "Low"]
+        .into_iter()
+        .find(|level| prefix.trim().eq_ignore_ascii_case(level))
+}
+
 /// Where a person reads a record, by its id prefix.
 fn advisory_link(id: &str) -> String {
     if id.starts_with("GHSA-") {
@@ -307,5 +369,59 @@ fn advisory_link(id: &str) -> String {
         format!("https://rustsec.org/advisories/{id}.html")
     } else {
         format!("https://osv.dev/vulnerability/{id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alma(id: &str, summary: &str) -> Vec<u8> {
+        serde_json::json!({
+            "id": id,
+            "summary": summary,
+            "related": ["CVE-2023-5363", "CVE-2023-5678"],
+            "affected": [
+                {"package": {"ecosystem": "AlmaLinux:9", "name": "openssl-libs"},
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-25.el9_3"}]}]},
+                {"package": {"ecosystem": "AlmaLinux:8", "name": "openssl-libs"},
+                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:1.1.1k-12.el8_9"}]}]}
+            ]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn almalinux_errata_bundle_their_related_cves_and_rate_by_summary_prefix() {
+        let advisory =
+            parse_json(&alma("ALSA-2024:0310", "Moderate: openssl security update")).unwrap();
+        assert!(advisory.bundle);
+        assert_eq!(advisory.cves, ["CVE-2023-5363", "CVE-2023-5678"]);
+        assert_eq!(advisory.affected.len(), 2);
+        assert_eq!(advisory.affected[0].ecosystem, "AlmaLinux:9");
+        assert_eq!(
+            advisory.affected[0].distro_rating.as_deref(),
+            Some("Moderate")
+        );
+        let unrated = parse_json(&alma("ALSA-2024:0311", "openssl security update")).unwrap();
+        assert_eq!(unrated.affected[0].distro_rating, None);
+    }
+
+    #[test]
+    fn bug_fix_errata_name_no_flaw() {
+        let advisory = parse_json(&alma("ALBA-2024:0312", "openssl bug fix update")).unwrap();
+        assert!(advisory.affected.is_empty());
+    }
+
+    #[test]
+    fn red_hat_scale_prefixes() {
+        assert_eq!(
+            red_hat_scale_prefix("Important: kernel update"),
+            Some("Important")
+        );
+        assert_eq!(red_hat_scale_prefix("critical: x"), Some("Critical"));
+        assert_eq!(red_hat_scale_prefix("None: x"), None);
+        assert_eq!(red_hat_scale_prefix("no prefix"), None);
     }
 }
