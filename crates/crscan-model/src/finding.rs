@@ -56,7 +56,9 @@ pub struct CvssScore {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SeveritySource {
-    /// The distribution's own rating (Debian urgency, Ubuntu priority).
+    /// The distribution's own rating (Debian urgency, Ubuntu priority, the Red Hat
+    /// scale of AlmaLinux and Rocky Linux errata), from the finding's own records or
+    /// from the distribution's tracker entry for the same CVE.
     Distribution {
         distribution: String,
         rating: String,
@@ -66,6 +68,9 @@ pub enum SeveritySource {
     Cvss { version: CvssVersion, score: f64 },
     /// The advisory's own label (GHSA `database_specific.severity`).
     AdvisoryLabel { advisory: String, label: String },
+    /// The base score NVD's CVSS vector for the same CVE gives (the vector is in
+    /// [`Finding::cvss`]), used when the finding's own records rate nothing.
+    Nvd { version: CvssVersion, score: f64 },
     /// Nothing said how severe the flaw is.
     None,
 }

@@ -260,16 +260,19 @@ pub enum FeedKind {
     UbuntuCveTracker,
     /// Node Security WG JSON (pre-OSV npm advisories).
     NodeSecurityWg,
+    /// NVD CVE API 2.0 JSON: CVSS per CVE id, no packages.
+    Nvd,
 }
 
 impl FeedKind {
-    pub const ALL: [FeedKind; 6] = [
+    pub const ALL: [FeedKind; 7] = [
         FeedKind::Osv,
         FeedKind::AlpineSecdb,
         FeedKind::DebianList,
         FeedKind::DebianJson,
         FeedKind::UbuntuCveTracker,
         FeedKind::NodeSecurityWg,
+        FeedKind::Nvd,
     ];
 
     /// The short name stored in the database and printed by `crscan db status`.
@@ -281,6 +284,7 @@ impl FeedKind {
             FeedKind::DebianJson => "debian-json",
             FeedKind::UbuntuCveTracker => "ubuntu-cve-tracker",
             FeedKind::NodeSecurityWg => "nodejs-security-wg",
+            FeedKind::Nvd => "nvd",
         }
     }
 }

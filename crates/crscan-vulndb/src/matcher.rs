@@ -24,7 +24,11 @@
 //!   bundled DSA/DLA/USN gives one finding per CVE it fixes.
 //! - `fixed_by` is the lowest fixed version above the installed one.
 //! - Severity: the distribution's rating, else the CVSS base score computed from the
-//!   best vector (v4, then v3.x, then v2), else the advisory's label, else UNDEFINED.
+//!   best vector (v4, then v3.x, then v2), else the advisory's label. A finding its
+//!   own records leave unrated takes the rating of the same CVE elsewhere: the
+//!   distribution's tracker (Debian tracker JSON urgency, Ubuntu CVE Tracker priority)
+//!   for the same source package, then NVD's CVSS (CVE API 2.0 records); else
+//!   UNDEFINED. `severity_source` says which.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -198,6 +202,7 @@ pub fn match_inventory_with(
             &mut diagnostics,
         )?;
     }
+    enrich_severities(db, &mut findings)?;
     findings.sort_by(|a: &Finding, b: &Finding| {
         a.severity
             .cmp(&b.severity)
@@ -609,6 +614,80 @@ fn finish(item: Pending, subject: &Subject, first: &Package) -> Finding {
         locations,
         advisory_link: item.link,
     }
+}
+
+/// Rates the findings whose own records rate nothing from other sources that rate
+/// the same CVE (see the module documentation for the order).
+fn enrich_severities(db: &Database, findings: &mut [Finding]) -> Result<(), MatchError> {
+    let mut nvd: HashMap<String, Option<CvssScore>> = HashMap::new();
+    for finding in findings.iter_mut() {
+        if finding.severity_source != SeveritySource::None {
+            continue;
+        }
+        let Some(cve) = std::iter::once(&finding.id)
+            .chain(finding.aliases.iter())
+            .find_map(|id| crate::advisory::cve_of(id))
+        else {
+            continue;
+        };
+        let tracker = match ecosystem_family(&finding.ecosystem) {
+            "Debian" => Some(("debian", crate::advisory::FeedKind::DebianJson)),
+            "Ubuntu" => Some(("ubuntu", crate::advisory::FeedKind::UbuntuCveTracker)),
+            _ => None,
+        };
+        if let Some((distribution, feed)) = tracker
+            && let Some(advisory) = db.advisory_by_id(feed.name(), &cve)?
+            && advisory.withdrawn.is_none()
+        {
+            let same_package =
+                |affected: &&crate::advisory::Affected| affected.package == finding.package_name;
+            let rated = advisory
+                .affected
+                .iter()
+                .filter(same_package)
+                .filter(|affected| affected.ecosystem == finding.ecosystem)
+                .chain(advisory.affected.iter().filter(same_package))
+                .find_map(|affected| {
+                    let rating = affected.distro_rating.as_deref()?;
+                    distro_rating_severity(rating).map(|severity| (severity, rating.to_owned()))
+                });
+            if let Some((severity, rating)) = rated {
+                finding.severity = severity;
+                finding.severity_source = SeveritySource::Distribution {
+                    distribution: distribution.to_owned(),
+                    rating,
+                };
+                continue;
+            }
+        }
+        let score = match nvd.get(&cve) {
+            Some(score) => score.clone(),
+            None => {
+                let score = db
+                    .advisory_by_id(crate::advisory::FeedKind::Nvd.name(), &cve)?
+                    .filter(|advisory| advisory.withdrawn.is_none())
+                    .and_then(|advisory| {
+                        let statements: Vec<(String, SeverityStatement)> = advisory
+                            .severity
+                            .into_iter()
+                            .map(|statement| (advisory.id.clone(), statement))
+                            .collect();
+                        best_cvss(&statements)
+                    });
+                nvd.insert(cve.clone(), score.clone());
+                score
+            }
+        };
+        if let Some(score) = score {
+            finding.severity = Severity::from_cvss_score(score.score);
+            finding.severity_source = SeveritySource::Nvd {
+                version: score.version,
+                score: score.score,
+            };
+            finding.cvss = Some(score);
+        }
+    }
+    Ok(())
 }
 
 /// The most recent CVSS version among the statements that scores: v4, then v3.x,

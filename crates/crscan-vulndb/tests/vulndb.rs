@@ -521,3 +521,88 @@ fn withdrawn_advisories_never_match() {
             .all(|finding| !finding.advisories.contains(&"GO-2022-0617".to_owned()))
     );
 }
+
+/// A page of NVD's CVE API 2.0 written for this test from the API's published schema
+/// (`cve_api_json_2.0.schema`): there is no real NVD data here. CVE-2019-1547 carries
+/// NVD's (Primary) CVSS 3.1 vector and a CNA's (Secondary) one; CVE-2022-27664 only
+/// a CVSS 3.1 vector; CVE-2019-1549 is absent.
+const NVD_PAGE: &str = r#"{
+  "resultsPerPage": 2, "startIndex": 0, "totalResults": 2,
+  "format": "NVD_CVE", "version": "2.0", "timestamp": "2026-08-21T00:00:00.000",
+  "vulnerabilities": [
+    {"cve": {"id": "CVE-2019-1547", "sourceIdentifier": "openssl-security@openssl.org",
+      "published": "2019-09-10T17:15:11.970", "lastModified": "2024-11-21T04:36:50.610",
+      "vulnStatus": "Modified",
+      "descriptions": [{"lang": "en", "value": "Normally in OpenSSL EC groups always have a co-factor present."}],
+      "metrics": {"cvssMetricV31": [
+        {"source": "nvd@nist.gov", "type": "Primary",
+         "cvssData": {"version": "3.1", "vectorString": "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:N/A:N",
+                      "baseScore": 4.7, "baseSeverity": "MEDIUM"},
+         "exploitabilityScore": 1.0, "impactScore": 3.6},
+        {"source": "cna@example.org", "type": "Secondary",
+         "cvssData": {"version": "3.1", "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                      "baseScore": 9.8, "baseSeverity": "CRITICAL"},
+         "exploitabilityScore": 3.9, "impactScore": 5.9}]},
+      "references": [{"url": "https://www.openssl.org/news/secadv/20190910.txt", "source": "openssl-security@openssl.org"}]}},
+    {"cve": {"id": "CVE-2022-27664", "sourceIdentifier": "security@golang.org",
+      "published": "2022-09-06T18:15:09.137", "lastModified": "2024-11-21T06:56:07.050",
+      "vulnStatus": "Modified",
+      "descriptions": [{"lang": "en", "value": "In net/http in Go before 1.18.6 and 1.19.x before 1.19.1, attackers can cause a denial of service."}],
+      "metrics": {"cvssMetricV31": [
+        {"source": "nvd@nist.gov", "type": "Primary",
+         "cvssData": {"version": "3.1", "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+                      "baseScore": 7.5, "baseSeverity": "HIGH"},
+         "exploitabilityScore": 3.9, "impactScore": 3.6}]},
+      "references": []}}
+  ]
+}"#;
+
+#[test]
+fn unrated_findings_take_nvd_cvss_for_the_same_cve() {
+    let directory = tempfile::tempdir().unwrap();
+    let nvd = directory.path().join("nvd-page-0.json");
+    std::fs::write(&nvd, NVD_PAGE).unwrap();
+    let mut report = LoadReport::new();
+    report.load_path(&data("alpine-secdb/v3.10")).unwrap();
+    report.load_path(&data("golang-vulndb")).unwrap();
+    report.load_path(&nvd).unwrap();
+    assert_eq!(report.counts[&FeedKind::Nvd].loaded, 2);
+    let path = directory.path().join("crscan.db");
+    Database::build(&path, &report, 1_700_000_000).unwrap();
+    let database = Database::open(&path).unwrap();
+
+    let mut libcrypto = package(PackageType::Apk, "libcrypto1.1", "1.1.1c-r0");
+    libcrypto.source_name = Some("openssl".to_owned());
+    let alpine = Inventory {
+        os: os("alpine", "3.10.3"),
+        packages: vec![libcrypto],
+        diagnostics: Vec::new(),
+    };
+    let found = match_inventory(&database, &alpine).unwrap().findings;
+    let rated = found.iter().find(|f| f.id == "CVE-2019-1547").unwrap();
+    assert_eq!(rated.severity, Severity::Medium);
+    assert!(
+        matches!(rated.severity_source, SeveritySource::Nvd { score, .. } if score == 4.7),
+        "{:?}",
+        rated.severity_source
+    );
+    assert_eq!(
+        rated.cvss.as_ref().unwrap().vector,
+        "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:N/A:N"
+    );
+    let unrated = found.iter().find(|f| f.id == "CVE-2019-1549").unwrap();
+    assert_eq!(unrated.severity, Severity::Undefined);
+    assert_eq!(unrated.severity_source, SeveritySource::None);
+
+    let go = Inventory {
+        os: None,
+        packages: vec![package(PackageType::Golang, "stdlib", "v1.19")],
+        diagnostics: Vec::new(),
+    };
+    let found = match_inventory(&database, &go).unwrap().findings;
+    let http2 = found.iter().find(|f| f.id == "CVE-2022-27664").unwrap();
+    assert_eq!(http2.severity, Severity::High);
+    assert!(matches!(http2.severity_source, SeveritySource::Nvd { .. }));
+    let json = serde_json::to_value(&http2.severity_source).unwrap();
+    assert_eq!(json["kind"], "nvd");
+}

@@ -375,8 +375,13 @@ fn vulnerability(
 
 fn ratings(finding: &Finding) -> Vec<Rating> {
     let severity = severity_word(finding.severity);
+    let cvss_source =
+        matches!(finding.severity_source, SeveritySource::Nvd { .. }).then(|| Source {
+            name: Some("NVD".to_owned()),
+            url: Some("https://nvd.nist.gov/".to_owned()),
+        });
     let cvss_rating = finding.cvss.as_ref().map(|cvss| Rating {
-        source: None,
+        source: cvss_source,
         score: Some(cvss.score),
         severity: severity_word(Severity::from_cvss_score(cvss.score)),
         method: cvss_method(cvss.version),
@@ -399,7 +404,7 @@ fn ratings(finding: &Finding) -> Vec<Rating> {
             vector: None,
             justification: Some(format!("{distribution} rates it {rating}")),
         }),
-        SeveritySource::Cvss { .. } => {}
+        SeveritySource::Cvss { .. } | SeveritySource::Nvd { .. } => {}
         SeveritySource::AdvisoryLabel { advisory, label } => ratings.push(Rating {
             source: Some(Source {
                 name: Some(advisory.clone()),

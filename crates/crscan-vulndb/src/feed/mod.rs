@@ -10,6 +10,7 @@ mod alpine;
 mod debian_json;
 mod debian_list;
 mod nodejs;
+mod nvd;
 mod osv;
 mod uct;
 
@@ -290,7 +291,9 @@ impl LoadReport {
     fn load_json(&mut self, display: &str, bytes: &[u8], source: &str) {
         let head = &bytes[..bytes.len().min(4096)];
         let head_text = String::from_utf8_lossy(head);
-        if head_text.contains("\"$schema\"") {
+        if nvd::looks_like_nvd(&head_text) {
+            self.take_file_result(FeedKind::Nvd, display, source, nvd::parse(bytes));
+        } else if head_text.contains("\"$schema\"") {
             // A JSON Schema (such as OSV's own) is documentation, not a record.
             self.skipped_files += 1;
         } else if head_text.contains("\"module_name\"")
