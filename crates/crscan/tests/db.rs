@@ -295,3 +295,67 @@ fn build_from_local_feeds_and_status() {
     assert!(!missing.status.success());
     assert!(text(&missing.stderr).contains("none.db does not exist"));
 }
+
+/// `db update` with no `--alpine-release` reads the releases from secdb's index (here
+/// one crscan has never heard of, v3.99, and edge), and downloads the RPM
+/// distributions' OSV exports: the loopback server serves AlmaLinux's real records
+/// zipped as osv.dev does.
+#[test]
+fn update_reads_alpine_releases_from_the_index_and_fetches_rpm_distributions() {
+    let mut files = HashMap::new();
+    files.insert(
+        "/osv/AlmaLinux/all.zip".to_owned(),
+        zip_folder(&Path::new(DATA).join("almalinux-osv/advisories/almalinux9")),
+    );
+    files.insert(
+        "/alpine/".to_owned(),
+        b"<html><head><title>Index of /</title></head><body><h1>Index of /</h1><hr><pre>\
+<a href=\"../\">../</a>\n<a href=\"edge/\">edge/</a>     01-Dec-2026 10:00  -\n\
+<a href=\"v3.99/\">v3.99/</a>    01-Dec-2026 10:00  -\n</pre><hr></body></html>"
+            .to_vec(),
+    );
+    let secdb = std::fs::read_to_string(Path::new(DATA).join("alpine-secdb/v3.10/main.yaml"))
+        .unwrap()
+        .replace("distroversion: v3.10", "distroversion: v3.99");
+    files.insert("/alpine/v3.99/main.json".to_owned(), secdb.into_bytes());
+    let (port, log) = serve(files);
+    let directory = tempfile::tempdir().unwrap();
+    let db = directory.path().join("vulndb/crscan.db");
+    let db_arg = db.to_str().unwrap();
+    let mirror = format!("http://127.0.0.1:{port}");
+    let update = crscan(&[
+        "db",
+        "update",
+        "--db",
+        db_arg,
+        "--mirror",
+        &mirror,
+        "--ecosystem",
+        "AlmaLinux",
+        "--no-debian",
+    ]);
+    let stderr = text(&update.stderr);
+    assert!(update.status.success(), "{stderr}");
+    assert!(stderr.contains("osv-AlmaLinux: downloaded"), "{stderr}");
+    assert!(
+        stderr.contains("alpine-secdb-v3.99-main: downloaded"),
+        "{stderr}"
+    );
+    let requests = log.lock().unwrap().clone();
+    for asked in [
+        "/alpine/",
+        "/alpine/edge/main.json",
+        "/alpine/v3.99/community.json",
+    ] {
+        assert!(
+            requests.iter().any(|(path, _, _)| path == asked),
+            "{asked} not requested: {requests:?}"
+        );
+    }
+    let status = crscan(&["db", "status", "--json", "--db", db_arg]);
+    let document: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let ecosystems = document["ecosystems"].as_array().unwrap();
+    let has = |name: &str| ecosystems.iter().any(|entry| entry["ecosystem"] == name);
+    assert!(has("Alpine:v3.99"), "{document}");
+    assert!(has("AlmaLinux:9"), "{document}");
+}

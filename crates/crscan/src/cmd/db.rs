@@ -24,7 +24,7 @@ pub const DEFAULT_DB_PATH: &str = "./crscan-data/vulndb/crscan.db";
 pub enum DbCommand {
     /// Build the database from local feed files or folders (OSV JSON/YAML and
     /// all.zip exports, Alpine secdb, Debian tracker lists and JSON, Ubuntu CVE
-    /// Tracker, Node Security WG).
+    /// Tracker, Node Security WG, NVD CVE API 2.0 pages).
     Build {
         /// Feed files or folders; repeat or list several.
         #[arg(long = "from", required = true, num_args = 1..)]
@@ -45,10 +45,12 @@ pub enum DbCommand {
         /// `debian/tracker/data/json` and `alpine/<release>/<repository>.json`.
         #[arg(long)]
         mirror: Option<String>,
-        /// OSV ecosystems to download (default: the language ecosystems and Ubuntu).
+        /// OSV ecosystems to download (default: the language ecosystems, Ubuntu,
+        /// AlmaLinux, Rocky Linux, Red Hat, SUSE and openSUSE).
         #[arg(long = "ecosystem")]
         ecosystems: Vec<String>,
-        /// Alpine releases to download from secdb (default: v3.17 to v3.22).
+        /// Alpine releases to download from secdb (default: every release secdb's index
+        /// lists, edge included).
         #[arg(long = "alpine-release")]
         alpine_releases: Vec<String>,
         /// Skip the Debian security tracker JSON.
@@ -143,6 +145,7 @@ fn print_diagnostics(report: &LoadReport, verbose: bool) {
 }
 
 fn update(db: &Path, plan: &fetch::Plan, timeout: u64) -> anyhow::Result<ExitCode> {
+    let mut plan = plan.clone();
     let cache = db
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -151,6 +154,23 @@ fn update(db: &Path, plan: &fetch::Plan, timeout: u64) -> anyhow::Result<ExitCod
     std::fs::create_dir_all(&cache)
         .with_context(|| format!("cannot create {}", cache.display()))?;
     let client = fetch::client(timeout)?;
+    if let Some(index) = plan.alpine_index().map(str::to_owned) {
+        let releases = match fetch::fetch_text(&client, &index) {
+            Ok(html) => fetch::alpine_releases_in_index(&html),
+            Err(error) => {
+                eprintln!(
+                    "warning: cannot read the Alpine secdb index: {error}; using the releases known to this build"
+                );
+                Vec::new()
+            }
+        };
+        let releases = if releases.is_empty() {
+            fetch::fallback_alpine_releases()
+        } else {
+            releases
+        };
+        plan.add_alpine_releases(&releases);
+    }
     let mut report = LoadReport::new();
     let mut unreachable: Vec<String> = Vec::new();
     let mut fetched_any = false;

@@ -29,10 +29,17 @@ const DEFAULT_ECOSYSTEMS: &[&str] = &[
     "Packagist",
     "NuGet",
     "Ubuntu",
+    "AlmaLinux",
+    "Rocky Linux",
+    "Red Hat",
+    "SUSE",
+    "openSUSE",
 ];
 
-/// Alpine releases downloaded when `--alpine-release` is not given.
-const DEFAULT_ALPINE_RELEASES: &[&str] = &["v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22"];
+/// Alpine releases downloaded when `--alpine-release` is not given and secdb's index
+/// cannot be read.
+const FALLBACK_ALPINE_RELEASES: &[&str] =
+    &["v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge"];
 
 /// One feed to download.
 #[derive(Debug, Clone)]
@@ -48,6 +55,9 @@ pub struct Source {
 #[derive(Debug, Clone)]
 pub struct Plan {
     sources: Vec<Source>,
+    alpine_base: String,
+    /// secdb's index page, read for the list of releases when none were named.
+    alpine_index: Option<String>,
 }
 
 impl Plan {
@@ -76,14 +86,9 @@ impl Plan {
         } else {
             ecosystems
         };
-        let alpine_releases = if alpine_releases.is_empty() {
-            DEFAULT_ALPINE_RELEASES
-                .iter()
-                .map(|name| (*name).to_owned())
-                .collect()
-        } else {
-            alpine_releases
-        };
+        let alpine_index = alpine_releases
+            .is_empty()
+            .then(|| format!("{alpine_base}/"));
         let mut sources = Vec::new();
         for ecosystem in ecosystems {
             sources.push(Source {
@@ -99,21 +104,96 @@ impl Plan {
                 file_name: "debian-tracker.json".to_owned(),
             });
         }
-        for release in alpine_releases {
-            for repository in ["main", "community"] {
-                sources.push(Source {
-                    name: format!("alpine-secdb-{release}-{repository}"),
-                    url: format!("{alpine_base}/{release}/{repository}.json"),
-                    file_name: format!("alpine-{}-{repository}.json", safe_file_name(&release)),
-                });
-            }
-        }
-        Plan { sources }
+        let mut plan = Plan {
+            sources,
+            alpine_base,
+            alpine_index,
+        };
+        plan.add_alpine_releases(&alpine_releases);
+        plan
     }
 
     pub fn sources(&self) -> &[Source] {
         &self.sources
     }
+
+    /// The URL of secdb's index when the releases are to be read from it.
+    pub fn alpine_index(&self) -> Option<&str> {
+        self.alpine_index.as_deref()
+    }
+
+    /// Adds the secdb files of these Alpine releases (`v3.20`, `edge`).
+    pub fn add_alpine_releases(&mut self, releases: &[String]) {
+        for release in releases {
+            for repository in ["main", "community"] {
+                self.sources.push(Source {
+                    name: format!("alpine-secdb-{release}-{repository}"),
+                    url: format!("{}/{release}/{repository}.json", self.alpine_base),
+                    file_name: format!("alpine-{}-{repository}.json", safe_file_name(release)),
+                });
+            }
+        }
+    }
+}
+
+/// The Alpine releases secdb's index page links to (`v3.20/`, `edge/`), in the
+/// page's order, each once.
+pub fn alpine_releases_in_index(html: &str) -> Vec<String> {
+    let mut releases: Vec<String> = Vec::new();
+    for piece in html.split("href=").skip(1) {
+        let target = piece.trim_start_matches(['"', '\'']);
+        let end = target.find(['"', '\'', '>', ' ']).unwrap_or(target.len());
+        let name = target[..end].trim_start_matches("./").trim_end_matches('/');
+        let is_release = name == "edge"
+            || name.strip_prefix('v').is_some_and(|version| {
+                let mut parts = version.split('.');
+                let numeric = |part: Option<&str>| {
+                    part.is_some_and(|part| {
+                        !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
+                    })
+                };
+                numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
+            });
+        if is_release && !releases.iter().any(|known| known == name) {
+            releases.push(name.to_owned());
+        }
+    }
+    releases
+}
+
+/// The Alpine releases to download when the index cannot be read.
+pub fn fallback_alpine_releases() -> Vec<String> {
+    FALLBACK_ALPINE_RELEASES
+        .iter()
+        .map(|release| (*release).to_owned())
+        .collect()
+}
+
+/// Reads a small text page (secdb's index), at most 1 MiB.
+pub fn fetch_text(client: &Client, url: &str) -> Result<String, FetchError> {
+    use std::io::Read as _;
+    let response = client
+        .get(url)
+        .send()
+        .map_err(|error| FetchError::Unreachable {
+            url: url.to_owned(),
+            message: error_chain(&error),
+        })?;
+    if !response.status().is_success() {
+        return Err(FetchError::Status {
+            url: url.to_owned(),
+            status: response.status(),
+        });
+    }
+    let mut text = String::new();
+    response
+        .take(1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|error| FetchError::Unreachable {
+            url: url.to_owned(),
+            message: format!("transfer interrupted: {error}"),
+        })?;
+    Ok(text)
 }
 
 fn encode_path_segment(text: &str) -> String {
@@ -282,6 +362,43 @@ pub fn fetch(client: &Client, url: &str, cache_path: &Path) -> Result<Fetched, F
         etag: new_etag,
         last_modified: new_last_modified,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpine_releases_come_from_the_index() {
+        let html = r#"<html><body><h1>Index of /</h1><pre><a href="../">../</a>
+<a href="edge/">edge/</a>   01-Dec-2026 00:00  -
+<a href="v3.9/">v3.9/</a>
+<a href="v3.23/">v3.23/</a>
+<a href="README.md">README.md</a>
+<a href='v3.23/'>v3.23/</a>
+<a href="vx.1/">vx.1/</a></pre></body></html>"#;
+        assert_eq!(alpine_releases_in_index(html), ["edge", "v3.9", "v3.23"]);
+    }
+
+    #[test]
+    fn rpm_distributions_are_downloaded_by_default() {
+        let plan = Plan::new(None, Vec::new(), Vec::new(), false);
+        let urls: Vec<&str> = plan
+            .sources()
+            .iter()
+            .map(|source| source.url.as_str())
+            .collect();
+        for url in [
+            "https://osv-vulnerabilities.storage.googleapis.com/AlmaLinux/all.zip",
+            "https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip",
+            "https://osv-vulnerabilities.storage.googleapis.com/Red%20Hat/all.zip",
+            "https://osv-vulnerabilities.storage.googleapis.com/SUSE/all.zip",
+            "https://osv-vulnerabilities.storage.googleapis.com/openSUSE/all.zip",
+        ] {
+            assert!(urls.contains(&url), "{url} missing from {urls:?}");
+        }
+        assert_eq!(plan.alpine_index(), Some("https://secdb.alpinelinux.org/"));
+    }
 }
 
 /// The error and its causes on one line (reqwest hides the useful part in sources).
