@@ -80,6 +80,11 @@ pub struct Settings {
     /// Hours between background garbage collections; 0 turns them off [default: 24].
     #[arg(long, env = "CRSCAN_GC_INTERVAL_HOURS")]
     pub gc_interval_hours: Option<u64>,
+    /// Hours between background refreshes of the vulnerability database with
+    /// `crscan db update`, which replaces the file atomically; 0 turns them off
+    /// [default: 12].
+    #[arg(long, env = "CRSCAN_DB_UPDATE_INTERVAL_HOURS")]
+    pub db_update_interval_hours: Option<u64>,
 }
 
 impl Settings {
@@ -103,6 +108,9 @@ impl Settings {
             scan_max_layers: self.scan_max_layers.or(file.scan_max_layers),
             manifest_limit_bytes: self.manifest_limit_bytes.or(file.manifest_limit_bytes),
             gc_interval_hours: self.gc_interval_hours.or(file.gc_interval_hours),
+            db_update_interval_hours: self
+                .db_update_interval_hours
+                .or(file.db_update_interval_hours),
         }
     }
 }
@@ -214,6 +222,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(Limits::default().manifest_bytes),
     };
     let gc_hours = settings.gc_interval_hours.unwrap_or(24);
+    let db_update_hours = settings.db_update_interval_hours.unwrap_or(12);
     let db_path = settings
         .db
         .clone()
@@ -270,6 +279,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     match background.gc(&options).await {
                         Ok(report) => tracing::info!(deleted = report.deleted, freed_bytes = report.freed_bytes, "background gc finished"),
                         Err(error) => tracing::warn!(%error, "background gc failed"),
+                    }
+                }
+            });
+        }
+        if db_update_hours > 0 {
+            let db_path = database_check.path.clone();
+            tokio::spawn(async move {
+                let mut ticker =
+                    tokio::time::interval(Duration::from_secs(db_update_hours.saturating_mul(3600)));
+                ticker.tick().await;
+                loop {
+                    ticker.tick().await;
+                    tracing::info!(db = %db_path.display(), "refreshing the vulnerability database with `crscan db update`");
+                    let path = db_path.clone();
+                    if let Err(error) =
+                        tokio::task::spawn_blocking(move || fetch_database(&path)).await
+                    {
+                        tracing::warn!(%error, "the database refresh stopped");
                     }
                 }
             });
@@ -364,6 +391,9 @@ fn auto_update_enabled() -> bool {
         .unwrap_or(true)
 }
 
+/// Runs `crscan db update` for the database at `db_path`: on a first start without one
+/// and at every `db_update_interval_hours`, so a refresh is the same download and the
+/// same atomic replacement as the command.
 fn fetch_database(db_path: &Path) {
     let fallback = format!("crscan db build --from PATH --db {}", db_path.display());
     let executable = match std::env::current_exe() {
@@ -456,6 +486,7 @@ mod tests {
         "scan_max_layers",
         "manifest_limit_bytes",
         "gc_interval_hours",
+        "db_update_interval_hours",
     ];
 
     #[test]
@@ -505,6 +536,7 @@ scan_max_image_bytes = 1000
 scan_max_layers = 5
 manifest_limit_bytes = 2000
 gc_interval_hours = 0
+db_update_interval_hours = 0
 
 [[tokens]]
 token = "secret-token-1"
@@ -525,6 +557,7 @@ roles = ["admin"]
         assert_eq!(settings.scan_max_image_bytes, Some(1000));
         assert_eq!(settings.manifest_limit_bytes, Some(2000));
         assert_eq!(settings.gc_interval_hours, Some(0));
+        assert_eq!(settings.db_update_interval_hours, Some(0));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.listen, Some("127.0.0.1:5001".parse().unwrap()));
 
