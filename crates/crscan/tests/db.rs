@@ -298,8 +298,8 @@ fn build_from_local_feeds_and_status() {
 
 /// `db update` with no `--alpine-release` reads the releases from secdb's index (here
 /// one crscan has never heard of, v3.99, and edge), and downloads the RPM
-/// distributions' OSV exports: the loopback server serves AlmaLinux's real records
-/// zipped as osv.dev does.
+/// distributions' OSV exports (the loopback server serves AlmaLinux's real records
+/// zipped as osv.dev does) and NVD page by page.
 #[test]
 fn update_reads_alpine_releases_from_the_index_and_fetches_rpm_distributions() {
     let mut files = HashMap::new();
@@ -318,6 +318,37 @@ fn update_reads_alpine_releases_from_the_index_and_fetches_rpm_distributions() {
         .unwrap()
         .replace("distroversion: v3.10", "distroversion: v3.99");
     files.insert("/alpine/v3.99/main.json".to_owned(), secdb.into_bytes());
+    // Two NVD CVE API 2.0 pages, written for this test from the API's published
+    // schema (there is no real NVD data here): the first says there are 2001 CVEs,
+    // so the second page is asked for at startIndex 2000.
+    let nvd_page = |total: u32, id: &str, vector: &str| {
+        serde_json::json!({
+            "resultsPerPage": 1, "startIndex": 0, "totalResults": total,
+            "format": "NVD_CVE", "version": "2.0", "timestamp": "2026-08-21T00:00:00.000",
+            "vulnerabilities": [{"cve": {"id": id, "vulnStatus": "Analyzed",
+                "descriptions": [{"lang": "en", "value": "A flaw."}],
+                "metrics": {"cvssMetricV31": [{"source": "nvd@nist.gov", "type": "Primary",
+                    "cvssData": {"version": "3.1", "vectorString": vector}}]}}}]
+        })
+        .to_string()
+        .into_bytes()
+    };
+    files.insert(
+        "/nvd/rest/json/cves/2.0?startIndex=0&resultsPerPage=2000".to_owned(),
+        nvd_page(
+            2001,
+            "CVE-2019-1547",
+            "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:N/A:N",
+        ),
+    );
+    files.insert(
+        "/nvd/rest/json/cves/2.0?startIndex=2000&resultsPerPage=2000".to_owned(),
+        nvd_page(
+            2001,
+            "CVE-2019-1549",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+        ),
+    );
     let (port, log) = serve(files);
     let directory = tempfile::tempdir().unwrap();
     let db = directory.path().join("vulndb/crscan.db");
@@ -358,4 +389,13 @@ fn update_reads_alpine_releases_from_the_index_and_fetches_rpm_distributions() {
     let has = |name: &str| ecosystems.iter().any(|entry| entry["ecosystem"] == name);
     assert!(has("Alpine:v3.99"), "{document}");
     assert!(has("AlmaLinux:9"), "{document}");
+    let sources = document["sources"].as_array().unwrap();
+    for page in ["nvd-cves-0", "nvd-cves-2000"] {
+        assert!(
+            sources
+                .iter()
+                .any(|source| source["name"] == page && source["record_count"] == 1),
+            "{page}: {document}"
+        );
+    }
 }

@@ -17,6 +17,10 @@ use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 const OSV_BASE: &str = "https://osv-vulnerabilities.storage.googleapis.com";
 const DEBIAN_JSON: &str = "https://security-tracker.debian.org/tracker/data/json";
 const ALPINE_BASE: &str = "https://secdb.alpinelinux.org";
+const NVD_CVES: &str = "https://services.nvd.nist.gov/rest/json/cves/2.0";
+
+/// CVEs per NVD page: the API's largest `resultsPerPage`.
+pub const NVD_PAGE_SIZE: u64 = 2000;
 
 /// OSV ecosystems downloaded when `--ecosystem` is not given.
 const DEFAULT_ECOSYSTEMS: &[&str] = &[
@@ -58,6 +62,11 @@ pub struct Plan {
     alpine_base: String,
     /// secdb's index page, read for the list of releases when none were named.
     alpine_index: Option<String>,
+    /// NVD's CVE API 2.0 endpoint, paged by `startIndex`, when NVD is downloaded.
+    nvd: Option<String>,
+    /// Whether pages come from NVD itself, which asks clients to wait 6 s between
+    /// requests; a mirror is read without waiting.
+    nvd_is_upstream: bool,
 }
 
 impl Plan {
@@ -66,6 +75,7 @@ impl Plan {
         ecosystems: Vec<String>,
         alpine_releases: Vec<String>,
         debian: bool,
+        nvd: bool,
     ) -> Plan {
         let mirror = mirror.map(|url| url.trim_end_matches('/').to_owned());
         let osv_base = mirror
@@ -104,10 +114,19 @@ impl Plan {
                 file_name: "debian-tracker.json".to_owned(),
             });
         }
+        let nvd_is_upstream = mirror.is_none();
+        let nvd = nvd.then(|| {
+            mirror.as_ref().map_or_else(
+                || NVD_CVES.to_owned(),
+                |base| format!("{base}/nvd/rest/json/cves/2.0"),
+            )
+        });
         let mut plan = Plan {
             sources,
             alpine_base,
             alpine_index,
+            nvd,
+            nvd_is_upstream,
         };
         plan.add_alpine_releases(&alpine_releases);
         plan
@@ -115,6 +134,20 @@ impl Plan {
 
     pub fn sources(&self) -> &[Source] {
         &self.sources
+    }
+
+    /// NVD's CVE API 2.0 endpoint, when NVD is downloaded.
+    pub fn nvd(&self) -> Option<&str> {
+        self.nvd.as_deref()
+    }
+
+    /// How long to wait between two NVD pages.
+    pub fn nvd_delay(&self) -> Duration {
+        if self.nvd_is_upstream {
+            Duration::from_secs(6)
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// The URL of secdb's index when the releases are to be read from it.
@@ -167,6 +200,19 @@ pub fn fallback_alpine_releases() -> Vec<String> {
         .iter()
         .map(|release| (*release).to_owned())
         .collect()
+}
+
+/// `totalResults` of a cached NVD page, or `None` when the file is not one.
+pub fn nvd_total_results(cache_path: &Path) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        total_results: u64,
+    }
+    let bytes = std::fs::read(cache_path).ok()?;
+    serde_json::from_slice::<Head>(&bytes)
+        .ok()
+        .map(|head| head.total_results)
 }
 
 /// Reads a small text page (secdb's index), at most 1 MiB.
@@ -382,7 +428,7 @@ mod tests {
 
     #[test]
     fn rpm_distributions_are_downloaded_by_default() {
-        let plan = Plan::new(None, Vec::new(), Vec::new(), false);
+        let plan = Plan::new(None, Vec::new(), Vec::new(), false, true);
         let urls: Vec<&str> = plan
             .sources()
             .iter()
@@ -398,6 +444,10 @@ mod tests {
             assert!(urls.contains(&url), "{url} missing from {urls:?}");
         }
         assert_eq!(plan.alpine_index(), Some("https://secdb.alpinelinux.org/"));
+        assert_eq!(
+            plan.nvd(),
+            Some("https://services.nvd.nist.gov/rest/json/cves/2.0")
+        );
     }
 }
 
