@@ -129,7 +129,8 @@ pub fn language_ecosystem(package_type: PackageType) -> Option<&'static str> {
 /// under Pro); Alpine 3.19.1 → `Alpine:v3.19`; AlmaLinux 9.2 → `AlmaLinux:9`;
 /// Rocky Linux 9.2 → `Rocky Linux:9`; Red Hat Enterprise Linux 9.2 (and CentOS
 /// Stream 9) → the `Red Hat:enterprise_linux:9::*` repositories of the CSAF-derived
-/// records; SLES 15.5 → `SUSE:Linux Enterprise Server 15 SP5`; openSUSE Leap 15.5 →
+/// records; SLES 15.5 → `SUSE:Linux Enterprise Server 15 SP5` and its Basesystem
+/// module; openSUSE Leap 15.5 →
 /// `openSUSE:Leap 15.5`. Empty for an OS without feeds.
 pub fn os_ecosystems(os: &OsRelease) -> Vec<String> {
     let version = os.version_id.trim();
@@ -150,15 +151,19 @@ pub fn os_ecosystems(os: &OsRelease) -> Vec<String> {
             .unwrap_or_default(),
         "sles" | "sled" => {
             let mut parts = version.split('.');
-            match (parts.next(), parts.next()) {
+            let release = match (parts.next(), parts.next()) {
                 (Some(major), Some(pack)) if !major.is_empty() && pack != "0" => {
-                    vec![format!("SUSE:Linux Enterprise Server {major} SP{pack}")]
+                    format!("{major} SP{pack}")
                 }
-                (Some(major), _) if !major.is_empty() => {
-                    vec![format!("SUSE:Linux Enterprise Server {major}")]
-                }
-                _ => Vec::new(),
-            }
+                (Some(major), _) if !major.is_empty() => major.to_owned(),
+                _ => return Vec::new(),
+            };
+            // SUSE's records name the product and, for most packages of a container
+            // image, the Basesystem module they ship in.
+            vec![
+                format!("SUSE:Linux Enterprise Server {release}"),
+                format!("SUSE:Linux Enterprise Module for Basesystem {release}"),
+            ]
         }
         "opensuse-leap" if !version.is_empty() => vec![format!("openSUSE:Leap {version}")],
         "opensuse-tumbleweed" => vec!["openSUSE:Tumbleweed".to_owned()],
@@ -252,7 +257,10 @@ mod tests {
         assert_eq!(os_ecosystems(&platform_only), ["AlmaLinux:10"]);
         assert_eq!(
             os_ecosystems(&os("sles", "15.5")),
-            ["SUSE:Linux Enterprise Server 15 SP5"]
+            [
+                "SUSE:Linux Enterprise Server 15 SP5",
+                "SUSE:Linux Enterprise Module for Basesystem 15 SP5"
+            ]
         );
         assert_eq!(
             os_ecosystems(&os("opensuse-leap", "15.5")),

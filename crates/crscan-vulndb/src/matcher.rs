@@ -823,6 +823,33 @@ mod tests {
     }
 
     #[test]
+    fn module_stream_builds_meet_only_fixes_of_their_stream() {
+        let fixed = |version: &str| vec![crate::advisory::Range::fixed_in(version)];
+        let stream_13 = "13.11-1.module_el8.8.0+3508+5e8c4a0b";
+        assert!(same_rpm_stream(
+            stream_13,
+            &fixed("13.13-1.module_el8.9.0+3623+3ba14d5d")
+        ));
+        assert!(!same_rpm_stream(
+            stream_13,
+            &fixed("12.17-1.module_el8.9.0+3623+1b6e8e8c")
+        ));
+        assert!(!same_rpm_stream(stream_13, &fixed("13.14-1.el8")));
+        assert!(!same_rpm_stream(
+            "1:3.0.7-6.el9_2",
+            &fixed("1:3.0.7-16.module_el9.2.0+1+abc")
+        ));
+        assert!(same_rpm_stream(
+            "1:3.0.7-6.el9_2",
+            &fixed("1:3.0.7-16.el9_2")
+        ));
+        assert!(same_rpm_stream(
+            "1:3.0.7-6.el9_2",
+            &[crate::advisory::Range::all_versions()]
+        ));
+    }
+
+    #[test]
     fn ratings_map_to_levels() {
         assert_eq!(
             distro_rating_severity("unimportant"),

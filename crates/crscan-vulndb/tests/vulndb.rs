@@ -606,3 +606,60 @@ fn unrated_findings_take_nvd_cvss_for_the_same_cve() {
     let json = serde_json::to_value(&http2.severity_source).unwrap();
     assert_eq!(json["kind"], "nvd");
 }
+
+/// The Debian tracker's JSON export, a fragment written for this test in the
+/// tracker's format (the shared data holds only the DSA/DLA lists): it rates
+/// CVE-2022-0778 in openssl `high`, for bullseye only, so it does not match a buster
+/// package itself.
+const DEBIAN_TRACKER: &str = r#"{
+  "openssl": {
+    "CVE-2022-0778": {
+      "description": "Infinite loop in BN_mod_sqrt() reachable when parsing certificates",
+      "scope": "remote",
+      "releases": {
+        "bullseye": {"status": "resolved", "repositories": {"bullseye": "1.1.1n-0+deb11u1"},
+                     "fixed_version": "1.1.1n-0+deb11u1", "urgency": "high"}
+      }
+    }
+  }
+}"#;
+
+#[test]
+fn the_distribution_tracker_rates_before_nvd() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("tracker.json"), DEBIAN_TRACKER).unwrap();
+    std::fs::write(
+        directory.path().join("nvd.json"),
+        NVD_PAGE.replace("CVE-2019-1547", "CVE-2022-0778"),
+    )
+    .unwrap();
+    let mut report = LoadReport::new();
+    report
+        .load_path(&data("debian-security-tracker/DSA/list"))
+        .unwrap();
+    report.load_path(directory.path()).unwrap();
+    let path = directory.path().join("crscan.db");
+    Database::build(&path, &report, 1_700_000_000).unwrap();
+    let database = Database::open(&path).unwrap();
+    let mut libssl = package(PackageType::Deb, "libssl1.1", "1.1.1d-0+deb10u6");
+    libssl.source_name = Some("openssl".to_owned());
+    let inventory = Inventory {
+        os: os("debian", "10"),
+        packages: vec![libssl],
+        diagnostics: Vec::new(),
+    };
+    let found = match_inventory(&database, &inventory).unwrap().findings;
+    let rated = found.iter().find(|f| f.id == "CVE-2022-0778").unwrap();
+    assert_eq!(rated.advisories, ["DSA-5103-1"]);
+    assert_eq!(rated.severity, Severity::High);
+    assert_eq!(
+        rated.severity_source,
+        SeveritySource::Distribution {
+            distribution: "debian".to_owned(),
+            rating: "high".to_owned()
+        }
+    );
+    // CVE-2021-3711 has no tracker entry here and no NVD record: it stays unrated.
+    let unrated = found.iter().find(|f| f.id == "CVE-2021-3711").unwrap();
+    assert_eq!(unrated.severity, Severity::Undefined);
+}
