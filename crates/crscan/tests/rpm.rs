@@ -6,7 +6,7 @@
 //! real AlmaLinux names, epochs, versions, releases, source RPMs and vendor (their
 //! payload is empty), `rpm --root … --define '_db_backend sqlite' -i --justdb
 //! --nodeps` writes them into a SQLite rpm database as on AlmaLinux 9, and `umoci`
-//! packs two layers: the first with an AlmaLinux 9.2 os-release and 50 packages (a
+//! packs two layers: the first with an AlmaLinux 9.2 os-release and 51 packages (a
 //! few with epochs, a few at versions past every fix), the second updating openssl.
 //!
 //! The expected findings are derived independently of crscan, by a Python script
@@ -225,6 +225,15 @@ const FIRST_LAYER: &[Source] = &[
         &[("libgcc", None), ("libstdc++", None)],
     ),
     source("pcre2", None, "10.40", "2.el9", &[("pcre2", None)]),
+    // Its advisories also list AlmaLinux 8 builds (`.el8`, lower than `.el9`): only
+    // the AlmaLinux 9 entries may match.
+    source(
+        "java-17-openjdk",
+        Some(1),
+        "17.0.7.0.7",
+        "1.el9",
+        &[("java-17-openjdk-headless", None)],
+    ),
     source("tzdata", None, "2023c", "1.el9", &[("tzdata", None)]),
 ];
 
