@@ -456,3 +456,49 @@ fn status_name(status: FindingStatus) -> &'static str {
 fn id_prefix(id: &str) -> &str {
     id.split('-').next().unwrap_or(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use crscan_model::CvssScore;
+
+    use super::*;
+
+    #[test]
+    fn an_nvd_rating_names_nvd_as_its_source() {
+        let finding = Finding {
+            id: "CVE-2022-27664".to_owned(),
+            aliases: Vec::new(),
+            advisories: vec!["GO-2022-0969".to_owned()],
+            references: Vec::new(),
+            summary: None,
+            description: None,
+            severity: Severity::High,
+            severity_source: SeveritySource::Nvd {
+                version: CvssVersion::V3_1,
+                score: 7.5,
+            },
+            cvss: Some(CvssScore {
+                version: CvssVersion::V3_1,
+                vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H".to_owned(),
+                score: 7.5,
+            }),
+            package_name: "stdlib".to_owned(),
+            source_package: None,
+            installed_version: "1.19.0".to_owned(),
+            fixed_by: Some("1.19.1".to_owned()),
+            status: FindingStatus::Fixed,
+            package_type: PackageType::Golang,
+            ecosystem: "Go".to_owned(),
+            purl: "pkg:golang/stdlib@1.19.0".to_owned(),
+            binary_packages: Vec::new(),
+            layer_digest: None,
+            locations: Vec::new(),
+            advisory_link: None,
+        };
+        let rated = serde_json::to_value(ratings(&finding)).unwrap();
+        assert_eq!(rated.as_array().unwrap().len(), 1, "{rated}");
+        assert_eq!(rated[0]["source"]["name"], "NVD");
+        assert_eq!(rated[0]["method"], "CVSSv31");
+        assert_eq!(rated[0]["score"], 7.5);
+    }
+}
