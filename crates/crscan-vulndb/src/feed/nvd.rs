@@ -77,6 +77,9 @@ struct WireCvssData {
     vector_string: Option<String>,
 }
 
+/// Makes the statement of one CVSS version from its vector.
+type StatementOf = fn(String) -> SeverityStatement;
+
 /// Whether JSON bytes look like an NVD CVE API 2.0 page.
 pub fn looks_like_nvd(head: &str) -> bool {
     head.contains("\"NVD_CVE\"")
@@ -123,7 +126,7 @@ pub fn parse(bytes: &[u8]) -> Result<FeedOutput, RecordError> {
             .collect();
         advisory.link = Some(format!("https://nvd.nist.gov/vuln/detail/{id}"));
         if let Some(metrics) = cve.metrics {
-            let versions: [(Option<Vec<WireMetric>>, fn(String) -> SeverityStatement); 4] = [
+            let versions: [(Option<Vec<WireMetric>>, StatementOf); 4] = [
                 (metrics.v40, SeverityStatement::CvssV4),
                 (metrics.v31, SeverityStatement::CvssV3),
                 (metrics.v30, SeverityStatement::CvssV3),

@@ -410,6 +410,18 @@ pub fn fetch(client: &Client, url: &str, cache_path: &Path) -> Result<Fetched, F
     })
 }
 
+/// The error and its causes on one line (reqwest hides the useful part in sources).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,16 +461,4 @@ mod tests {
             Some("https://services.nvd.nist.gov/rest/json/cves/2.0")
         );
     }
-}
-
-/// The error and its causes on one line (reqwest hides the useful part in sources).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
