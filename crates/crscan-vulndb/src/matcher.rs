@@ -145,13 +145,19 @@ pub fn match_inventory_with(
             } else {
                 (name.clone(), version.clone())
             };
-            // Binary rpms of one source RPM share its version, which SOURCERPM
-            // records without the epoch.
+            // Binary rpms of one source RPM are grouped by its version, which
+            // SOURCERPM records without the epoch; the finding shows that version with
+            // the epoch of the binary package (nspr built by nss shows nss's version).
             let group_version = match package.package_type {
                 PackageType::Rpm => package.source_version_or_version().to_owned(),
                 _ => version.clone(),
             };
-            let key = (name.clone(), group_version);
+            let key = (name.clone(), group_version.clone());
+            let version = match (package.package_type, package.epoch) {
+                (PackageType::Rpm, Some(epoch)) => format!("{epoch}:{group_version}"),
+                (PackageType::Rpm, None) => group_version,
+                _ => version,
+            };
             if let Some(index) = os_index.get(&key) {
                 let subject = &mut subjects[*index];
                 subject.packages.push(package);

@@ -521,6 +521,7 @@ fn almalinux_image_findings_equal_the_advisories_by_librpm() {
         json!(["nspr", "nss", "nss-util"]),
         "{nss}"
     );
+    assert_eq!(nss["installed_version"], "3.79.0-17.el9_1");
     assert_eq!(nss["severity_source"]["kind"], "distribution");
     assert_eq!(nss["severity_source"]["distribution"], "almalinux");
     let tar = findings
