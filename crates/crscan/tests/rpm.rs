@@ -446,6 +446,10 @@ fn almalinux_image_findings_equal_the_advisories_by_librpm() {
     let dir = tempfile::tempdir().unwrap();
     let layout = build_image(dir.path());
     let root = dir.path().join("final/rootfs");
+    // `CRSCAN_RPM_IMAGE_OUT=DIR` keeps a copy of the image, for timing scans of it.
+    if let Some(out) = std::env::var_os("CRSCAN_RPM_IMAGE_OUT") {
+        run(Command::new("cp").arg("-r").arg(&layout).arg(out));
+    }
 
     let data_dir = dir.path().join("data");
     let db = data_dir.join("vulndb/crscan.db");
