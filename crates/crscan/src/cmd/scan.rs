@@ -62,8 +62,8 @@ pub struct ScanArgs {
     /// an image.
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
-    /// Output format: table, json (crscan's own), sarif (2.1.0) or cyclonedx (1.6
-    /// JSON with vulnerabilities).
+    /// Output format: table, json (crscan's own), sarif (2.1.0), cyclonedx (1.6
+    /// JSON with vulnerabilities) or csv (one row per finding).
     #[arg(long, short = 'f', default_value = "table")]
     pub format: ScanFormat,
     /// Write the report to FILE instead of stdout.
