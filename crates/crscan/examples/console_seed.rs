@@ -36,7 +36,10 @@ fn finding(index: usize, layer: &Digest) -> Finding {
         id: format!("CVE-2026-{:05}", 10_000 + index),
         aliases: Vec::new(),
         advisories: vec![format!("GHSA-bench-{index:05}")],
-        references: vec![format!("https://example.invalid/CVE-2026-{:05}", 10_000 + index)],
+        references: vec![format!(
+            "https://example.invalid/CVE-2026-{:05}",
+            10_000 + index
+        )],
         summary: Some(format!("Seeded flaw number {index}")),
         description: None,
         severity,

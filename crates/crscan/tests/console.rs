@@ -39,7 +39,11 @@ fn sha256(bytes: &[u8]) -> String {
 /// history naming the command that made each layer.
 fn write_image(root: &Path, tag: &str) {
     std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-    std::fs::write(root.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        root.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     let blob = |bytes: &[u8]| -> (String, usize) {
         let hex = sha256(bytes);
         std::fs::write(root.join("blobs/sha256").join(&hex), bytes).unwrap();
@@ -195,7 +199,10 @@ impl Server {
             if operation["done"] == true {
                 return operation;
             }
-            assert!(Instant::now() < deadline, "operation {operation_id} never finished");
+            assert!(
+                Instant::now() < deadline,
+                "operation {operation_id} never finished"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -483,7 +490,10 @@ fn console_in_a_browser() {
                 server.url.trim_start_matches("http://")
             )),
     );
-    let digest = std::fs::read_to_string(&digest_file).unwrap().trim().to_owned();
+    let digest = std::fs::read_to_string(&digest_file)
+        .unwrap()
+        .trim()
+        .to_owned();
     let images = server.api(
         reqwest::Method::GET,
         "/container-registry/v1/images?folderId=default",
@@ -510,12 +520,22 @@ fn console_in_a_browser() {
     );
     let expected = &last["vulnerabilities"];
     let count_of = |name: &str| expected[name].as_str().unwrap().parse::<u64>().unwrap();
-    let total: u64 = ["critical", "high", "medium", "low", "negligible", "undefined"]
-        .iter()
-        .map(|name| count_of(name))
-        .sum();
+    let total: u64 = [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ]
+    .iter()
+    .map(|name| count_of(name))
+    .sum();
     assert!(total > 0, "the test image has findings: {last}");
-    assert!(count_of("critical") > 0, "the test image has a CRITICAL finding: {last}");
+    assert!(
+        count_of("critical") > 0,
+        "the test image has a CRITICAL finding: {last}"
+    );
     let scan_id = last["id"].as_str().unwrap().to_owned();
 
     // `/` sends a browser to the console, which asks for a token.
@@ -529,31 +549,58 @@ fn console_in_a_browser() {
     // A viewer sees the pages but no actions.
     browser.type_into("#token", VIEWER_TOKEN);
     browser.click("form[data-login] button");
-    browser.wait_until("the dashboard", "return document.querySelector('h1')?.textContent === 'Dashboard';");
+    browser.wait_until(
+        "the dashboard",
+        "return document.querySelector('h1')?.textContent === 'Dashboard';",
+    );
     browser.open(&format!("{}/ui/images/{image_id}", server.url));
-    assert_eq!(browser.count("form[data-scan]"), 0, "a viewer gets no Scan button");
-    assert_eq!(browser.count("form[data-confirm]"), 0, "a viewer cannot delete");
+    assert_eq!(
+        browser.count("form[data-scan]"),
+        0,
+        "a viewer gets no Scan button"
+    );
+    assert_eq!(
+        browser.count("form[data-confirm]"),
+        0,
+        "a viewer cannot delete"
+    );
     assert_eq!(
         browser.eval("return sessionStorage.getItem('crscan.token');"),
         VIEWER_TOKEN
     );
     browser.click("form[data-logout] button");
-    browser.wait_until("the sign-in page", "return document.querySelector('h1')?.textContent === 'Sign in';");
-    assert_eq!(browser.eval("return sessionStorage.getItem('crscan.token');"), Value::Null);
+    browser.wait_until(
+        "the sign-in page",
+        "return document.querySelector('h1')?.textContent === 'Sign in';",
+    );
+    assert_eq!(
+        browser.eval("return sessionStorage.getItem('crscan.token');"),
+        Value::Null
+    );
 
     // The admin signs in and lands where they asked to go.
     browser.open(&format!("{}/ui/registries", server.url));
     assert_eq!(browser.text("h1"), "Sign in");
     browser.type_into("#token", ADMIN_TOKEN);
     browser.click("form[data-login] button");
-    browser.wait_until("the registries", "return document.querySelector('h1')?.textContent === 'Registries';");
+    browser.wait_until(
+        "the registries",
+        "return document.querySelector('h1')?.textContent === 'Registries';",
+    );
     browser.screenshots(&shots, "registries");
 
     // Dashboard: the latest scan's counters, the image among the most vulnerable,
     // and the database's freshness.
     browser.open(&format!("{}/ui/", server.url));
     let dashboard = counters(&browser, "#totals + p + .severity");
-    for name in ["critical", "high", "medium", "low", "negligible", "undefined"] {
+    for name in [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ] {
         assert_eq!(dashboard[name], expected[name], "dashboard {name}");
     }
     assert_eq!(browser.text("[data-database]"), "fresh");
@@ -561,7 +608,13 @@ fn console_in_a_browser() {
     browser.screenshots(&shots, "dashboard");
 
     // Registry: the repository with one image.
-    let registry_id = image["name"].as_str().unwrap().split('/').next().unwrap().to_owned();
+    let registry_id = image["name"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     browser.open(&format!("{}/ui/registries/{registry_id}", server.url));
     assert!(browser.text("main table tbody").contains("/app"));
     assert_eq!(browser.text("main table tbody td.num"), "1");
@@ -570,7 +623,10 @@ fn console_in_a_browser() {
     // Repository: digest, tag, status and the counters of the image's row.
     let repository = server.api(
         reqwest::Method::GET,
-        &format!("/container-registry/v1/repositories/{}:byName", image["name"].as_str().unwrap()),
+        &format!(
+            "/container-registry/v1/repositories/{}:byName",
+            image["name"].as_str().unwrap()
+        ),
         None,
     );
     let repository_id = repository["id"].as_str().unwrap();
@@ -579,12 +635,21 @@ fn console_in_a_browser() {
     assert!(browser.text(&format!("{row} .tag")) == "1.0");
     assert_eq!(browser.text(&format!("{row} .status")), "READY");
     let shown = counters(&browser, &row);
-    for name in ["critical", "high", "medium", "low", "negligible", "undefined"] {
+    for name in [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ] {
         assert_eq!(shown[name], expected[name], "repository row {name}");
     }
-    assert!(browser
-        .text(".copy code")
-        .starts_with("docker pull 127.0.0.1:"));
+    assert!(
+        browser
+            .text(".copy code")
+            .starts_with("docker pull 127.0.0.1:")
+    );
     browser.screenshots(&shots, "repository");
 
     // Image: digest, tags, layers with their commands, packages, scan history.
@@ -594,11 +659,21 @@ fn console_in_a_browser() {
     let layers = browser.text("#layers-title + table tbody");
     assert!(layers.contains("ADD file:alpine-3.4"), "{layers}");
     assert!(layers.contains("COPY app /app"), "{layers}");
-    assert!(browser.count("#packages tbody tr") > 10, "packages are listed");
+    assert!(
+        browser.count("#packages tbody tr") > 10,
+        "packages are listed"
+    );
     assert!(browser.text("#packages tbody").contains("lodash"));
     assert_eq!(browser.count("[data-history] tbody tr"), 1);
     let history = counters(&browser, &format!("tr[data-scan-result='{scan_id}']"));
-    for name in ["critical", "high", "medium", "low", "negligible", "undefined"] {
+    for name in [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ] {
         assert_eq!(history[name], expected[name], "history {name}");
     }
     browser.screenshots(&shots, "image");
@@ -607,7 +682,14 @@ fn console_in_a_browser() {
     // the critical ones; the text filter narrows as one types.
     browser.open(&format!("{}/ui/scans/{scan_id}", server.url));
     let shown = counters(&browser, "main > .severity");
-    for name in ["critical", "high", "medium", "low", "negligible", "undefined"] {
+    for name in [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ] {
         assert_eq!(shown[name], expected[name], "scan {name}");
     }
     assert_eq!(browser.count("#vulnerabilities tbody tr"), total);
@@ -619,9 +701,18 @@ fn console_in_a_browser() {
         .eval("return Array.from(document.querySelectorAll('#vulnerabilities tbody tr')).filter(r => !r.hidden).length;")
         .as_u64()
         .unwrap();
-    assert!(visible > 0 && visible < total, "text filter shows {visible} of {total}");
-    browser.open(&format!("{}/ui/scans/{scan_id}?severity=CRITICAL", server.url));
-    assert_eq!(browser.count("#vulnerabilities tbody tr"), count_of("critical"));
+    assert!(
+        visible > 0 && visible < total,
+        "text filter shows {visible} of {total}"
+    );
+    browser.open(&format!(
+        "{}/ui/scans/{scan_id}?severity=CRITICAL",
+        server.url
+    ));
+    assert_eq!(
+        browser.count("#vulnerabilities tbody tr"),
+        count_of("critical")
+    );
     assert_eq!(
         browser.count("#vulnerabilities tbody tr[data-severity-row='CRITICAL']"),
         count_of("critical")
@@ -643,7 +734,10 @@ fn console_in_a_browser() {
     let download = |format: &str| {
         server
             .http
-            .get(format!("{}/ui/scans/{scan_id}/download?format={format}", server.url))
+            .get(format!(
+                "{}/ui/scans/{scan_id}/download?format={format}",
+                server.url
+            ))
             .header("Cookie", format!("crscan_console={ADMIN_TOKEN}"))
             .send()
             .unwrap()
@@ -683,7 +777,10 @@ fn console_in_a_browser() {
     browser.type_into("#push_prefixes", &format!("{registry_id}/app"));
     browser.click("input[name=push_enabled]");
     browser.click("form.policy button");
-    browser.wait_until("the saved notice", "return !!document.querySelector('.notice');");
+    browser.wait_until(
+        "the saved notice",
+        "return !!document.querySelector('.notice');",
+    );
     let policy = server.api(
         reqwest::Method::GET,
         &format!("/container-registry/v1/scanPolicies/{registry_id}:byRegistry"),

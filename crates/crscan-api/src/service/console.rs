@@ -145,15 +145,18 @@ impl Service {
         Ok(images)
     }
 
-    /// Every finding of a scan, through ListVulnerabilities, page by page.
+    /// Every finding of a scan that `filter` (ListVulnerabilities' filter, empty
+    /// for all) selects, through ListVulnerabilities, page by page.
     pub async fn all_vulnerabilities(
         &self,
         principal: &Principal,
         scan_result_id: &str,
+        filter: &str,
     ) -> Result<Vec<Finding>, ApiError> {
         let mut findings = Vec::new();
         let mut list = ListRequest {
             page_size: 1000,
+            filter: filter.to_owned(),
             ..ListRequest::default()
         };
         loop {
@@ -255,7 +258,9 @@ impl Service {
     ) -> Result<ScanDocument, ApiError> {
         let result = self.get_scan_result(principal, scan_result_id).await?;
         let image = self.get_image(principal, &result.image_id).await?;
-        let findings = self.all_vulnerabilities(principal, scan_result_id).await?;
+        let findings = self
+            .all_vulnerabilities(principal, scan_result_id, "")
+            .await?;
         let config = self.image_config(principal, &image).await?;
         let manifest_digest = result
             .manifest_digest

@@ -90,8 +90,9 @@ pub(crate) async fn dashboard(
         let _ = write!(
             body,
             "<section aria-labelledby=\"totals\"><h2 id=\"totals\">Vulnerabilities in the latest scans</h2>\
-             <p>Across the newest scan of each of {} scanned images.</p>{}</section>",
+             <p>Across the newest scan of each of {} scanned {}.</p>{}</section>",
             latest.len(),
+            if latest.len() == 1 { "image" } else { "images" },
             severity_bar(&totals)
         );
         // The most vulnerable images: most critical, then high, … first.
@@ -721,7 +722,14 @@ pub(crate) async fn scan(
             .unwrap_or("severity")
             .to_owned();
         let descending = params.get("dir").is_some_and(|dir| dir == "desc");
-        let findings = service.all_vulnerabilities(&principal, &result.id).await?;
+        // The severity filter is ListVulnerabilities' own; the text filter reads
+        // every field a reader may search by.
+        let filter = severity
+            .map(|severity| format!("severity=\"{}\"", severity.as_str()))
+            .unwrap_or_default();
+        let findings = service
+            .all_vulnerabilities(&principal, &result.id, &filter)
+            .await?;
         let layer_of = |finding: &Finding| {
             finding.layer_digest.as_ref().and_then(|digest| {
                 layers
@@ -732,7 +740,6 @@ pub(crate) async fn scan(
         let needle = text.to_lowercase();
         let mut shown: Vec<&Finding> = findings
             .iter()
-            .filter(|finding| severity.is_none_or(|severity| finding.severity == severity))
             .filter(|finding| {
                 needle.is_empty()
                     || [
@@ -818,7 +825,7 @@ pub(crate) async fn scan(
              <p><output data-count=\"vulnerabilities\" aria-live=\"polite\">{} of {}</output> vulnerabilities shown</p>",
             esc(&text),
             shown.len(),
-            findings.len()
+            result.counts.total()
         );
         body.push_str("<table id=\"vulnerabilities\" class=\"sortable\"><thead><tr>");
         for (name, label) in COLUMNS {
