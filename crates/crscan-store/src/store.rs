@@ -33,6 +33,9 @@ fn parse_digest(text: &str) -> Result<Digest, StoreError> {
     Digest::from_str(text).map_err(|_| StoreError::Corrupt(text.to_owned()))
 }
 
+/// An image's config, layers and child manifests.
+type ImageBlobs = (Option<BlobRef>, Vec<BlobRef>, Vec<BlobRef>);
+
 const IMAGE_COLUMNS: &str = "i.id, i.repository_id, r.name AS repository_name, i.digest, i.media_type, \
      i.manifest_size, i.artifact_type, i.subject_digest, i.compressed_size, i.created_at";
 
@@ -631,11 +634,10 @@ impl Store {
     // ---- images and tags --------------------------------------------------------
 
     async fn image_from_row(&self, row: &AnyRow) -> Result<Image, StoreError> {
-        Ok(self
-            .images_from_rows(std::slice::from_ref(row))
+        self.images_from_rows(std::slice::from_ref(row))
             .await?
             .pop()
-            .ok_or_else(|| StoreError::Corrupt("image row".to_owned()))?)
+            .ok_or_else(|| StoreError::Corrupt("image row".to_owned()))
     }
 
     /// Images with their blobs and tags: two queries per 500 images (not two per
@@ -646,8 +648,7 @@ impl Store {
             .iter()
             .map(|row| row.try_get::<String, _>("id"))
             .collect::<Result<Vec<String>, _>>()?;
-        let mut blobs: HashMap<String, (Option<BlobRef>, Vec<BlobRef>, Vec<BlobRef>)> =
-            HashMap::new();
+        let mut blobs: HashMap<String, ImageBlobs> = HashMap::new();
         let mut tags: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(CHUNK) {
             let placeholders = (1..=chunk.len())

@@ -726,9 +726,9 @@ fn console_in_a_browser() {
     );
     let packages: Vec<String> = serde_json::from_value(packages).unwrap();
     let mut sorted = packages.clone();
-    sorted.sort_by(|a, b| a.to_lowercase().cmp(&b.to_lowercase()));
+    sorted.sort_by_key(|name| name.to_lowercase());
     assert_eq!(packages.len() as u64, total);
-    assert_eq!(packages.first(), sorted.first(), "sorted by package");
+    assert_eq!(packages, sorted, "sorted by package");
 
     // Downloads are the report renderers' documents.
     let download = |format: &str| {
