@@ -791,5 +791,105 @@ fn console_in_a_browser() {
         json!([format!("{registry_id}/app")])
     );
     browser.screenshots(&shots, "registry-policy");
+
+    // Without a browser: what the server answers whoever asks.
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str, headers: &[(&str, String)]| {
+        let mut request = client.get(format!("{}{path}", server.url));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().unwrap()
+    };
+    // `/` redirects browsers only; API clients keep their 404.
+    let root = get("/", &[("Accept", "text/html,*/*".to_owned())]);
+    assert_eq!(root.status().as_u16(), 303);
+    assert_eq!(root.headers()["location"], "/ui/");
+    assert_eq!(
+        get("/", &[("Accept", "application/json".to_owned())])
+            .status()
+            .as_u16(),
+        404
+    );
+    // No credentials: the token form, as a 401; a wrong cookie is no better.
+    let page = get(&format!("/ui/scans/{scan_id}"), &[]);
+    assert_eq!(page.status().as_u16(), 401);
+    assert!(page.text().unwrap().contains("name=\"token\""));
+    let forged = get(
+        &format!("/ui/scans/{scan_id}"),
+        &[("Cookie", "crscan_console=guess".to_owned())],
+    );
+    assert_eq!(forged.status().as_u16(), 401);
+    // The viewer's cookie reads, but may not scan; the admin's bearer may.
+    let viewer = format!("crscan_console={VIEWER_TOKEN}");
+    assert_eq!(
+        get(
+            &format!("/ui/scans/{scan_id}"),
+            &[("Cookie", viewer.clone())]
+        )
+        .status()
+        .as_u16(),
+        200
+    );
+    let scan_as = |headers: &[(&str, String)]| {
+        let mut request = client
+            .post(format!("{}/ui/images/{image_id}/scan", server.url))
+            .header("Accept", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().unwrap()
+    };
+    assert_eq!(scan_as(&[("Cookie", viewer)]).status().as_u16(), 403);
+    let started = scan_as(&[("Authorization", format!("Bearer {ADMIN_TOKEN}"))]);
+    assert_eq!(started.status().as_u16(), 200);
+    let started = read_json(started);
+    server.wait(started["operationId"].as_str().unwrap());
+    // Signing in sets a session cookie only the console's paths get, out of scripts'
+    // reach, and never sent from another site.
+    let signed_in = client
+        .post(format!("{}/ui/login", server.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={ADMIN_TOKEN}&next=https%3A%2F%2Fexample.invalid%2F"
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303);
+    assert_eq!(
+        signed_in.headers()["location"],
+        "/ui/",
+        "no redirect off the console"
+    );
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for part in ["Path=/ui", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    // Pages are never cached and load nothing from elsewhere; the assets are small.
+    let page = get(
+        "/ui/",
+        &[("Authorization", format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'self'")
+    );
+    let assets: usize = ["/ui/assets/console.css", "/ui/assets/console.js"]
+        .iter()
+        .map(|path| get(path, &[]).bytes().unwrap().len())
+        .sum();
+    assert!(
+        assets > 1000 && assets < 200 * 1024,
+        "assets are {assets} bytes"
+    );
     eprintln!("screenshots in {}", shots.display());
 }
