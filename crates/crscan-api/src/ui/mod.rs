@@ -195,7 +195,7 @@ pub(crate) fn viewer(state: &AppState, principal: &Principal) -> html::Viewer {
 
 /// An error as a page: the token form when credentials are missing or unknown,
 /// else the error's message under its HTTP status.
-pub(crate) fn error_page(state: &AppState, error: ApiError, next: &str) -> Response {
+pub(crate) fn error_page(error: ApiError, next: &str) -> Response {
     if error.code == 16 {
         return login_page(StatusCode::UNAUTHORIZED, next, None);
     }
@@ -210,7 +210,6 @@ pub(crate) fn error_page(state: &AppState, error: ApiError, next: &str) -> Respo
         "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/ui/\">Back to the dashboard</a></p>",
         html::esc(&error.message)
     );
-    let _ = state;
     html(status, html::page(title, &[], None, &body))
 }
 
@@ -307,11 +306,11 @@ fn json_error(error: &ApiError) -> Response {
 }
 
 /// Answers an action's failure: JSON to the script, a page to a form post.
-fn action_error(state: &AppState, headers: &HeaderMap, error: ApiError, next: &str) -> Response {
+fn action_error(headers: &HeaderMap, error: ApiError, next: &str) -> Response {
     if wants_json(headers) {
         json_error(&error)
     } else {
-        error_page(state, error, next)
+        error_page(error, next)
     }
 }
 
@@ -325,7 +324,7 @@ async fn scan(
     let back = format!("/ui/images/{}", html::url_encode(&image_id));
     let principal = match caller(&state, &headers) {
         Ok(principal) => principal,
-        Err(error) => return action_error(&state, &headers, error.into(), &back),
+        Err(error) => return action_error(&headers, error.into(), &back),
     };
     let call = Call {
         principal,
@@ -347,7 +346,7 @@ async fn scan(
                 redirect(&back)
             }
         }
-        Err(error) => action_error(&state, &headers, error, &back),
+        Err(error) => action_error(&headers, error, &back),
     }
 }
 
@@ -376,11 +375,11 @@ async fn delete_image(
     let back = format!("/ui/images/{}", html::url_encode(&image_id));
     let principal = match caller(&state, &headers) {
         Ok(principal) => principal,
-        Err(error) => return action_error(&state, &headers, error.into(), &back),
+        Err(error) => return action_error(&headers, error.into(), &back),
     };
     let image = match state.service.get_image(&principal, &image_id).await {
         Ok(image) => image,
-        Err(error) => return action_error(&state, &headers, error, &back),
+        Err(error) => return action_error(&headers, error, &back),
     };
     let call = Call {
         principal,
@@ -391,7 +390,7 @@ async fn delete_image(
             "/ui/repositories/{}",
             html::url_encode(&image.repository_id)
         )),
-        Err(error) => action_error(&state, &headers, error, &back),
+        Err(error) => action_error(&headers, error, &back),
     }
 }
 
@@ -466,11 +465,11 @@ async fn edit_policy(
     let back = format!("/ui/registries/{}", html::url_encode(&registry_id));
     let principal = match caller(&state, &headers) {
         Ok(principal) => principal,
-        Err(error) => return error_page(&state, error.into(), &back),
+        Err(error) => return error_page(error.into(), &back),
     };
     let rules = match form.rules() {
         Ok(rules) => rules,
-        Err(error) => return error_page(&state, error, &back),
+        Err(error) => return error_page(error, &back),
     };
     let call = Call {
         principal,
@@ -482,7 +481,7 @@ async fn edit_policy(
         .await
     {
         Ok(_) => redirect(&format!("{back}?saved=1#policy")),
-        Err(error) => error_page(&state, error, &back),
+        Err(error) => error_page(error, &back),
     }
 }
 
@@ -497,13 +496,12 @@ async fn download(
     let back = format!("/ui/scans/{}", html::url_encode(&scan_result_id));
     let principal = match caller(&state, &headers) {
         Ok(principal) => principal,
-        Err(error) => return error_page(&state, error.into(), &back),
+        Err(error) => return error_page(error.into(), &back),
     };
     let name = query.get("format").map(String::as_str).unwrap_or("json");
     let format = match name.parse::<ScanFormat>() {
         Ok(ScanFormat::Table) | Err(_) => {
             return error_page(
-                &state,
                 ApiError::invalid(format!(
                     "format {name:?} is not one of json, csv, cyclonedx, sarif"
                 )),
@@ -519,11 +517,11 @@ async fn download(
         .await
     {
         Ok(document) => document,
-        Err(error) => return error_page(&state, error, &back),
+        Err(error) => return error_page(error, &back),
     };
     let text = match document.render(format) {
         Ok(text) => text,
-        Err(error) => return error_page(&state, ApiError::internal(error.to_string()), &back),
+        Err(error) => return error_page(ApiError::internal(error.to_string()), &back),
     };
     let (content_type, extension) = match format {
         ScanFormat::Csv => ("text/csv; charset=utf-8", "csv"),

@@ -34,11 +34,11 @@ where
         .to_owned();
     let principal = match caller(&state, headers) {
         Ok(principal) => principal,
-        Err(error) => return error_page(&state, error.into(), &next),
+        Err(error) => return error_page(error.into(), &next),
     };
     match render(state.clone(), principal).await {
         Ok(body) => super::html(StatusCode::OK, body),
-        Err(error) => error_page(&state, error, &next),
+        Err(error) => error_page(error, &next),
     }
 }
 
