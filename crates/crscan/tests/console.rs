@@ -891,5 +891,28 @@ fn console_in_a_browser() {
         assets > 1000 && assets < 200 * 1024,
         "assets are {assets} bytes"
     );
+
+    // Delete: refused to a viewer, done for the admin, who lands on the repository.
+    let delete_as = |cookie: String| {
+        client
+            .post(format!("{}/ui/images/{image_id}/delete", server.url))
+            .header("Cookie", cookie)
+            .send()
+            .unwrap()
+    };
+    let refused = delete_as(format!("crscan_console={VIEWER_TOKEN}"));
+    assert_eq!(refused.status().as_u16(), 403);
+    assert!(refused.text().unwrap().contains("Not allowed"));
+    let deleted = delete_as(format!("crscan_console={ADMIN_TOKEN}"));
+    assert_eq!(deleted.status().as_u16(), 303);
+    assert_eq!(
+        deleted.headers()["location"],
+        format!("/ui/repositories/{repository_id}").as_str()
+    );
+    let gone = get(
+        &format!("/ui/images/{image_id}"),
+        &[("Cookie", format!("crscan_console={ADMIN_TOKEN}"))],
+    );
+    assert_eq!(gone.status().as_u16(), 404);
     eprintln!("screenshots in {}", shots.display());
 }
