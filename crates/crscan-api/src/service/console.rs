@@ -233,17 +233,21 @@ impl Service {
     }
 
     /// The inventory (SBOM) of the manifest a scan read, as this node's scan cache
-    /// holds it; `None` before a scan on this node.
-    pub fn image_inventory(
+    /// holds it; `None` before a scan on this node. The cache is a file: it is read
+    /// off the async threads.
+    pub async fn image_inventory(
         &self,
         principal: &Principal,
         manifest_digest: &Digest,
     ) -> Result<Option<Inventory>, ApiError> {
         principal.require(READ)?;
-        Ok(self
-            .scanner
-            .as_ref()
-            .and_then(|scanner| scanner.cached_inventory(manifest_digest)))
+        let Some(scanner) = self.scanner.clone() else {
+            return Ok(None);
+        };
+        let digest = manifest_digest.clone();
+        tokio::task::spawn_blocking(move || scanner.cached_inventory(&digest))
+            .await
+            .map_err(|error| ApiError::internal(format!("reading the inventory failed: {error}")))
     }
 
     /// A finished scan as a report document, for the renderers of `crscan-report`
@@ -268,7 +272,8 @@ impl Service {
             .and_then(|digest| digest.parse::<Digest>().ok())
             .unwrap_or_else(|| image.digest.clone());
         let inventory = self
-            .image_inventory(principal, &manifest_digest)?
+            .image_inventory(principal, &manifest_digest)
+            .await?
             .unwrap_or_default();
         let subject = Subject {
             name: format!("{}@{}", image.name, image.digest),

@@ -608,7 +608,7 @@ pub(crate) async fn image(
             .and_then(|result| result.manifest_digest.as_deref())
             .and_then(|digest| digest.parse().ok())
             .unwrap_or_else(|| image.digest.clone());
-        match service.image_inventory(&principal, &manifest)? {
+        match service.image_inventory(&principal, &manifest).await? {
             None => body.push_str("<p>The packages are listed once the image has been scanned.</p>"),
             Some(inventory) => {
                 let search = params.get("package").cloned().unwrap_or_default();
