@@ -322,6 +322,8 @@ impl Service {
         registry_id: &str,
         rules: ScanRules,
     ) -> Result<Operation, ApiError> {
+        call.principal.require(ADMIN)?;
+        super::check_id("registryId", registry_id)?;
         match self.store().get_scan_policy_by_registry(registry_id).await {
             Ok(policy) => {
                 let update = ScanPolicyUpdate {
