@@ -250,10 +250,21 @@ impl Client {
                     return Ok(base);
                 }
                 Err(source) => {
-                    last_error = Some(Error::Http {
-                        what: what.clone(),
-                        source,
-                    })
+                    // The certificate complaint is deep in the cause chain; say the way out.
+                    let mut chain = String::new();
+                    let mut cause: Option<&dyn std::error::Error> = Some(&source);
+                    while let Some(error) = cause {
+                        chain.push_str(&error.to_string());
+                        cause = error.source();
+                    }
+                    let what = if chain.contains("certificate") {
+                        format!(
+                            "{what} (for a self-signed certificate or plain HTTP: --tls-verify=false)"
+                        )
+                    } else {
+                        what.clone()
+                    };
+                    last_error = Some(Error::Http { what, source });
                 }
             }
         }

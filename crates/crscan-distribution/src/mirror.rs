@@ -73,11 +73,16 @@ fn bump(counter: &AtomicU64) {
 /// while it is being copied, so that two tags sharing a layer send it once.
 type BlobLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<String>>>>>;
 
+/// Per destination repository and manifest digest: whether this run has put it,
+/// behind a lock held while it is copied, so that two tags of one image copy it once.
+type ManifestLocks = Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<bool>>>>;
+
 struct Run<'a> {
     source: &'a Client,
     destination: &'a Client,
     counters: Counters,
     blobs: BlobLocks,
+    manifests: ManifestLocks,
     /// Says what happens, a line at a time (`copied team/app:1.2`).
     report: &'a (dyn Fn(&str) + Sync),
 }
@@ -120,6 +125,7 @@ pub async fn mirror(
         destination,
         counters: Counters::default(),
         blobs: Mutex::new(HashMap::new()),
+        manifests: Mutex::new(HashMap::new()),
         report,
     };
     let mut failures: Vec<(String, String)> = Vec::new();
@@ -213,7 +219,7 @@ impl Run<'_> {
     }
 
     /// Copies a manifest by digest and everything it names, unless the destination
-    /// holds it; returns it as the source served it (or `None` fields when skipped).
+    /// holds it; returns it as the source served it.
     fn copy_manifest<'a>(
         &'a self,
         from: &'a str,
@@ -221,12 +227,24 @@ impl Run<'_> {
         digest: &'a str,
     ) -> BoxFuture<'a, Result<FetchedManifest, Error>> {
         Box::pin(async move {
+            let lock = {
+                let mut manifests = self
+                    .manifests
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                manifests
+                    .entry((to.to_owned(), digest.to_owned()))
+                    .or_default()
+                    .clone()
+            };
+            let mut done = lock.lock().await;
             let manifest = self.source.manifest(from, digest).await?;
-            if self
-                .destination
-                .manifest_digest(to, digest)
-                .await?
-                .is_some()
+            if *done
+                || self
+                    .destination
+                    .manifest_digest(to, digest)
+                    .await?
+                    .is_some()
             {
                 bump(&self.counters.manifests_skipped);
                 return Ok(manifest);
@@ -247,6 +265,7 @@ impl Run<'_> {
                 .put_manifest(to, digest, &manifest.media_type, &manifest.bytes)
                 .await?;
             bump(&self.counters.manifests_copied);
+            *done = true;
             Ok(manifest)
         })
     }
