@@ -959,6 +959,8 @@ pub struct BlobReader {
     what: String,
     /// The error that ended the stream, for the caller to report.
     failure: Failure,
+    /// Ended, cleanly or by an error.
+    done: bool,
 }
 
 impl BlobReader {
@@ -976,6 +978,7 @@ impl BlobReader {
             read: 0,
             what,
             failure: Arc::new(Mutex::new(None)),
+            done: false,
         })
     }
 
@@ -991,6 +994,7 @@ impl BlobReader {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
         self.hasher = None;
+        self.done = true;
         Poll::Ready(Some(Err(Error::Invalid {
             what: self.what.clone(),
             reason: message,
@@ -1018,12 +1022,42 @@ impl BlobReader {
     }
 }
 
+impl BlobReader {
+    /// Compares what was read with the digest (and size), ending the hashing.
+    fn verify(&mut self) -> Result<(), Error> {
+        let Some(hasher) = self.hasher.take() else {
+            return Ok(());
+        };
+        if let Some(size) = self.size
+            && self.read != size
+        {
+            return Err(Error::SizeMismatch {
+                what: self.what.clone(),
+                expected: size,
+                actual: self.read,
+            });
+        }
+        let actual = hasher.finish();
+        if actual != self.expected {
+            return Err(Error::DigestMismatch {
+                what: self.what.clone(),
+                expected: self.expected.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Stream for BlobReader {
     type Item = Result<Bytes, Error>;
 
+    /// The last chunk is handed on only once the digest is checked: a writer that
+    /// stops reading at the declared length (an HTTP body with a Content-Length)
+    /// still never sends a wrong blob whole.
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.hasher.is_none() {
+        if this.done {
             return Poll::Ready(None);
         }
         match this.stream.as_mut().poll_next(context) {
@@ -1044,37 +1078,31 @@ impl Stream for BlobReader {
                         actual,
                     });
                 }
-                if let Some(hasher) = &mut this.hasher {
-                    hasher.update(&chunk);
+                match &mut this.hasher {
+                    Some(hasher) => hasher.update(&chunk),
+                    // Verified at the declared size, and still more bytes.
+                    None => {
+                        let (what, actual) = (this.what.clone(), this.read);
+                        return this.fail(Error::SizeMismatch {
+                            what,
+                            expected: this.size.unwrap_or(0),
+                            actual,
+                        });
+                    }
+                }
+                if this.size == Some(this.read)
+                    && let Err(error) = this.verify()
+                {
+                    return this.fail(error);
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(None) => {
-                let Some(hasher) = this.hasher.take() else {
-                    return Poll::Ready(None);
-                };
-                let actual = hasher.finish();
-                if let Some(size) = this.size
-                    && this.read != size
-                {
-                    this.hasher = Some(Hasher::Sha256(Sha256::new()));
-                    let (what, read) = (this.what.clone(), this.read);
-                    return this.fail(Error::SizeMismatch {
-                        what,
-                        expected: size,
-                        actual: read,
-                    });
+                this.done = true;
+                match this.verify() {
+                    Ok(()) => Poll::Ready(None),
+                    Err(error) => this.fail(error),
                 }
-                if actual != this.expected {
-                    this.hasher = Some(Hasher::Sha256(Sha256::new()));
-                    let (what, expected) = (this.what.clone(), this.expected.clone());
-                    return this.fail(Error::DigestMismatch {
-                        what,
-                        expected,
-                        actual,
-                    });
-                }
-                Poll::Ready(None)
             }
         }
     }
