@@ -619,9 +619,10 @@ fn a_remote_scan_finds_what_the_local_scan_finds() {
         assert_eq!(remote["findings"], local["findings"], "{image}");
         assert_eq!(remote["summary"], local["summary"], "{image}");
         assert_eq!(
-            remote["image"]["manifestDigest"], local["image"]["manifestDigest"],
+            remote["image"]["manifest_digest"], amd64["digest"],
             "{image}"
         );
+        assert_eq!(remote["image"]["name"], image.as_str());
     }
 
     // An index: the host's platform (amd64 here, or the fallback), or the one asked for.
