@@ -891,6 +891,10 @@ fn mirror_from_docker_registry_into_crscan_is_exact_idempotent_and_resumable() {
 
     let first = mirror(home, &source, &destination, CREDS, &[]);
     assert_ok(&first, "first mirror");
+    // tools/builder:v2 and tools/deep/nested/cache:x are one image: its blobs are sent
+    // to one repository and mounted into the other.
+    let (copied, mounted) = blobs_sent(&first);
+    assert!(copied > 0 && mounted >= 2, "{}", stderr(&first));
     check_mirrored(
         &source_base,
         CREDS,

@@ -103,7 +103,16 @@ pub fn run(args: MirrorArgs) -> anyhow::Result<ExitCode> {
             &options,
             &report,
         ))
-        .with_context(|| format!("cannot mirror {source} to {destination}"))?;
+        .map_err(|error| {
+            let hint = if options.repositories.is_none() && !error.is_auth_refused() {
+                " (a source that does not list its repositories at /v2/_catalog needs \
+                 --repositories FILE)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(error)
+                .context(format!("cannot mirror {source} to {destination}{hint}"))
+        })?;
     print_summary(&summary, args.dry_run);
     Ok(if summary.failures.is_empty() {
         ExitCode::SUCCESS
