@@ -961,6 +961,7 @@ pub struct BlobReader {
     failure: Failure,
     /// Ended, cleanly or by an error.
     done: bool,
+    declared_length: Option<u64>,
 }
 
 impl BlobReader {
@@ -971,6 +972,7 @@ impl BlobReader {
         what: String,
     ) -> Result<BlobReader, Error> {
         Ok(BlobReader {
+            declared_length: response.content_length(),
             stream: Box::pin(response.bytes_stream()),
             hasher: Some(Hasher::new(digest, &what)?),
             expected: digest.to_owned(),
@@ -985,6 +987,11 @@ impl BlobReader {
     /// Bytes read so far.
     pub fn bytes_read(&self) -> u64 {
         self.read
+    }
+
+    /// The length the registry announced (`Content-Length`), when it did.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.declared_length
     }
 
     fn fail(&mut self, error: Error) -> Poll<Option<Result<Bytes, Error>>> {
