@@ -1510,3 +1510,129 @@ fn the_bearer_token_flow_fetches_caches_and_refuses() {
         stderr(&refused)
     );
 }
+
+// --- crscan as the destination scans on push ----------------------------------------
+
+/// A management API call to crscan with the test token; the status and the JSON.
+fn api(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut args = vec![
+        "-X".to_owned(),
+        method.to_owned(),
+        "-H".to_owned(),
+        format!("Authorization: Bearer {TOKEN}"),
+    ];
+    if let Some(body) = body {
+        args.extend(["-d".to_owned(), body.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(&args)
+        .arg(format!("{base}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (
+        status.trim().parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn images_mirrored_into_crscan_are_scanned_where_the_policy_says_on_push() {
+    if !tools_present() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let home = work.path();
+    let registry = DockerRegistry::htpasswd(work.path(), "source");
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let image = debian_image(&layout, "amd64");
+    layout.tag("1.0", &image);
+    layout.push(
+        "1.0",
+        &format!("docker://{}/team/app:1.0", registry.host()),
+        CREDS,
+    );
+
+    let data = work.path().join("crscan-data");
+    std::fs::create_dir_all(data.join("vulndb")).unwrap();
+    std::fs::copy(database(), data.join("vulndb/crscan.db")).unwrap();
+    let server = Crscan::start(&data);
+    let base = format!("http://{}", server.host());
+    let (status, registries) = api(
+        &base,
+        "GET",
+        "/container-registry/v1/registries?folderId=default",
+        None,
+    );
+    assert_eq!(status, 200, "{registries}");
+    let registry_id = registries["registries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policy = json!({"registryId": registry_id, "name": "on-push",
+        "rules": {"pushRule": {"repositoryPrefixes": ["*"]}}});
+    let (status, created) = api(
+        &base,
+        "POST",
+        "/container-registry/v1/scanPolicies",
+        Some(&policy),
+    );
+    assert_eq!(status, 200, "{created}");
+
+    let output = mirror(
+        home,
+        &format!("docker://{}/team", registry.host()),
+        &format!("docker://{}/default/moved", server.host()),
+        CREDS,
+        &[],
+    );
+    assert_ok(&output, "mirror into crscan");
+    // The image is in the right registry and repository, and its scan ends READY
+    // with the findings of the Debian packages.
+    let (_, images) = api(
+        &base,
+        "GET",
+        "/container-registry/v1/images?folderId=default&pageSize=1000",
+        None,
+    );
+    let found = images["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["digest"] == image["digest"])
+        .unwrap_or_else(|| panic!("the mirrored image is not listed: {images}"))
+        .clone();
+    assert_eq!(found["name"], format!("{registry_id}/moved/app"));
+    let image_id = found["id"].as_str().unwrap();
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        let (status, result) = api(
+            &base,
+            "GET",
+            &format!("/container-registry/v1/images/{image_id}:lastScanResult"),
+            None,
+        );
+        if status == 200 && result["status"] == "READY" {
+            last = result;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(last["status"], "READY", "no scan on push after the mirror");
+    let counts = &last["vulnerabilities"];
+    let total: u64 = [
+        "critical",
+        "high",
+        "medium",
+        "low",
+        "negligible",
+        "undefined",
+    ]
+    .iter()
+    .map(|name| counts[*name].as_u64().unwrap_or(0))
+    .sum();
+    assert!(total > 0, "{last}");
+}
