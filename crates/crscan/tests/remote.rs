@@ -682,6 +682,39 @@ fn a_remote_scan_finds_what_the_local_scan_finds() {
     .unwrap();
     let from_file = scan(&sources[0].0, &["--tls-verify=false"]);
     assert_ok(&from_file, "scan with ~/.docker/config.json");
+    // A credential helper named for the host, run as `docker-credential-NAME get`.
+    let helpers = work.path().join("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let helper = helpers.join("docker-credential-crscantest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"{}\" ] || exit 1\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    common::run(Command::new("chmod").arg("+x").arg(&helper));
+    std::fs::write(
+        home.join(".docker/config.json"),
+        json!({"credHelpers": {registry.host(): "crscantest"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let from_helper = Command::new(CRSCAN)
+        .args(["sbom", &sources[0].0, "--tls-verify=false"])
+        .env("HOME", home)
+        .env("PATH", path)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert_ok(&from_helper, "sbom with a credential helper");
     std::fs::remove_file(home.join(".docker/config.json")).unwrap();
 
     // Without credentials, or with wrong ones: exit status 2, the registry refused.
