@@ -1289,6 +1289,8 @@ fn a_lying_source_fails_the_item_and_writes_nothing_wrong() {
 struct TokenServer {
     port: u16,
     issued: Arc<AtomicUsize>,
+    /// When set, the next token is issued already expired (and the flag cleared).
+    stale_next: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl TokenServer {
@@ -1327,13 +1329,19 @@ impl TokenServer {
         let port = listener.local_addr().unwrap().port();
         let issued = Arc::new(AtomicUsize::new(0));
         let counter = issued.clone();
+        let stale_next = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stale = stale_next.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let _ = answer_token_request(stream, &key, &x5c, &counter);
+                let _ = answer_token_request(stream, &key, &x5c, &counter, &stale);
             }
         });
-        TokenServer { port, issued }
+        TokenServer {
+            port,
+            issued,
+            stale_next,
+        }
     }
 }
 
@@ -1342,6 +1350,7 @@ fn answer_token_request(
     key: &Path,
     x5c: &str,
     issued: &AtomicUsize,
+    stale_next: &std::sync::atomic::AtomicBool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
@@ -1388,9 +1397,16 @@ fn answer_token_request(
             .unwrap()
             .as_secs();
         let header = json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
+        // A stale token says it lives 300 s but expired long ago: the registry
+        // refuses it, and the client must fetch another.
+        let expires = if stale_next.swap(false, Ordering::SeqCst) {
+            now - 3600
+        } else {
+            now + 300
+        };
         let claims = json!({
-            "iss": "test-issuer", "sub": USER, "aud": service, "exp": now + 300,
-            "nbf": now - 60, "iat": now - 60, "jti": format!("t{}", issued.load(Ordering::SeqCst)),
+            "iss": "test-issuer", "sub": USER, "aud": service, "exp": expires,
+            "nbf": now - 7200, "iat": now - 7200, "jti": format!("t{}", issued.load(Ordering::SeqCst)),
             "access": access,
         });
         let signing_input = format!(
@@ -1525,6 +1541,22 @@ fn the_bearer_token_flow_fetches_caches_and_refuses() {
         "{}",
         stderr(&output)
     );
+
+    // A token the registry refuses is fetched again, once, and the read goes on.
+    tokens.stale_next.store(true, Ordering::SeqCst);
+    let before = tokens.issued.load(Ordering::SeqCst);
+    let refreshed = crscan(
+        home,
+        &[
+            "sbom",
+            &format!("docker://{}/team/two:1", registry.host()),
+            "--creds",
+            CREDS,
+            "--tls-verify=false",
+        ],
+    );
+    assert_ok(&refreshed, "sbom with a token refused once");
+    assert_eq!(tokens.issued.load(Ordering::SeqCst) - before, 2);
 
     let refused = crscan(
         home,
