@@ -8,8 +8,9 @@
 //! The summary counts the findings listed, under the lower-case names of the
 //! Container Registry API's `VulnerabilityStats`. Each finding carries its
 //! provenance: `severity_source` (the distribution's rating, the CVSS vector and
-//! computed score, or the advisory's label), the `advisories` that matched, and the
-//! `layer` (digest and 0-based index) that installed the package.
+//! computed score, the advisory's label, or NVD's CVSS for the same CVE), the
+//! `advisories` that matched, and the `layer` (digest and 0-based index) that
+//! installed the package.
 
 use crscan_model::{Digest, OsRelease, SeverityCounts};
 use serde::Serialize;
