@@ -294,7 +294,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     tracing::info!(db = %db_path.display(), "refreshing the vulnerability database with `crscan db update`");
                     let path = db_path.clone();
                     if let Err(error) =
-                        tokio::task::spawn_blocking(move || fetch_database(&path)).await
+                        tokio::task::spawn_blocking(move || fetch_database(&path, true)).await
                     {
                         tracing::warn!(%error, "the database refresh stopped");
                     }
@@ -350,7 +350,7 @@ fn check_database(check: &DatabaseCheck, db_from: &[PathBuf]) {
         std::thread::spawn(move || build_database(&db_path, &db_from));
     } else if auto_update_enabled() {
         tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update`");
-        std::thread::spawn(move || fetch_database(&db_path));
+        std::thread::spawn(move || fetch_database(&db_path, false));
     }
 }
 
@@ -393,8 +393,10 @@ fn auto_update_enabled() -> bool {
 
 /// Runs `crscan db update` for the database at `db_path`: on a first start without one
 /// and at every `db_update_interval_hours`, so a refresh is the same download and the
-/// same atomic replacement as the command.
-fn fetch_database(db_path: &Path) {
+/// same atomic replacement as the command. The first download leaves NVD out
+/// (`--no-nvd`: its paged API takes about 15 minutes at the pace NVD asks for), so
+/// scans can start within minutes; the refreshes fetch it.
+fn fetch_database(db_path: &Path, with_nvd: bool) {
     let fallback = format!("crscan db build --from PATH --db {}", db_path.display());
     let executable = match std::env::current_exe() {
         Ok(executable) => executable,
@@ -408,6 +410,7 @@ fn fetch_database(db_path: &Path) {
         .arg("update")
         .arg("--db")
         .arg(db_path)
+        .args((!with_nvd).then_some("--no-nvd"))
         .arg("--timeout")
         .arg("60")
         .stdin(std::process::Stdio::null())
