@@ -78,6 +78,36 @@ impl WorkerConfig {
     }
 }
 
+/// The default number of workers: one per core, but no more than the available
+/// memory holds at `budget_bytes` a scan (`workers × budget ≤ MemAvailable`), and at
+/// least one. `mem_available` is `None` where it cannot be read; cores decide then.
+pub fn workers_for_memory(cores: usize, mem_available: Option<u64>, budget_bytes: u64) -> usize {
+    let by_memory = match mem_available {
+        Some(bytes) if budget_bytes > 0 => {
+            usize::try_from(bytes / budget_bytes).unwrap_or(usize::MAX)
+        }
+        _ => usize::MAX,
+    };
+    cores.min(by_memory).max(1)
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes; `None` where there is no such file
+/// or line.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line
+        .trim_start_matches("MemAvailable:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 /// The scan service of one process.
 #[derive(Clone)]
 pub struct Scanner {
@@ -610,4 +640,19 @@ pub async fn enqueue_scan(
             idempotency_key,
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers_for_memory;
+
+    #[test]
+    fn workers_fit_the_memory() {
+        let mib = 1 << 20;
+        assert_eq!(workers_for_memory(8, Some(1024 * mib), 256 * mib), 4);
+        assert_eq!(workers_for_memory(2, Some(1024 * mib), 256 * mib), 2);
+        assert_eq!(workers_for_memory(8, Some(100 * mib), 256 * mib), 1);
+        assert_eq!(workers_for_memory(8, None, 256 * mib), 8);
+        assert_eq!(workers_for_memory(0, None, 0), 1);
+    }
 }

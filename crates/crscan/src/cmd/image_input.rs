@@ -19,13 +19,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// How many diagnostics are printed without `--verbose`.
 const DIAGNOSTICS_SHOWN: usize = 5;
 
-/// Reads and catalogues the image named `image` (`oci:PATH[:TAG]`, …).
-pub fn read_inventory(image: &str, platform: Option<&str>) -> anyhow::Result<(Subject, Inventory)> {
+/// Reads and catalogues the image named `image` (`oci:PATH[:TAG]`, …), holding at
+/// most `memory_budget_mib` MiB of the files the detectors read.
+pub fn read_inventory(
+    image: &str,
+    platform: Option<&str>,
+    memory_budget_mib: u64,
+) -> anyhow::Result<(Subject, Inventory)> {
     let source = ImageSource::parse(image).with_context(|| format!("cannot read image {image}"))?;
-    let options = ReadOptions {
+    let mut options = ReadOptions {
         platform: platform.map(str::to_owned),
         ..ReadOptions::default()
     };
+    options.limits.memory_budget_bytes = memory_budget_mib.saturating_mul(1 << 20);
     let catalog = Catalog::default();
     let bar = std::io::stderr().is_terminal().then(LayerProgress::new);
     let progress: &dyn Progress = match &bar {
@@ -36,7 +42,14 @@ pub fn read_inventory(image: &str, platform: Option<&str>) -> anyhow::Result<(Su
     if let Some(bar) = &bar {
         bar.bar.finish_and_clear();
     }
-    let (info, view) = read.with_context(|| format!("cannot read image {image}"))?;
+    let (info, view) = read.map_err(|error| {
+        let hint = if matches!(error, crscan_image::ImageError::OverMemoryBudget { .. }) {
+            format!(" with --memory-budget-mib {memory_budget_mib} (raise it to read this image)")
+        } else {
+            String::new()
+        };
+        anyhow::Error::new(error).context(format!("cannot read image {image}{hint}"))
+    })?;
     let inventory = catalog.inventory(&view);
     Ok((subject(&info), inventory))
 }

@@ -28,13 +28,21 @@ pub struct SbomArgs {
     /// (default `linux/amd64`).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// Memory the files the detectors read may take, in MiB; an image that needs
+    /// more fails naming the file that did not fit.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget_mib: u64,
     /// Print every diagnostic instead of the first few.
     #[arg(long, short = 'v')]
     pub verbose: bool,
 }
 
 pub fn run(args: SbomArgs) -> anyhow::Result<ExitCode> {
-    let (subject, inventory) = image_input::read_inventory(&args.image, args.platform.as_deref())?;
+    let (subject, inventory) = image_input::read_inventory(
+        &args.image,
+        args.platform.as_deref(),
+        args.memory_budget_mib,
+    )?;
     image_input::report_diagnostics(&inventory.diagnostics, args.verbose, "cataloguing");
     let document = SbomDocument::new(subject, inventory, image_input::generator());
     let text = document.render(args.format)?;

@@ -97,6 +97,10 @@ pub struct ScanArgs {
     /// (default `linux/amd64`).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// Memory the files the detectors read may take, in MiB; an image that needs
+    /// more fails naming the file that did not fit.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget_mib: u64,
     /// Print every diagnostic instead of the first few.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -117,7 +121,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             crscan_report::scan::read_cyclonedx(&text)
                 .with_context(|| format!("cannot use SBOM {}", path.display()))?
         }
-        (None, Some(image)) => image_input::read_inventory(image, args.platform.as_deref())?,
+        (None, Some(image)) => {
+            image_input::read_inventory(image, args.platform.as_deref(), args.memory_budget_mib)?
+        }
         (None, None) => anyhow::bail!("name an image, or an SBOM with --sbom FILE"),
     };
     let read_time = started.elapsed();
