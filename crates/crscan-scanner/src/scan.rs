@@ -67,9 +67,18 @@ pub struct ScanOutcome {
 /// Opens the vulnerability database at `path`; any failure (missing file, old
 /// schema, corrupt file) is [`ScanError::NoDatabase`] with the fix in its message.
 pub fn open_database(path: &Path) -> Result<Database, ScanError> {
-    Database::open(path).map_err(|error| ScanError::NoDatabase {
+    let database = Database::open(path).map_err(|error| ScanError::NoDatabase {
         detail: error.to_string(),
-    })
+    })?;
+    if database.info().advisory_count == 0 {
+        return Err(ScanError::NoDatabase {
+            detail: format!(
+                "the database {} holds no advisories, so every image would look clean",
+                path.display()
+            ),
+        });
+    }
+    Ok(database)
 }
 
 /// Scans one image end to end.

@@ -49,6 +49,9 @@ pub struct WorkerConfig {
     pub database_path: PathBuf,
     /// Age in hours past which the database counts as stale (a warning, not a stop).
     pub database_max_age_hours: u64,
+    /// Set while this process builds the first database; shared by every
+    /// [`DatabaseCheck`] this configuration hands out.
+    pub database_building: Arc<AtomicBool>,
     pub limits: crscan_image::Limits,
 }
 
@@ -65,15 +68,17 @@ impl WorkerConfig {
             database_watch_every: Duration::from_secs(1),
             database_path,
             database_max_age_hours: 72,
+            database_building: Arc::new(AtomicBool::new(false)),
             limits: crate::default_limits(),
         }
     }
 
     /// The freshness check of this configuration's database.
     pub fn database_check(&self) -> DatabaseCheck {
+        let check = DatabaseCheck::new(self.database_path.clone(), self.database_max_age_hours);
         DatabaseCheck {
-            path: self.database_path.clone(),
-            max_age_hours: self.database_max_age_hours,
+            building: self.database_building.clone(),
+            ..check
         }
     }
 }
@@ -344,6 +349,9 @@ impl Scanner {
         let duration_ms = started.elapsed().as_millis();
         match result {
             Ok(Ok(outcome)) => {
+                if let Some(gap) = &outcome.report.os_not_covered {
+                    tracing::warn!(scan.id = %scan.id, image.digest = %image.digest, "{gap}");
+                }
                 tracing::info!(scan.id = %scan.id, duration_ms, vulnerabilities = outcome.report.findings.len(),
                     layers_read = outcome.stats.layers_read, layers_cached = outcome.stats.layers_from_cache, "scan finished");
                 self.finish_ready(owner, &job, &outcome).await

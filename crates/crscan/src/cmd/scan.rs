@@ -142,6 +142,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot match against database {}", args.db.display()))?;
     let match_time = started.elapsed();
     image_input::report_diagnostics(&report.diagnostics, args.verbose, "matching");
+    if let Some(gap) = &report.os_not_covered {
+        eprintln!("warning: {gap}");
+    }
 
     let started = Instant::now();
     let policy = Policy {

@@ -340,9 +340,14 @@ fn check_database(check: &DatabaseCheck, db_from: &[PathBuf]) {
     }
     let db_path = check.path.clone();
     if !db_from.is_empty() {
-        tracing::info!(db = %db_path.display(), from = ?db_from, "no vulnerability database yet; building one in the background from the given feed files");
+        tracing::info!(db = %db_path.display(), from = ?db_from, "no vulnerability database yet; building one in the background from the given feed files (state: building)");
         let db_from = db_from.to_vec();
-        std::thread::spawn(move || build_database(&db_path, &db_from));
+        let check = check.clone();
+        check.set_building(true);
+        std::thread::spawn(move || {
+            build_database(&db_path, &db_from);
+            check.set_building(false);
+        });
     } else if auto_update_enabled() {
         tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update`");
         std::thread::spawn(move || fetch_database(&db_path));
@@ -357,6 +362,15 @@ fn build_database(db_path: &Path, from: &[PathBuf]) {
             tracing::error!(%error, feed = %path.display(), "cannot read a feed given by --db-from; no database was built");
             return;
         }
+    }
+    let reasons = report.unusable_reasons();
+    if !reasons.is_empty() {
+        tracing::error!(
+            db = %db_path.display(),
+            reasons = reasons.join("; "),
+            "refusing to build a vulnerability database from the --db-from feeds; check the paths, or build it with `crscan db build --allow-partial`"
+        );
+        return;
     }
     let built_at = crscan_store::now() / 1000;
     match crscan_vulndb::Database::build(db_path, &report, built_at) {
