@@ -164,8 +164,14 @@ pub(crate) async fn open_stores(
 }
 
 pub(crate) fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Logging to stderr at `default` level (`info`, `warn`) unless `RUST_LOG` says
+/// otherwise.
+pub(crate) fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
