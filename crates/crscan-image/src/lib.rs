@@ -22,7 +22,7 @@ use crscan_model::{Digest, FileInterest, FileView};
 
 pub use error::ImageError;
 pub use layer::{LayerContents, PathSet, read_layer, read_layer_within};
-pub use limits::{Limits, MemoryBudget};
+pub use limits::{Limits, MemoryBudget, layer_bytes, view_bytes};
 pub use manifest::Platform;
 pub use source::ImageSource;
 
@@ -209,9 +209,16 @@ pub fn read_image(
             progress.layer_finished(other);
         }
         pending[first] = Some(contents);
+        let mut applied = false;
         while let Some(ready) = pending.get_mut(next).and_then(Option::take) {
             ready.apply_to(&mut view, interest);
             next += 1;
+            applied = true;
+        }
+        if applied {
+            // Files later layers replaced are gone: charge only what is still held.
+            let waiting: u64 = pending.iter().flatten().map(layer_bytes).sum();
+            budget.settle(view_bytes(&view) + waiting);
         }
         Ok(())
     })?;

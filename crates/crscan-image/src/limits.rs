@@ -119,6 +119,12 @@ impl MemoryBudget {
         }
     }
 
+    /// Sets the bytes held to `held`: after a layer is applied, what the view still
+    /// holds (a file a later layer replaced or whited out is no longer held).
+    pub fn settle(&self, held: u64) {
+        self.account.used.store(held, Ordering::SeqCst);
+    }
+
     /// Gives back `bytes` charged earlier (a file shorter than its header said, or
     /// one dropped).
     pub fn release(&self, bytes: u64) {
@@ -129,6 +135,30 @@ impl MemoryBudget {
                 Some(used.saturating_sub(bytes))
             });
     }
+}
+
+/// Bytes of file contents `view` holds, earlier versions included: what a
+/// [`MemoryBudget`] is settled to after each layer.
+pub fn view_bytes(view: &crscan_model::FileView) -> u64 {
+    view.files()
+        .map(|file| {
+            file.contents.len() as u64
+                + file
+                    .history
+                    .iter()
+                    .map(|version| version.contents.len() as u64)
+                    .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Bytes of file contents a layer read but not yet applied holds.
+pub fn layer_bytes(contents: &crate::LayerContents) -> u64 {
+    contents
+        .files
+        .iter()
+        .map(|file| file.contents.len() as u64)
+        .sum()
 }
 
 /// Decompressed size below which the ratio check stays quiet: small, very

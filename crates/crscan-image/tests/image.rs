@@ -511,6 +511,38 @@ fn kept_files_draw_on_one_memory_budget() {
 }
 
 #[test]
+fn the_memory_budget_counts_only_what_the_view_still_holds() {
+    // Three layers each rewrite a 2,000-byte file: at most two versions are held at
+    // once (the view's and the layer being read), so 4,500 bytes are enough.
+    let layer = |fill: u8| {
+        let tar = tar_of(&[Item::File("etc/a", vec![fill; 2000])]);
+        (gzip(&tar), tar)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    oci_layout(dir.path(), &[layer(b'1'), layer(b'2'), layer(b'3')]);
+    let source = ImageSource::OciLayout {
+        path: dir.path().to_owned(),
+        tag: None,
+    };
+    let options = |budget: u64| ReadOptions {
+        limits: Limits {
+            memory_budget_bytes: budget,
+            ..Limits::default()
+        },
+        ..ReadOptions::default()
+    };
+    let (_, view) = read_image(&source, &options(4500), &TestInterest, &NoProgress).unwrap();
+    assert_eq!(text(&view, "/etc/a").unwrap(), "3".repeat(2000));
+    // Two versions do not fit in 3,500 bytes; the error names the file.
+    let error = read_image(&source, &options(3500), &TestInterest, &NoProgress).unwrap_err();
+    assert!(
+        matches!(error, ImageError::OverMemoryBudget { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("/etc/a"), "{error}");
+}
+
+#[test]
 fn kept_files_are_capped_not_failed() {
     let layer = tar_of(&[Item::File("etc/big", vec![b'x'; 10_000])]);
     let limits = Limits {

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crscan_catalog::Catalog;
-use crscan_image::{ImageError, LayerContents, Limits, MemoryBudget, read_layer_within};
+use crscan_image::{
+    ImageError, LayerContents, Limits, MemoryBudget, read_layer_within, view_bytes,
+};
 use crscan_model::{Digest, FileView, Inventory};
 use crscan_vulndb::{Database, MatchReport, match_inventory};
 
@@ -227,6 +229,8 @@ pub fn inventory_image(
             seen.insert(layer.digest.clone(), contents.clone());
         }
         contents.apply_to(&mut view, &catalog);
+        // Files this layer replaced or whited out are no longer held.
+        budget.settle(view_bytes(&view));
     }
     stats.bytes_read = total.get();
     if request.cancel.load(Ordering::SeqCst) {
