@@ -336,6 +336,24 @@ pub(crate) fn read_capped(
     Ok((contents, truncated))
 }
 
+/// Reads `length` bytes of a kept file (its first bytes already in `head`) straight
+/// into the shared buffer the file view keeps, so that a large file is allocated
+/// once and never copied. A stream that ends early keeps what it gave.
+fn read_into_arc(reader: &mut impl Read, head: &[u8], length: u64) -> io::Result<Arc<[u8]>> {
+    let length = usize::try_from(length).map_err(io::Error::other)?;
+    let mut contents: Arc<[u8]> = std::iter::repeat_n(0u8, length).collect();
+    let Some(buffer) = Arc::get_mut(&mut contents) else {
+        return Err(io::Error::other("a new buffer is shared"));
+    };
+    let kept_head = head.len().min(length);
+    buffer[..kept_head].copy_from_slice(&head[..kept_head]);
+    let filled = kept_head + read_up_to(reader, &mut buffer[kept_head..])?;
+    if filled < length {
+        return Ok(Arc::from(&buffer[..filled]));
+    }
+    Ok(contents)
+}
+
 /// The state of one walk over a layer's entries.
 struct Walker<'a> {
     digest: &'a Digest,
@@ -504,16 +522,15 @@ impl<'a> Walker<'a> {
         // never yields more), so that a hostile file is refused before it is held.
         let charged = size.min(self.limits.max_file_bytes);
         self.budget.charge(charged, &path, &self.place())?;
-        let (contents, truncated) =
-            read_capped(entry, head, size, self.limits.max_file_bytes).map_err(bad)?;
+        let contents = read_into_arc(entry, &head, charged).map_err(bad)?;
         self.budget
             .release(charged.saturating_sub(contents.len() as u64));
         self.push_file(ImageFile {
             path,
             layer_digest: Some(self.digest.clone()),
             mode,
-            contents: Arc::from(contents),
-            truncated,
+            contents,
+            truncated: size > self.limits.max_file_bytes,
             history: Vec::new(),
         });
         Ok(())
