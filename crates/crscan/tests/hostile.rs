@@ -892,3 +892,101 @@ fn the_server_holds_its_memory_against_hostile_bodies_and_layers() {
     // Everything the server and the commands wrote is in the data directory.
     assert_only(&cwd, &["data"]);
 }
+
+/// `GET /readyz`, as JSON.
+fn readyz(server: &Server) -> Value {
+    let output = Command::new("curl")
+        .args(["-sS", &format!("{}/readyz", server.url())])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+}
+
+#[test]
+fn readyz_says_building_and_unusable_instead_of_fresh() {
+    if !common::tools_present(&["curl", "mkfifo"], false) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path().join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+
+    // A database built with --allow-partial from something that is no feed holds no
+    // advisories: the server calls it unusable, not fresh.
+    let empty_dir = cwd.join("empty");
+    std::fs::create_dir_all(empty_dir.join("vulndb")).unwrap();
+    common::run(
+        Command::new(CRSCAN)
+            .args(["db", "build", "--allow-partial", "--from"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+            .arg("--db")
+            .arg(empty_dir.join("vulndb/crscan.db")),
+    );
+    let server = Server::start(&cwd, &empty_dir, work.path().join("empty.log"));
+    let ready = readyz(&server);
+    assert_eq!(
+        ready["vulnerabilityDatabase"]["status"], "unusable",
+        "{ready}"
+    );
+    assert!(
+        ready["vulnerabilityDatabase"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds no advisories"),
+        "{ready}"
+    );
+    server.stop();
+
+    // While --db-from builds the first database (its feed is a pipe nobody has
+    // written to yet), /readyz says building; once the feed arrives, fresh.
+    let building_dir = cwd.join("building");
+    std::fs::create_dir_all(&building_dir).unwrap();
+    let feed = work.path().join("main.yaml");
+    common::run(Command::new("mkfifo").arg(&feed));
+    let log = work.path().join("building.log");
+    let mut command = Command::new(CRSCAN);
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&building_dir)
+        .arg("--db-from")
+        .arg(&feed)
+        .args(["--workers", "0", "--gc-interval-hours", "0"])
+        .current_dir(&cwd)
+        .env_remove("CRSCAN_TOKENS")
+        .env_remove("CRSCAN_CONFIG")
+        .env_remove("CRSCAN_DB")
+        .env_remove("CRSCAN_STORE")
+        .env("CRSCAN_DB_AUTO_UPDATE", "0")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (child, port) = common::spawn_serve(command);
+    let server = Server { child, port, log };
+    let ready = readyz(&server);
+    assert_eq!(
+        ready["vulnerabilityDatabase"]["status"], "building",
+        "{ready}"
+    );
+    assert!(server.log_text().contains("state: building"));
+    std::fs::write(
+        &feed,
+        std::fs::read(format!("{DATA}/vulndb/alpine-secdb/v3.4/main.yaml")).unwrap(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = readyz(&server);
+        if ready["vulnerabilityDatabase"]["status"] == "fresh" {
+            break;
+        }
+        assert_eq!(
+            ready["vulnerabilityDatabase"]["status"], "building",
+            "{ready}"
+        );
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.stop();
+    assert_only(&cwd, &["empty", "building"]);
+}
