@@ -143,6 +143,15 @@ impl Scanner {
         }
     }
 
+    /// The inventory (the SBOM) of the image whose platform manifest is
+    /// `manifest_digest`, as its last scan on this node's cache left it.
+    pub fn cached_inventory(
+        &self,
+        manifest_digest: &crscan_model::Digest,
+    ) -> Option<crscan_model::Inventory> {
+        self.cache.inventory(manifest_digest)
+    }
+
     /// Wakes idle workers (after a scan was queued).
     pub fn wake(&self) {
         self.wake.notify_waiters();
