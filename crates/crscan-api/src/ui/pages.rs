@@ -195,6 +195,9 @@ pub(crate) async fn dashboard(
             DatabaseState::Missing => {
                 body.push_str("<dt>Status</dt><dd><span class=\"status error\" data-database>missing</span></dd>");
             }
+            DatabaseState::Building => {
+                body.push_str("<dt>Status</dt><dd><span class=\"status error\" data-database>building</span></dd>");
+            }
             DatabaseState::Unusable(_) => {
                 body.push_str("<dt>Status</dt><dd><span class=\"status error\" data-database>unusable</span></dd>");
             }

@@ -77,7 +77,8 @@ pub struct SourceInfo {
     pub etag: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
-    /// Advisories this source contributed.
+    /// Records this source contributed, counting those merged into an advisory an
+    /// earlier source gave.
     pub record_count: usize,
     /// Records of this source reported invalid.
     pub invalid_count: usize,
@@ -93,6 +94,9 @@ pub struct LoadReport {
     pub diagnostics: Vec<Diagnostic>,
     /// Files passed over because they are not feed records (README, LICENSE).
     pub skipped_files: usize,
+    /// Records added so far, including those merged into an advisory another file
+    /// already gave (an Alpine release repeating a CVE an earlier release named).
+    records_added: usize,
 }
 
 impl LoadReport {
@@ -119,6 +123,31 @@ impl LoadReport {
         self.diagnostics.len()
     }
 
+    /// Why a database built from this report would not be usable, one sentence per
+    /// reason: no advisories at all, or a source that gave none (a feed that failed
+    /// to load, or a path that holds no feed). Empty when every source gave
+    /// advisories. `crscan db build` refuses such a report unless told to accept a
+    /// partial database.
+    pub fn unusable_reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.advisories.is_empty() {
+            reasons.push(if self.sources.is_empty() {
+                "no feed was loaded, so the database would hold no advisories".to_owned()
+            } else {
+                "no advisories were loaded, so every scan would find nothing".to_owned()
+            });
+        }
+        for source in &self.sources {
+            if source.record_count == 0 {
+                reasons.push(format!(
+                    "feed {} ({}) gave no advisories ({} invalid records)",
+                    source.name, source.location, source.invalid_count
+                ));
+            }
+        }
+        reasons
+    }
+
     /// Loads a file or a folder (recursively), naming the source after its last
     /// path component. Unreadable paths are an error; bad records are diagnostics.
     pub fn load_path(&mut self, path: &Path) -> std::io::Result<()> {
@@ -138,7 +167,7 @@ impl LoadReport {
         etag: Option<String>,
         last_modified: Option<String>,
     ) -> std::io::Result<()> {
-        let before_records = self.advisories.len();
+        let before_records = self.records_added;
         let before_invalid = self.diagnostics.len();
         let metadata = std::fs::metadata(path)?;
         if metadata.is_dir() {
@@ -156,7 +185,7 @@ impl LoadReport {
             location: path.display().to_string(),
             etag,
             last_modified,
-            record_count: self.advisories.len() - before_records,
+            record_count: self.records_added - before_records,
             invalid_count: self.diagnostics.len() - before_invalid,
         });
         Ok(())
@@ -373,6 +402,7 @@ impl LoadReport {
     }
 
     fn add(&mut self, kind: FeedKind, advisory: Advisory) {
+        self.records_added += 1;
         let key = (advisory.feed.clone(), advisory.id.clone());
         match self.advisories.get_mut(&key) {
             Some(existing) => existing.merge(advisory),

@@ -32,14 +32,22 @@ pub struct SbomArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub remote: super::remote::RemoteArgs,
+    /// Memory the files the detectors read may take, in MiB; an image that needs
+    /// more fails naming the file that did not fit.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget_mib: u64,
     /// Print every diagnostic instead of the first few.
     #[arg(long, short = 'v')]
     pub verbose: bool,
 }
 
 pub fn run(args: SbomArgs) -> anyhow::Result<ExitCode> {
-    let (subject, inventory) =
-        image_input::read_inventory(&args.image, args.platform.as_deref(), &args.remote)?;
+    let (subject, inventory) = image_input::read_inventory(
+        &args.image,
+        args.platform.as_deref(),
+        &args.remote,
+        args.memory_budget_mib,
+    )?;
     image_input::report_diagnostics(&inventory.diagnostics, args.verbose, "cataloguing");
     let document = SbomDocument::new(subject, inventory, image_input::generator());
     let text = document.render(args.format)?;

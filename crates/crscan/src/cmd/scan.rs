@@ -101,6 +101,10 @@ pub struct ScanArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub remote: super::remote::RemoteArgs,
+    /// Memory the files the detectors read may take, in MiB; an image that needs
+    /// more fails naming the file that did not fit.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget_mib: u64,
     /// Print every diagnostic instead of the first few.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -121,9 +125,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             crscan_report::scan::read_cyclonedx(&text)
                 .with_context(|| format!("cannot use SBOM {}", path.display()))?
         }
-        (None, Some(image)) => {
-            image_input::read_inventory(image, args.platform.as_deref(), &args.remote)?
-        }
+        (None, Some(image)) => image_input::read_inventory(
+            image,
+            args.platform.as_deref(),
+            &args.remote,
+            args.memory_budget_mib,
+        )?,
         (None, None) => anyhow::bail!("name an image, or an SBOM with --sbom FILE"),
     };
     let read_time = started.elapsed();
@@ -142,6 +149,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot match against database {}", args.db.display()))?;
     let match_time = started.elapsed();
     image_input::report_diagnostics(&report.diagnostics, args.verbose, "matching");
+    if let Some(gap) = &report.os_not_covered {
+        eprintln!("warning: {gap}");
+    }
 
     let started = Instant::now();
     let policy = Policy {
