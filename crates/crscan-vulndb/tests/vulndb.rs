@@ -690,3 +690,23 @@ fn the_distribution_tracker_rates_before_nvd() {
     let unrated = found.iter().find(|f| f.id == "CVE-2021-3711").unwrap();
     assert_eq!(unrated.severity, Severity::Undefined);
 }
+
+/// A feed whose records all merge into advisories an earlier file gave (an Alpine
+/// release repeating CVEs an older release named) still gave records: it is not one
+/// that gave nothing, which would refuse the build.
+#[test]
+fn records_merged_into_earlier_advisories_count_for_their_source() {
+    let file = data("alpine-secdb/v3.10/main.yaml");
+    let mut report = LoadReport::new();
+    report.load_path_as(&file, "first", None, None).unwrap();
+    report.load_path_as(&file, "again", None, None).unwrap();
+    let first = report.sources[0].record_count;
+    assert!(first > 0);
+    assert_eq!(report.sources[1].record_count, first);
+    assert_eq!(report.advisory_count(), first);
+    assert!(
+        report.unusable_reasons().is_empty(),
+        "{:?}",
+        report.unusable_reasons()
+    );
+}
