@@ -116,7 +116,8 @@ pub fn spdx_errors(document: &Value) -> Vec<String> {
 
 /// Spawns `crscan serve` (a command with every argument but `--listen`) on a port the
 /// kernel picks, and returns the child once it listens, with that port. The server
-/// prints its bound address on stdout; reading it avoids racing other tests for a port.
+/// prints its bound address on stdout (`http://` or, with TLS, `https://`); reading it
+/// avoids racing other tests for a port.
 pub fn spawn_serve(mut command: Command) -> (Child, u16) {
     let mut child = command
         .args(["--listen", "127.0.0.1:0"])
@@ -129,7 +130,10 @@ pub fn spawn_serve(mut command: Command) -> (Child, u16) {
         let mut lines = std::io::BufReader::new(stdout).lines();
         for line in lines.by_ref() {
             let Ok(line) = line else { break };
-            if let Some(address) = line.strip_prefix("crscan serving on http://") {
+            let address = line
+                .strip_prefix("crscan serving on http://")
+                .or_else(|| line.strip_prefix("crscan serving on https://"));
+            if let Some(address) = address {
                 let port = address
                     .rsplit(':')
                     .next()
@@ -149,4 +153,61 @@ pub fn spawn_serve(mut command: Command) -> (Child, u16) {
             panic!("crscan serve did not announce its address ({outcome:?}); exit: {status:?}");
         }
     }
+}
+
+/// A test certificate authority and a server certificate it signed for `localhost`
+/// and `127.0.0.1`, made with `openssl` in `dir`: returns (CA certificate, server
+/// certificate, server key) paths.
+pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = dir.join("ca-key.pem");
+    let ca = dir.join("ca.pem");
+    let key = dir.join("server-key.pem");
+    let request = dir.join("server.csr");
+    let certificate = dir.join("server.pem");
+    let extensions = dir.join("server.ext");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=crscan test CA"])
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&request));
+    std::fs::write(
+        &extensions,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(&request)
+        .arg("-CA")
+        .arg(&ca)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .arg("-extfile")
+        .arg(&extensions)
+        .arg("-out")
+        .arg(&certificate));
+    (ca, certificate, key)
 }
