@@ -118,7 +118,13 @@ pub fn spdx_errors(document: &Value) -> Vec<String> {
 /// kernel picks, and returns the child once it listens, with that port. The server
 /// prints its bound address on stdout (`http://` or, with TLS, `https://`); reading it
 /// avoids racing other tests for a port.
-pub fn spawn_serve(mut command: Command) -> (Child, u16) {
+pub fn spawn_serve(command: Command) -> (Child, u16) {
+    let (child, _, port) = spawn_serve_announcing(command);
+    (child, port)
+}
+
+/// [`spawn_serve`], also returning the scheme of the start line (`http`, `https`).
+pub fn spawn_serve_announcing(mut command: Command) -> (Child, &'static str, u16) {
     let mut child = command
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -132,13 +138,17 @@ pub fn spawn_serve(mut command: Command) -> (Child, u16) {
             let Ok(line) = line else { break };
             let address = line
                 .strip_prefix("crscan serving on http://")
-                .or_else(|| line.strip_prefix("crscan serving on https://"));
-            if let Some(address) = address {
+                .map(|address| ("http", address))
+                .or_else(|| {
+                    line.strip_prefix("crscan serving on https://")
+                        .map(|address| ("https", address))
+                });
+            if let Some((scheme, address)) = address {
                 let port = address
                     .rsplit(':')
                     .next()
-                    .and_then(|port| port.parse().ok());
-                let _ = sender.send(port);
+                    .and_then(|port| port.parse::<u16>().ok());
+                let _ = sender.send(port.map(|port| (scheme, port)));
                 break;
             }
         }
@@ -146,7 +156,7 @@ pub fn spawn_serve(mut command: Command) -> (Child, u16) {
         for _ in lines {}
     });
     match receiver.recv_timeout(Duration::from_secs(120)) {
-        Ok(Some(port)) => (child, port),
+        Ok(Some((scheme, port))) => (child, scheme, port),
         outcome => {
             let _ = child.kill();
             let status = child.wait();
