@@ -120,7 +120,11 @@ async fn rest_worker(
             return latencies;
         }
         let response = client.get(&target).send().await.unwrap();
-        assert!(response.status().is_success(), "{target}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{target}: {}",
+            response.status()
+        );
         response.bytes().await.unwrap();
         if started >= measure_from {
             latencies.push(started.elapsed());
@@ -165,16 +169,33 @@ async fn main() {
     }
     let (url, image_id, operation_id) = (&args[0], &args[1], &args[2]);
     let seconds: u64 = args.get(3).map_or(10, |text| text.parse().unwrap());
-    let mut connections: Vec<usize> = args.iter().skip(4).map(|text| text.parse().unwrap()).collect();
+    let mut connections: Vec<usize> = args
+        .iter()
+        .skip(4)
+        .map(|text| text.parse().unwrap())
+        .collect();
     if connections.is_empty() {
         connections = vec![4, 16];
     }
     println!(
         "{:<22} {:>5}  {:>10} {:>10} {:>9}   {:>10} {:>10} {:>9}   {:>9} {:>9}",
-        "question", "conns", "gRPC p50", "gRPC p99", "gRPC r/s", "REST p50", "REST p99", "REST r/s", "p50 g/r", "p99 g/r"
+        "question",
+        "conns",
+        "gRPC p50",
+        "gRPC p99",
+        "gRPC r/s",
+        "REST p50",
+        "REST p99",
+        "REST r/s",
+        "p50 g/r",
+        "p99 g/r"
     );
     for question in [Question::GetLast, Question::OperationGet] {
-        let id = if question == Question::GetLast { image_id } else { operation_id };
+        let id = if question == Question::GetLast {
+            image_id
+        } else {
+            operation_id
+        };
         for &count in &connections {
             let grpc = measure(url, true, question, id, count, seconds).await;
             let rest = measure(url, false, question, id, count, seconds).await;

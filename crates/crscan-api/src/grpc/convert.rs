@@ -5,8 +5,8 @@
 
 use crscan_model::Finding;
 use crscan_store::{
-    BlobRef, ErrorStatus, Image, Operation, OperationMetadata, OperationResponse, OperationResult,
-    Registry, Repository, ScanPolicy, ScanResult, ScanRules,
+    BlobRef, ErrorStatus, Image, MetadataSubject, Operation, OperationMetadata, OperationResponse,
+    OperationResult, Registry, Repository, ScanPolicy, ScanResult, ScanRules,
 };
 use prost::Message;
 
@@ -158,69 +158,26 @@ pub(crate) fn scan_policy(policy: &ScanPolicy) -> cr::ScanPolicy {
     }
 }
 
+/// Every Container Registry operation metadata message (`ScanMetadata`,
+/// `CreateRegistryMetadata`, …) is one string field 1 naming the resource
+/// (`scan_result_id`, `registry_id`, …), so one message encodes them all; the store's
+/// one table gives the name and the id ([`OperationMetadata::message_name`],
+/// [`OperationMetadata::subject`]), as it does for REST.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ResourceMetadata {
+    #[prost(string, tag = "1")]
+    resource_id: String,
+}
+
 fn metadata(metadata: &OperationMetadata) -> prost_types::Any {
-    match metadata {
-        OperationMetadata::Scan { scan_result_id } => registry_any(
-            "ScanMetadata",
-            &cr::ScanMetadata {
-                scan_result_id: scan_result_id.clone(),
-            },
-        ),
-        OperationMetadata::CreateRegistry { registry_id } => registry_any(
-            "CreateRegistryMetadata",
-            &cr::CreateRegistryMetadata {
-                registry_id: registry_id.clone(),
-            },
-        ),
-        OperationMetadata::UpdateRegistry { registry_id } => registry_any(
-            "UpdateRegistryMetadata",
-            &cr::UpdateRegistryMetadata {
-                registry_id: registry_id.clone(),
-            },
-        ),
-        OperationMetadata::DeleteRegistry { registry_id } => registry_any(
-            "DeleteRegistryMetadata",
-            &cr::DeleteRegistryMetadata {
-                registry_id: registry_id.clone(),
-            },
-        ),
-        OperationMetadata::UpsertRepository { repository_id } => registry_any(
-            "UpsertRepositoryMetadata",
-            &cr::UpsertRepositoryMetadata {
-                repository_id: repository_id.clone(),
-            },
-        ),
-        OperationMetadata::DeleteRepository { repository_id } => registry_any(
-            "DeleteRepositoryMetadata",
-            &cr::DeleteRepositoryMetadata {
-                repository_id: repository_id.clone(),
-            },
-        ),
-        OperationMetadata::DeleteImage { image_id } => registry_any(
-            "DeleteImageMetadata",
-            &cr::DeleteImageMetadata {
-                image_id: image_id.clone(),
-            },
-        ),
-        OperationMetadata::CreateScanPolicy { scan_policy_id } => registry_any(
-            "CreateScanPolicyMetadata",
-            &cr::CreateScanPolicyMetadata {
-                scan_policy_id: scan_policy_id.clone(),
-            },
-        ),
-        OperationMetadata::UpdateScanPolicy { scan_policy_id } => registry_any(
-            "UpdateScanPolicyMetadata",
-            &cr::UpdateScanPolicyMetadata {
-                scan_policy_id: scan_policy_id.clone(),
-            },
-        ),
-        OperationMetadata::DeleteScanPolicy { scan_policy_id } => registry_any(
-            "DeleteScanPolicyMetadata",
-            &cr::DeleteScanPolicyMetadata {
-                scan_policy_id: scan_policy_id.clone(),
-            },
-        ),
-    }
+    let resource_id = match metadata.subject() {
+        MetadataSubject::ScanResult(id)
+        | MetadataSubject::Registry(id)
+        | MetadataSubject::Repository(id)
+        | MetadataSubject::Image(id)
+        | MetadataSubject::ScanPolicy(id) => id.to_owned(),
+    };
+    registry_any(metadata.message_name(), &ResourceMetadata { resource_id })
 }
 
 fn response(response: &OperationResponse) -> prost_types::Any {
@@ -321,6 +278,29 @@ mod tests {
         );
         let decoded = cr::ScanMetadata::decode(value.value.as_slice()).expect("decodes");
         assert_eq!(decoded.scan_result_id, "che1");
+        // Each kind decodes as its own typed message.
+        let id = || "crx1".to_owned();
+        let registry = metadata(&OperationMetadata::UpdateRegistry { registry_id: id() });
+        assert!(registry.type_url.ends_with(".UpdateRegistryMetadata"));
+        let decoded =
+            cr::UpdateRegistryMetadata::decode(registry.value.as_slice()).expect("decodes");
+        assert_eq!(decoded.registry_id, "crx1");
+        let upsert = metadata(&OperationMetadata::UpsertRepository {
+            repository_id: id(),
+        });
+        let decoded =
+            cr::UpsertRepositoryMetadata::decode(upsert.value.as_slice()).expect("decodes");
+        assert_eq!(decoded.repository_id, "crx1");
+        let image = metadata(&OperationMetadata::DeleteImage { image_id: id() });
+        let decoded = cr::DeleteImageMetadata::decode(image.value.as_slice()).expect("decodes");
+        assert_eq!(decoded.image_id, "crx1");
+        let policy = metadata(&OperationMetadata::DeleteScanPolicy {
+            scan_policy_id: id(),
+        });
+        assert!(policy.type_url.ends_with(".DeleteScanPolicyMetadata"));
+        let decoded =
+            cr::DeleteScanPolicyMetadata::decode(policy.value.as_slice()).expect("decodes");
+        assert_eq!(decoded.scan_policy_id, "crx1");
         let empty = response(&OperationResponse::Empty);
         assert_eq!(empty.type_url, "type.googleapis.com/google.protobuf.Empty");
         assert!(empty.value.is_empty());

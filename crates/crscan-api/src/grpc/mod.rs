@@ -140,22 +140,41 @@ pub(crate) fn router(state: AppState) -> Router {
     use proto::yandex::cloud::containerregistry::v1 as cr;
     use proto::yandex::cloud::{endpoint, iam, operation};
     let api = GrpcApi { state };
+    // Requests are small messages: at most the REST API's body limit, refused before
+    // the method runs.
+    let limit = crate::rest::MAX_BODY_BYTES;
     let routes = tonic::service::Routes::new(
-        cr::scanner_service_server::ScannerServiceServer::new(api.clone()),
+        cr::scanner_service_server::ScannerServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
     )
-    .add_service(cr::image_service_server::ImageServiceServer::new(
-        api.clone(),
-    ))
-    .add_service(cr::repository_service_server::RepositoryServiceServer::new(
-        api.clone(),
-    ))
-    .add_service(cr::registry_service_server::RegistryServiceServer::new(
-        api.clone(),
-    ))
-    .add_service(cr::scan_policy_service_server::ScanPolicyServiceServer::new(api.clone()))
-    .add_service(operation::operation_service_server::OperationServiceServer::new(api.clone()))
-    .add_service(endpoint::api_endpoint_service_server::ApiEndpointServiceServer::new(api.clone()))
-    .add_service(iam::v1::iam_token_service_server::IamTokenServiceServer::new(api));
+    .add_service(
+        cr::image_service_server::ImageServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        cr::repository_service_server::RepositoryServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        cr::registry_service_server::RegistryServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        cr::scan_policy_service_server::ScanPolicyServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        operation::operation_service_server::OperationServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        endpoint::api_endpoint_service_server::ApiEndpointServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        iam::v1::iam_token_service_server::IamTokenServiceServer::new(api)
+            .max_decoding_message_size(limit),
+    );
     routes
         .into_axum_router()
         .layer(axum::middleware::from_fn(dialled))
