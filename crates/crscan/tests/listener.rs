@@ -32,6 +32,14 @@ impl Drop for Server {
 }
 
 fn start(data_dir: &Path, extra: &[&std::ffi::OsStr]) -> Server {
+    start_logging(data_dir, extra, std::process::Stdio::null())
+}
+
+fn start_logging(
+    data_dir: &Path,
+    extra: &[&std::ffi::OsStr],
+    log: impl Into<std::process::Stdio>,
+) -> Server {
     let mut command = Command::new(CRSCAN);
     command
         .arg("serve")
@@ -43,7 +51,8 @@ fn start(data_dir: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         .env_remove("CRSCAN_CONFIG")
         .env_remove("CRSCAN_PUBLIC_ADDRESS")
         .env("CRSCAN_DB_AUTO_UPDATE", "0")
-        .stderr(std::process::Stdio::null());
+        .env("NO_COLOR", "1")
+        .stderr(log);
     let (child, scheme, port) = common::spawn_serve_announcing(command);
     Server {
         child,
@@ -227,4 +236,48 @@ fn a_certificate_without_its_key_is_refused_naming_both() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_service_is_unimplemented_and_logged_by_full_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = start_logging(
+        &dir.path().join("data"),
+        &[],
+        std::fs::File::create(&log).unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let method = "/yandex.cloud.resourcemanager.v1.FolderService/Get";
+    let error = runtime.block_on(async {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.port))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+        let mut client = tonic::client::Grpc::new(channel);
+        client.ready().await.unwrap();
+        client
+            .unary::<(), (), _>(
+                tonic::Request::new(()),
+                tonic::codegen::http::uri::PathAndQuery::from_static(method),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(error.code(), tonic::Code::Unimplemented, "{error:?}");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines().any(
+            |line| line.contains("gRPC method not implemented by crscan")
+                && line.contains(method.trim_start_matches('/'))
+        ),
+        "{text}"
+    );
 }
