@@ -21,13 +21,13 @@ mod source;
 use crscan_model::{Digest, FileInterest, FileView};
 
 pub use error::ImageError;
-pub use layer::{LayerContents, PathSet, read_layer};
-pub use limits::Limits;
+pub use layer::{LayerContents, PathSet, read_layer, read_layer_within};
+pub use limits::{Limits, MemoryBudget, layer_bytes, view_bytes};
 pub use manifest::Platform;
 pub use source::ImageSource;
 
 use container::Container;
-use layer::{Verify, read_layer_metered};
+use layer::{LayerRules, Verify, read_layer_metered};
 use limits::ImageTotals;
 
 /// How to read an image.
@@ -117,6 +117,7 @@ pub fn read_image(
     progress: &dyn Progress,
 ) -> Result<(ImageInfo, FileView), ImageError> {
     let limits = &options.limits;
+    let budget = MemoryBudget::from_limits(limits);
     let name = source.to_string();
     let platform = options.platform.as_deref();
     let (container, resolved) = match source {
@@ -126,7 +127,7 @@ pub fn read_image(
                 ..ImageInfo::default()
             };
             progress.image_opened(&info);
-            let view = rootfs::read_root(path, interest, limits)?;
+            let view = rootfs::read_root(path, interest, limits, &budget)?;
             return Ok((info, view));
         }
         ImageSource::OciLayout { path, tag } => {
@@ -194,7 +195,10 @@ pub fn read_image(
             &layer.digest,
             &verify,
             interest,
-            limits,
+            &LayerRules {
+                limits,
+                budget: &budget,
+            },
             &totals,
             progress,
         )?;
@@ -205,9 +209,16 @@ pub fn read_image(
             progress.layer_finished(other);
         }
         pending[first] = Some(contents);
+        let mut applied = false;
         while let Some(ready) = pending.get_mut(next).and_then(Option::take) {
             ready.apply_to(&mut view, interest);
             next += 1;
+            applied = true;
+        }
+        if applied {
+            // Files later layers replaced are gone: charge only what is still held.
+            let waiting: u64 = pending.iter().flatten().map(layer_bytes).sum();
+            budget.settle(view_bytes(&view) + waiting);
         }
         Ok(())
     })?;

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crscan_catalog::Catalog;
-use crscan_image::{ImageError, LayerContents, Limits, read_layer};
+use crscan_image::{
+    ImageError, LayerContents, Limits, MemoryBudget, read_layer_within, view_bytes,
+};
 use crscan_model::{Digest, FileView, Inventory};
 use crscan_vulndb::{Database, MatchReport, match_inventory};
 
@@ -67,9 +69,18 @@ pub struct ScanOutcome {
 /// Opens the vulnerability database at `path`; any failure (missing file, old
 /// schema, corrupt file) is [`ScanError::NoDatabase`] with the fix in its message.
 pub fn open_database(path: &Path) -> Result<Database, ScanError> {
-    Database::open(path).map_err(|error| ScanError::NoDatabase {
+    let database = Database::open(path).map_err(|error| ScanError::NoDatabase {
         detail: error.to_string(),
-    })
+    })?;
+    if database.info().advisory_count == 0 {
+        return Err(ScanError::NoDatabase {
+            detail: format!(
+                "the database {} holds no advisories, so every image would look clean",
+                path.display()
+            ),
+        });
+    }
+    Ok(database)
 }
 
 /// Scans one image end to end.
@@ -163,6 +174,9 @@ pub fn inventory_image(
         *uses.entry(&layer.digest).or_default() += 1;
     }
     let mut seen: HashMap<Digest, LayerContents> = HashMap::new();
+    // One budget for the whole image: layers read and layers taken from the cache
+    // hold their kept files in memory until the catalog has run.
+    let budget = MemoryBudget::from_limits(request.limits);
     let mut view = FileView::new();
     for layer in &resolved.layers {
         if request.cancel.load(Ordering::SeqCst) {
@@ -172,6 +186,8 @@ pub fn inventory_image(
             contents.clone()
         } else if let Some(contents) = request.cache.and_then(|cache| cache.layer(&layer.digest)) {
             stats.layers_from_cache += 1;
+            charge_cached(&budget, &contents)
+                .map_err(|error| classify(&image, error, total.get(), request.limits))?;
             contents
         } else {
             let reader = match request.blobs.open_blob(&layer.digest) {
@@ -198,8 +214,9 @@ pub fn inventory_image(
                 total: &total,
                 limit: request.limits.max_image_bytes,
             };
-            let contents = read_layer(counting, &layer.digest, &catalog, request.limits)
-                .map_err(|error| classify(&image, error, total.get(), request.limits))?;
+            let contents =
+                read_layer_within(counting, &layer.digest, &catalog, request.limits, &budget)
+                    .map_err(|error| classify(&image, error, total.get(), request.limits))?;
             stats.layers_read += 1;
             if let Some(cache) = request.cache
                 && cache.put_layer(&contents).is_err()
@@ -212,6 +229,8 @@ pub fn inventory_image(
             seen.insert(layer.digest.clone(), contents.clone());
         }
         contents.apply_to(&mut view, &catalog);
+        // Files this layer replaced or whited out are no longer held.
+        budget.settle(view_bytes(&view));
     }
     stats.bytes_read = total.get();
     if request.cancel.load(Ordering::SeqCst) {
@@ -228,7 +247,23 @@ pub fn inventory_image(
     Ok((resolved.manifest_digest, inventory, stats))
 }
 
+/// Charges the kept files of a layer taken from the cache to the scan's budget, as
+/// reading the layer would have.
+fn charge_cached(budget: &MemoryBudget, contents: &LayerContents) -> Result<(), ImageError> {
+    let place = format!("layer {}", contents.digest);
+    for file in &contents.files {
+        budget.charge(file.contents.len() as u64, &file.path, &place)?;
+    }
+    Ok(())
+}
+
 fn classify(image: &str, error: ImageError, read: u64, limits: &Limits) -> ScanError {
+    if matches!(error, ImageError::OverMemoryBudget { .. }) {
+        return ScanError::OverMemoryBudget {
+            image: image.to_owned(),
+            detail: error.to_string(),
+        };
+    }
     if read > limits.max_image_bytes {
         return ScanError::OverLimit {
             image: image.to_owned(),
