@@ -2,6 +2,16 @@
 //! takes `Authorization: Bearer <token>` and the registry also takes HTTP basic auth
 //! with the token as the password, so `docker login` and `skopeo --creds` work.
 //! With no tokens configured, auth is off (the server only allows that on loopback).
+//!
+//! The gRPC clients exchange a credential for a short-lived IAM token first
+//! (`IamTokenService/Create`): [`Auth::issue`] mints one in the shape they expect,
+//! `t1.<payload>.<86 base64url characters>`, where the payload names the configured
+//! token's roles and the expiry, and the tail is an HMAC-SHA512 of the payload under a
+//! key made for this process. Such a bearer is valid until it expires or the process
+//! restarts, on any surface, with the roles of the token it was exchanged for.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +32,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Pusher => "pusher",
+            Role::Scanner => "scanner",
+            Role::Admin => "admin",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Role> {
         match text.trim() {
             "viewer" => Some(Role::Viewer),
@@ -42,10 +62,27 @@ pub enum AuthError {
     Denied,
 }
 
-/// The configured tokens.
-#[derive(Clone, Default)]
+/// The configured tokens, and this process's key for the IAM tokens it issues.
+#[derive(Clone)]
 pub struct Auth {
     tokens: Arc<HashMap<String, (String, Vec<Role>)>>,
+    bearer_key: Arc<ring::hmac::Key>,
+}
+
+impl Default for Auth {
+    fn default() -> Auth {
+        Auth::new(Vec::new())
+    }
+}
+
+/// How long an issued IAM token is valid, as the hosted service's (12 hours).
+pub const IAM_TOKEN_LIFETIME_SECONDS: i64 = 12 * 3600;
+
+/// An IAM token issued by [`Auth::issue`] and when it expires (Unix seconds).
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: i64,
 }
 
 /// An authenticated caller: a name fit for logs and `createdBy`, and the roles its
@@ -84,9 +121,62 @@ impl Auth {
             .enumerate()
             .map(|(index, (token, roles))| (token, (format!("token-{}", index + 1), roles)))
             .collect();
+        let secret: [[u8; 32]; 2] = rand::random();
         Auth {
             tokens: Arc::new(table),
+            bearer_key: Arc::new(ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA512,
+                &secret.concat(),
+            )),
         }
+    }
+
+    /// Exchanges a configured token for a short-lived IAM token carrying its roles,
+    /// valid for [`IAM_TOKEN_LIFETIME_SECONDS`] from `now` (Unix seconds). `None` for a
+    /// credential that is not a configured token.
+    pub fn issue(&self, credential: &str, now: i64) -> Option<IssuedToken> {
+        // With auth off every caller is an anonymous admin, so any credential is.
+        let anonymous = ("anonymous".to_owned(), vec![Role::Admin]);
+        let (name, roles) = if self.enabled() {
+            self.tokens.get(credential)?
+        } else {
+            &anonymous
+        };
+        let expires_at = now + IAM_TOKEN_LIFETIME_SECONDS;
+        let roles = roles
+            .iter()
+            .map(|role| role.name())
+            .collect::<Vec<_>>()
+            .join("+");
+        let payload = URL_SAFE_NO_PAD.encode(format!("{name}:{roles}:{expires_at}"));
+        let tag = ring::hmac::sign(&self.bearer_key, payload.as_bytes());
+        let token = format!("t1.{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+        Some(IssuedToken { token, expires_at })
+    }
+
+    /// The caller an issued IAM token names, if its signature holds and it has not
+    /// expired at `now` (Unix seconds).
+    fn verify_issued(&self, token: &str, now: i64) -> Option<Principal> {
+        let (payload, tag) = token.strip_prefix("t1.")?.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        ring::hmac::verify(&self.bearer_key, payload.as_bytes(), &tag).ok()?;
+        let plain = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let mut fields = plain.rsplitn(3, ':');
+        let expires_at: i64 = fields.next()?.parse().ok()?;
+        let roles = fields.next()?;
+        let name = fields.next()?;
+        if expires_at <= now {
+            return None;
+        }
+        let roles = roles
+            .split('+')
+            .filter(|role| !role.is_empty())
+            .map(Role::parse)
+            .collect::<Option<Vec<_>>>()?;
+        Some(Principal {
+            name: name.to_owned(),
+            roles,
+        })
     }
 
     /// Parses `token:role[+role…],token:role…` (the `CRSCAN_TOKENS` form).
@@ -126,12 +216,36 @@ impl Auth {
                 roles: vec![Role::Admin],
             });
         }
-        let token = credential(headers).ok_or(AuthError::Unauthenticated)?;
-        let (name, granted) = self.tokens.get(&token).ok_or(AuthError::Unauthenticated)?;
-        Ok(Principal {
-            name: name.clone(),
-            roles: granted.clone(),
-        })
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        self.authenticate_authorization(value)
+    }
+
+    /// Who an `Authorization` value (`Bearer …` or `Basic …`) names: a configured
+    /// token, or an IAM token this process issued and that has not expired.
+    pub fn authenticate_authorization(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        if !self.enabled() {
+            return Ok(Principal {
+                name: "anonymous".to_owned(),
+                roles: vec![Role::Admin],
+            });
+        }
+        let token = authorization
+            .and_then(credential)
+            .ok_or(AuthError::Unauthenticated)?;
+        if let Some((name, granted)) = self.tokens.get(&token) {
+            return Ok(Principal {
+                name: name.clone(),
+                roles: granted.clone(),
+            });
+        }
+        let now = crscan_store::now() / 1000;
+        self.verify_issued(&token, now)
+            .ok_or(AuthError::Unauthenticated)
     }
 
     /// Checks the request's credentials for any of `roles` (admin always passes).
@@ -143,11 +257,7 @@ impl Auth {
 }
 
 /// The token from `Authorization: Bearer …` or `Authorization: Basic …` (password).
-fn credential(headers: &HeaderMap) -> Option<String> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+fn credential(value: &str) -> Option<String> {
     let (scheme, rest) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") {
         return Some(rest.trim().to_owned());
@@ -220,5 +330,42 @@ mod tests {
             auth.check(&headers, &[Role::Viewer]).unwrap_err(),
             AuthError::Unauthenticated
         );
+    }
+
+    #[test]
+    fn issued_tokens_carry_roles_expire_and_have_the_iam_shape() {
+        let auth = Auth::new(Auth::parse_list("view:viewer,scan:scanner+pusher").unwrap());
+        assert!(auth.issue("unknown", 1000).is_none());
+        let issued = auth.issue("scan", 1000).unwrap();
+        assert_eq!(issued.expires_at, 1000 + 12 * 3600);
+        let (payload, tail) = issued
+            .token
+            .strip_prefix("t1.")
+            .unwrap()
+            .split_once('.')
+            .unwrap();
+        let base64url = |text: &str| {
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        assert!(!payload.is_empty() && base64url(payload), "{payload}");
+        assert!(tail.len() == 86 && base64url(tail), "{tail}");
+        let principal = auth.verify_issued(&issued.token, 2000).unwrap();
+        assert!(principal.has_any(&[Role::Scanner]));
+        assert!(principal.has_any(&[Role::Pusher]));
+        assert!(!principal.has_any(&[]));
+        assert_eq!(principal.name, "token-2");
+        // Expired, tampered with, or signed by another process: refused.
+        assert!(
+            auth.verify_issued(&issued.token, issued.expires_at)
+                .is_none()
+        );
+        let tampered = issued.token.replace(
+            payload,
+            &URL_SAFE_NO_PAD.encode("token-2:admin:99999999999"),
+        );
+        assert!(auth.verify_issued(&tampered, 2000).is_none());
+        let other = Auth::new(Auth::parse_list("scan:scanner").unwrap());
+        assert!(other.verify_issued(&issued.token, 2000).is_none());
     }
 }

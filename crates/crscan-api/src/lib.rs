@@ -5,14 +5,19 @@
 //!
 //! The management API's calls are domain operations in [`service`], which take plain
 //! request values and return domain values; [`rest`] reads REST requests into them
-//! and renders their answers as the contract's JSON, so another transport (gRPC)
-//! can call the same operations and render the same values its own way.
+//! and renders their answers as the contract's JSON, and [`grpc`] serves the same
+//! operations as the hosted service's gRPC services, rendering the same values as
+//! protobuf messages. One router answers both: a request whose `content-type` is
+//! `application/grpc` goes to gRPC, every other to REST and `/v2/`. [`listen`] serves
+//! that router on one port: HTTP/1.1 and HTTP/2 (h2c), cleartext or TLS.
 //!
 //! Architecture invariant: no HTTP in [`service`], and no domain logic in the
 //! transports: they parse, call the service, and render.
 
 mod auth;
 mod errors;
+pub mod grpc;
+pub mod listen;
 mod oci;
 mod openapi;
 mod ranges;
@@ -32,7 +37,7 @@ use crscan_registry::Registry;
 use crscan_scanner::DatabaseCheck;
 use crscan_scanner::worker::Scanner;
 
-pub use auth::{Auth, AuthError, Principal, Role};
+pub use auth::{Auth, AuthError, IAM_TOKEN_LIFETIME_SECONDS, IssuedToken, Principal, Role};
 pub use errors::ApiError;
 pub use service::Service;
 
@@ -48,6 +53,9 @@ pub struct AppState {
     pub service: Service,
     /// Tells `/readyz` about the vulnerability database.
     pub database: DatabaseCheck,
+    /// `host:port` that `ApiEndpointService` hands to clients; `None` answers with
+    /// the address each client dialled.
+    pub public_address: Option<String>,
 }
 
 impl AppState {
@@ -63,12 +71,36 @@ impl AppState {
             auth,
             scanner,
             database,
+            public_address: None,
         }
+    }
+
+    /// The address `ApiEndpointService` answers with (`public_address`).
+    pub fn with_public_address(mut self, address: Option<String>) -> AppState {
+        self.public_address = address;
+        self
     }
 }
 
-/// The whole HTTP surface of `crscan serve`.
+/// The whole surface of `crscan serve`: gRPC for requests with `content-type:
+/// application/grpc`, REST, `/v2/` and the probes for every other.
 pub fn router(state: AppState) -> Router {
+    use tower::ServiceExt as _;
+    let grpc = grpc::router(state.clone()).layer(axum::middleware::from_fn(access_log));
+    let rest = rest_router(state);
+    let dispatch = tower::service_fn(move |request: Request| {
+        let target = if grpc::is_grpc(&request) {
+            grpc.clone()
+        } else {
+            rest.clone()
+        };
+        target.oneshot(request)
+    });
+    Router::new().fallback_service(dispatch)
+}
+
+/// The HTTP surface: REST, `/v2/` and the probes.
+fn rest_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -105,6 +137,33 @@ async fn access_log(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"))
+    {
+        let grpc_status = grpc::answer_status(&response);
+        if grpc_status == 12 {
+            // A method a client needed and crscan lacks: named in full, so a user
+            // can see what their client called.
+            tracing::warn!(
+                target: "crscan::access",
+                request_id = %id,
+                grpc.method = %path.trim_start_matches('/'),
+                "gRPC method not implemented by crscan"
+            );
+        }
+        tracing::info!(
+            target: "crscan::access",
+            request_id = %id,
+            grpc.method = %path.trim_start_matches('/'),
+            grpc.status = grpc_status,
+            latency_ms = format!("{latency_ms:.2}"),
+            "request"
+        );
+        return response;
+    }
     tracing::info!(
         target: "crscan::access",
         request_id = %id,

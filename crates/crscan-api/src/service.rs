@@ -111,6 +111,17 @@ pub enum RepositoryKey {
     Name(String),
 }
 
+/// An `Idempotency-Key`: 1 to 128 characters; anything else is refused rather than
+/// ignored, so a retry never runs twice by mistake.
+pub fn check_idempotency_key(text: &str) -> Result<String, ApiError> {
+    if text.is_empty() || text.len() > 128 {
+        return Err(ApiError::invalid(format!(
+            "Idempotency-Key {text:?} is empty or longer than 128 characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
 /// An id field: required, at most 50 characters (§1.4).
 pub fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {

@@ -23,6 +23,7 @@ use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::service::{
     Call, ListRequest, NewScanPolicy, RegistryUpdate, RepositoryKey, ScanPolicyUpdate, Service,
+    check_idempotency_key,
 };
 
 /// The largest request body the management API reads: its requests are small JSON
@@ -82,12 +83,7 @@ impl Incoming {
                 let text = value
                     .to_str()
                     .map_err(|_| ApiError::invalid("Idempotency-Key is not ASCII"))?;
-                if text.is_empty() || text.len() > 128 {
-                    return Err(ApiError::invalid(format!(
-                        "Idempotency-Key {text:?} is empty or longer than 128 characters"
-                    )));
-                }
-                Some(text.to_owned())
+                Some(check_idempotency_key(text)?)
             }
         };
         Ok(Call {

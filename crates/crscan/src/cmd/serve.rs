@@ -90,6 +90,17 @@ pub struct Settings {
     /// [default: 12].
     #[arg(long, env = "CRSCAN_DB_UPDATE_INTERVAL_HOURS")]
     pub db_update_interval_hours: Option<u64>,
+    /// PEM certificate chain: with --tls-key, serve HTTP/1.1, HTTP/2 and gRPC over TLS
+    /// on the listen address [default: none, cleartext].
+    #[arg(long, env = "CRSCAN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert [default: none, cleartext].
+    #[arg(long, env = "CRSCAN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// HOST:PORT that gRPC endpoint discovery hands to clients [default: the address
+    /// each client dialled].
+    #[arg(long, env = "CRSCAN_PUBLIC_ADDRESS")]
+    pub public_address: Option<String>,
 }
 
 impl Settings {
@@ -117,6 +128,9 @@ impl Settings {
             db_update_interval_hours: self
                 .db_update_interval_hours
                 .or(file.db_update_interval_hours),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            public_address: self.public_address.or(file.public_address),
         }
     }
 }
@@ -276,6 +290,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let database_check = worker_config.database_check();
     let db_from = settings.db_from.clone();
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(certificate), Some(key)) => Some(crscan_api::listen::tls_config(certificate, key)?),
+        (None, None) => None,
+        (Some(_), None) => {
+            anyhow::bail!("tls_cert is set but tls_key is not; give both or neither")
+        }
+        (None, Some(_)) => {
+            anyhow::bail!("tls_key is set but tls_cert is not; give both or neither")
+        }
+    };
+    let public_address = settings.public_address.clone();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -329,22 +354,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        let app = crscan_api::router(AppState::new(
-            registry,
-            auth.clone(),
-            Some(scanner.clone()),
-            database_check,
-        ));
+        let app = crscan_api::router(
+            AppState::new(registry, auth.clone(), Some(scanner.clone()), database_check)
+                .with_public_address(public_address),
+        );
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr()?;
-        tracing::info!(listen = %bound, data_dir = %data_dir.display(), auth = auth.enabled(), "crscan serving");
+        tracing::info!(listen = %bound, data_dir = %data_dir.display(), auth = auth.enabled(), tls = tls.is_some(), "crscan serving");
         // One line on stdout with the bound address, so `--listen 127.0.0.1:0` can be
         // used by scripts and tests that need a free port without racing for one.
-        announce(bound);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+        announce(bound, tls.is_some());
+        crscan_api::listen::serve(listener, app, tls, shutdown_signal())
             .await
             .context("server failed")?;
         scanner.stop();
@@ -354,10 +376,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn announce(bound: SocketAddr) {
+fn announce(bound: SocketAddr, tls: bool) {
     use std::io::Write;
+    let scheme = if tls { "https" } else { "http" };
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "crscan serving on http://{bound}");
+    let _ = writeln!(stdout, "crscan serving on {scheme}://{bound}");
     let _ = stdout.flush();
 }
 
@@ -533,6 +556,9 @@ mod tests {
         "manifest_limit_bytes",
         "gc_interval_hours",
         "db_update_interval_hours",
+        "tls_cert",
+        "tls_key",
+        "public_address",
     ];
 
     #[test]
@@ -584,6 +610,9 @@ scan_memory_budget_mib = 64
 manifest_limit_bytes = 2000
 gc_interval_hours = 0
 db_update_interval_hours = 0
+tls_cert = "/etc/crscan/cert.pem"
+tls_key = "/etc/crscan/key.pem"
+public_address = "crscan.example.com:443"
 
 [[tokens]]
 token = "secret-token-1"
@@ -607,6 +636,11 @@ roles = ["admin"]
         assert_eq!(settings.gc_interval_hours, Some(0));
         assert_eq!(settings.db_update_interval_hours, Some(0));
         assert_eq!(settings.db_from.len(), 2);
+        assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
+        assert_eq!(
+            settings.public_address.as_deref(),
+            Some("crscan.example.com:443")
+        );
         assert_eq!(settings.listen, Some("127.0.0.1:5001".parse().unwrap()));
 
         // An unknown key is refused, naming it.

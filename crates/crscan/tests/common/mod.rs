@@ -116,8 +116,15 @@ pub fn spdx_errors(document: &Value) -> Vec<String> {
 
 /// Spawns `crscan serve` (a command with every argument but `--listen`) on a port the
 /// kernel picks, and returns the child once it listens, with that port. The server
-/// prints its bound address on stdout; reading it avoids racing other tests for a port.
-pub fn spawn_serve(mut command: Command) -> (Child, u16) {
+/// prints its bound address on stdout (`http://` or, with TLS, `https://`); reading it
+/// avoids racing other tests for a port.
+pub fn spawn_serve(command: Command) -> (Child, u16) {
+    let (child, _, port) = spawn_serve_announcing(command);
+    (child, port)
+}
+
+/// [`spawn_serve`], also returning the scheme of the start line (`http`, `https`).
+pub fn spawn_serve_announcing(mut command: Command) -> (Child, &'static str, u16) {
     let mut child = command
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -129,12 +136,19 @@ pub fn spawn_serve(mut command: Command) -> (Child, u16) {
         let mut lines = std::io::BufReader::new(stdout).lines();
         for line in lines.by_ref() {
             let Ok(line) = line else { break };
-            if let Some(address) = line.strip_prefix("crscan serving on http://") {
+            let address = line
+                .strip_prefix("crscan serving on http://")
+                .map(|address| ("http", address))
+                .or_else(|| {
+                    line.strip_prefix("crscan serving on https://")
+                        .map(|address| ("https", address))
+                });
+            if let Some((scheme, address)) = address {
                 let port = address
                     .rsplit(':')
                     .next()
-                    .and_then(|port| port.parse().ok());
-                let _ = sender.send(port);
+                    .and_then(|port| port.parse::<u16>().ok());
+                let _ = sender.send(port.map(|port| (scheme, port)));
                 break;
             }
         }
@@ -142,11 +156,68 @@ pub fn spawn_serve(mut command: Command) -> (Child, u16) {
         for _ in lines {}
     });
     match receiver.recv_timeout(Duration::from_secs(120)) {
-        Ok(Some(port)) => (child, port),
+        Ok(Some((scheme, port))) => (child, scheme, port),
         outcome => {
             let _ = child.kill();
             let status = child.wait();
             panic!("crscan serve did not announce its address ({outcome:?}); exit: {status:?}");
         }
     }
+}
+
+/// A test certificate authority and a server certificate it signed for `localhost`
+/// and `127.0.0.1`, made with `openssl` in `dir`: returns (CA certificate, server
+/// certificate, server key) paths.
+pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = dir.join("ca-key.pem");
+    let ca = dir.join("ca.pem");
+    let key = dir.join("server-key.pem");
+    let request = dir.join("server.csr");
+    let certificate = dir.join("server.pem");
+    let extensions = dir.join("server.ext");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=crscan test CA"])
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&request));
+    std::fs::write(
+        &extensions,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(&request)
+        .arg("-CA")
+        .arg(&ca)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .arg("-extfile")
+        .arg(&extensions)
+        .arg("-out")
+        .arg(&certificate));
+    (ca, certificate, key)
 }
