@@ -1,27 +1,24 @@
 //! The layer cache shared by every image: what one layer contributes to the
 //! flattened view ([`LayerContents`]), stored under the layer's digest and the
 //! [`crate::ANALYZER_VERSION`], so that a layer already analysed by the same analyzer
-//! version is never read again. Beside it, each image's inventory under its manifest
-//! digest, so that a database change re-matches an image without reading layers.
+//! version is never read again (a rescan after a database change reads no layer).
 //!
-//! Layer entries use a small length-prefixed binary encoding (JSON spends a number
-//! per byte of file content and per path hash, and parsing that cost more than
-//! reading the layer again); inventories are JSON. Both are gzip-compressed, written
-//! to a temporary file and renamed into place, so that a reader sees a whole entry or
-//! none. An entry that cannot be read back is treated as missing and removed.
+//! Entries use a small length-prefixed binary encoding (JSON spends a number per
+//! byte of file content and per path hash, and parsing that cost more than reading
+//! the layer again), gzip-compressed, written to a temporary file and renamed into
+//! place, so that a reader sees a whole entry or none. An entry that cannot be read
+//! back is treated as missing and removed.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crscan_image::{LayerContents, PathSet};
-use crscan_model::{Digest, ImageFile, Inventory};
+use crscan_image::{LayerContents, LayerStore, PathSet};
+use crscan_model::{Digest, ImageFile};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::ANALYZER_VERSION;
 
@@ -80,32 +77,16 @@ impl LayerCache {
         )
     }
 
-    /// The inventory of the image whose platform manifest is `manifest_digest`.
-    pub fn inventory(&self, manifest_digest: &Digest) -> Option<Inventory> {
-        read_entry(&self.entry_path("images", manifest_digest))
-    }
-
-    /// Stores an image's inventory.
-    pub fn put_inventory(&self, manifest_digest: &Digest, inventory: &Inventory) -> io::Result<()> {
-        write_entry(&self.entry_path("images", manifest_digest), inventory)
-    }
 }
 
-fn read_entry<T: DeserializeOwned>(path: &Path) -> Option<T> {
-    let file = File::open(path).ok()?;
-    let decoder = GzDecoder::new(BufReader::new(file)).take(MAX_ENTRY_BYTES);
-    match serde_json::from_reader(decoder) {
-        Ok(value) => Some(value),
-        Err(_) => {
-            // A damaged entry is a miss; removing it lets the next write replace it.
-            let _ = fs::remove_file(path);
-            None
-        }
+impl LayerStore for LayerCache {
+    fn get(&self, digest: &Digest) -> Option<LayerContents> {
+        self.layer(digest)
     }
-}
 
-fn write_entry<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    write_bytes(path, &serde_json::to_vec(value).map_err(io::Error::other)?)
+    fn put(&self, contents: &LayerContents) -> io::Result<()> {
+        self.put_layer(contents)
+    }
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -124,7 +105,7 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// The first bytes of a layer entry; a new layout gets a new tag.
-const LAYER_MAGIC: &[u8] = b"crscan-layer-1\n";
+const LAYER_MAGIC: &[u8] = b"crscan-layer-2\n";
 
 struct Writer(Vec<u8>);
 
@@ -214,6 +195,7 @@ impl<'a> Reader<'a> {
 fn encode_layer(contents: &LayerContents) -> Vec<u8> {
     let mut writer = Writer(LAYER_MAGIC.to_vec());
     writer.text(&contents.digest.to_string());
+    writer.text(&contents.diff_id.to_string());
     writer.number(contents.files.len() as u64);
     for file in &contents.files {
         writer.text(&file.path);
@@ -237,6 +219,7 @@ fn encode_layer(contents: &LayerContents) -> Vec<u8> {
 fn decode_layer(bytes: &[u8]) -> Option<LayerContents> {
     let mut reader = Reader(bytes.strip_prefix(LAYER_MAGIC)?);
     let digest: Digest = reader.text()?.parse().ok()?;
+    let diff_id: Digest = reader.text()?.parse().ok()?;
     let count = reader.count(40)?;
     let mut files = Vec::with_capacity(count);
     for _ in 0..count {
@@ -259,6 +242,7 @@ fn decode_layer(bytes: &[u8]) -> Option<LayerContents> {
     }
     let contents = LayerContents {
         digest,
+        diff_id,
         files,
         symlinks: reader.pairs()?,
         hardlinks: reader.pairs()?,
@@ -279,6 +263,7 @@ mod tests {
         let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
         let contents = LayerContents {
             digest: digest.clone(),
+            diff_id: format!("sha256:{}", "cd".repeat(32)).parse().unwrap(),
             files: vec![ImageFile {
                 path: "/lib/apk/db/installed".to_owned(),
                 layer_digest: Some(digest.clone()),
