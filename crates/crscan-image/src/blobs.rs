@@ -70,7 +70,9 @@ pub(crate) fn read_metadata(
     blob.reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|error| ImageError::io(format!("{what} {digest} in {}", blobs.describe()), error))?;
+        .map_err(|error| {
+            ImageError::io(format!("{what} {digest} in {}", blobs.describe()), error)
+        })?;
     if bytes.len() as u64 > limit {
         return Err(too_large());
     }

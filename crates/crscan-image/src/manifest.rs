@@ -196,7 +196,6 @@ fn describe_platform(platform: &EntryPlatform) -> String {
     }
 }
 
-
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -358,7 +357,11 @@ pub fn parse_manifest(bytes: &[u8], media_type: Option<&str>) -> Result<Manifest
                 .collect::<Result<Vec<_>, _>>()?;
             ManifestContent::Index { manifests }
         }
-        other => return Err(format!("media type {other:?} is not a supported manifest type")),
+        other => {
+            return Err(format!(
+                "media type {other:?} is not a supported manifest type"
+            ));
+        }
     };
     let subject = match &raw.subject {
         Some(subject) => Some(reference(subject, OCI_MANIFEST)?.digest),
@@ -523,10 +526,7 @@ fn diff_ids(
     if listed.len() != layers {
         return Err(ImageError::bad(
             format!("config {config_digest}"),
-            format!(
-                "it lists {} diff IDs for {layers} layers",
-                listed.len()
-            ),
+            format!("it lists {} diff IDs for {layers} layers", listed.len()),
         ));
     }
     listed

@@ -76,7 +76,6 @@ impl LayerCache {
             &encode_layer(contents),
         )
     }
-
 }
 
 impl LayerStore for LayerCache {

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crscan_model::{Digest, DigestAlgorithm};
 use crscan_image::LocalBlobs;
+use crscan_model::{Digest, DigestAlgorithm};
 use crscan_scanner::{
     ErrorCode, LayerCache, RegistryBlobs, ScanError, ScanOutcome, ScanRequest, default_limits,
     inventory_image, match_inventory_outcome, open_database, scan_image,
@@ -301,9 +301,7 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
 fn an_index_resolves_to_linux_amd64() {
     let fixture = Fixture::new();
     let (layout, amd64) = (&fixture.layout, &fixture.image);
-    let amd64_size = std::fs::metadata(layout.blob_path(amd64))
-        .unwrap()
-        .len() as usize;
+    let amd64_size = std::fs::metadata(layout.blob_path(amd64)).unwrap().len() as usize;
     let empty = layout.layer(&[("etc/motd", b"arm".as_slice())]);
     let (arm64, arm64_bytes) = layout.manifest(&[empty], "arm64");
     let index = layout.index(&[
