@@ -21,11 +21,12 @@ mod blobs;
 mod cache;
 mod error;
 mod freshness;
+pub mod gc;
 mod scan;
 pub mod worker;
 
 pub use blobs::RegistryBlobs;
-pub use cache::LayerCache;
+pub use cache::{CacheReport, LayerCache};
 pub use error::{ErrorCode, ScanError};
 pub use freshness::{DatabaseCheck, DatabaseState};
 pub use scan::{

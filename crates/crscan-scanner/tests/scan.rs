@@ -522,3 +522,106 @@ fn reads_from_the_registry_blob_store() {
     .unwrap();
     assert!(inventory.packages.iter().any(|p| p.name == "musl"));
 }
+
+#[test]
+fn a_layer_that_does_not_match_its_diff_id_fails_the_scan_naming_it() {
+    let fixture = Fixture::new();
+    let (layout, layers) = (&fixture.layout, &fixture.layers);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [
+            digest_of(b"not the first layer").to_string(),
+            digest_of(b"not the second layer").to_string(),
+        ]}
+    }))
+    .unwrap();
+    let config_digest = layout.blob(&config);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest.to_string(), "size": config.len()},
+        "layers": layers.iter().map(|(digest, size)| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest.to_string(), "size": size})).collect::<Vec<_>>()
+    });
+    let image = layout.blob(&serde_json::to_vec(&manifest).unwrap());
+    let cache = LayerCache::open(fixture.dir.path().join("cache")).unwrap();
+    // Fresh layers and cached ones alike: the cache keeps each layer's diff ID.
+    fixture
+        .scan_with(
+            &fixture.image,
+            Some(&fixture.db),
+            Some(&cache),
+            &default_limits(),
+        )
+        .unwrap();
+    for cache in [None, Some(&cache)] {
+        let error = fixture
+            .scan_with(&image, Some(&fixture.db), cache, &default_limits())
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::FailedPrecondition, "{error}");
+        let message = error.to_string();
+        assert!(message.contains("layer 0"), "{message}");
+        assert!(message.contains(&layers[0].0.to_string()), "{message}");
+        assert!(message.contains("diff ID"), "{message}");
+    }
+}
+
+#[test]
+fn the_cache_drops_unreferenced_layers_and_stays_under_its_cap() {
+    let fixture = Fixture::new();
+    let layers = &fixture.layers;
+    let root = fixture.dir.path().join("cache");
+    let cache = LayerCache::open(&root).unwrap();
+    let limits = default_limits();
+    fixture
+        .scan_with(&fixture.image, Some(&fixture.db), Some(&cache), &limits)
+        .unwrap();
+    let base = layers[0].0.clone();
+    let only_base = |digest: &Digest| *digest == base;
+
+    // Within the grace period nothing goes; a dry run removes nothing.
+    let report = cache
+        .collect(&only_base, std::time::Duration::from_secs(3600), false)
+        .unwrap();
+    assert_eq!((report.unreferenced, report.kept), (0, 2));
+    let report = cache
+        .collect(&only_base, std::time::Duration::ZERO, true)
+        .unwrap();
+    assert_eq!((report.unreferenced, report.kept), (1, 1));
+    assert!(cache.layer(&layers[1].0).is_some());
+
+    let report = cache
+        .collect(&only_base, std::time::Duration::ZERO, false)
+        .unwrap();
+    assert_eq!((report.unreferenced, report.kept), (1, 1));
+    assert!(cache.layer(&layers[1].0).is_none());
+    assert!(cache.layer(&base).is_some());
+
+    // A cap smaller than two entries keeps only the one used last.
+    let kept_bytes = report.kept_bytes;
+    let capped = LayerCache::open(&root)
+        .unwrap()
+        .with_max_bytes(Some(kept_bytes + 1));
+    let second = capped
+        .scan_layers_of(&fixture, &limits)
+        .expect("the scan succeeds with a capped cache");
+    assert_eq!(second, 1, "the evicted layer is read again");
+    assert!(capped.layer(&base).is_none(), "the older entry was evicted");
+    assert!(capped.layer(&layers[1].0).is_some());
+}
+
+/// Scans the fixture's image with this cache; returns how many layers were read.
+trait ScanLayers {
+    fn scan_layers_of(&self, fixture: &Fixture, limits: &crscan_image::Limits) -> Option<usize>;
+}
+
+impl ScanLayers for LayerCache {
+    fn scan_layers_of(&self, fixture: &Fixture, limits: &crscan_image::Limits) -> Option<usize> {
+        fixture
+            .scan_with(&fixture.image, Some(&fixture.db), Some(self), limits)
+            .ok()
+            .map(|outcome| outcome.stats.layers_read)
+    }
+}

@@ -147,8 +147,6 @@ pub fn format_age(seconds: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crscan_model::{FindingStatus, Severity, SeveritySource};
-
     use super::*;
 
     #[test]

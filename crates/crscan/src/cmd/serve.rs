@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crscan_api::{AppState, Auth, Role};
 use crscan_blob::BlobStore;
-use crscan_registry::{GcOptions, Limits, Registry};
+use crscan_registry::{Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
 use crscan_scanner::{DatabaseCheck, LayerCache};
 use crscan_store::Store;
@@ -80,6 +80,10 @@ pub struct Settings {
     /// Hours between background garbage collections; 0 turns them off [default: 24].
     #[arg(long, env = "CRSCAN_GC_INTERVAL_HOURS")]
     pub gc_interval_hours: Option<u64>,
+    /// Largest size of the layer cache in bytes; past it, the least recently used
+    /// layers are removed (read again when next needed); 0: no cap [default: 0].
+    #[arg(long, env = "CRSCAN_CACHE_MAX_BYTES")]
+    pub cache_max_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -103,6 +107,7 @@ impl Settings {
             scan_max_layers: self.scan_max_layers.or(file.scan_max_layers),
             manifest_limit_bytes: self.manifest_limit_bytes.or(file.manifest_limit_bytes),
             gc_interval_hours: self.gc_interval_hours.or(file.gc_interval_hours),
+            cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
         }
     }
 }
@@ -157,6 +162,13 @@ pub(crate) async fn open_stores(
     Ok((store, Arc::new(blobs)))
 }
 
+/// Opens the layer cache of a data directory, capped at `max_bytes`.
+pub(crate) fn open_cache(data_dir: &Path, max_bytes: Option<u64>) -> anyhow::Result<LayerCache> {
+    Ok(LayerCache::open(data_dir.join("cache"))
+        .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?
+        .with_max_bytes(max_bytes))
+}
+
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -208,12 +220,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "refusing to listen on non-loopback address {listen} without tokens; set CRSCAN_TOKENS or [[tokens]] in the config"
         );
     }
-    let limits = Limits {
-        manifest_bytes: settings
-            .manifest_limit_bytes
-            .unwrap_or(Limits::default().manifest_bytes),
-    };
     let gc_hours = settings.gc_interval_hours.unwrap_or(24);
+    let cache_max_bytes = settings.cache_max_bytes;
     let db_path = settings
         .db
         .clone()
@@ -231,6 +239,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(layers) = settings.scan_max_layers {
         worker_config.limits.max_layers = layers;
     }
+    if let Some(bytes) = settings.manifest_limit_bytes {
+        worker_config.limits.max_manifest_bytes = bytes as u64;
+    }
+    // One manifest limit: what the registry accepts is what a scan reads.
+    let limits = Limits::from_image(&worker_config.limits);
     if let Some(seconds) = settings.scan_lease_seconds {
         worker_config.lease = Duration::from_secs(seconds.max(1));
     }
@@ -254,25 +267,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let scan_blobs = blobs.clone();
         let registry = Registry::new(store.clone(), blobs, limits);
-        let cache = LayerCache::open(data_dir.join("cache"))
-            .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?;
+        let cache = open_cache(&data_dir, cache_max_bytes)?;
         check_database(&database_check, &db_from);
-        let scanner = Scanner::new(store.clone(), scan_blobs, cache, worker_config);
+        let scanner = Scanner::new(store.clone(), scan_blobs, cache.clone(), worker_config);
         scanner.start();
         if gc_hours > 0 {
-            let background = registry.clone();
-            tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(Duration::from_secs(gc_hours * 3600));
-                ticker.tick().await;
-                loop {
-                    ticker.tick().await;
-                    let options = GcOptions { dry_run: false, ..GcOptions::default() };
-                    match background.gc(&options).await {
-                        Ok(report) => tracing::info!(deleted = report.deleted, freed_bytes = report.freed_bytes, "background gc finished"),
-                        Err(error) => tracing::warn!(%error, "background gc failed"),
-                    }
-                }
-            });
+            crscan_scanner::gc::spawn_background(
+                registry.clone(),
+                cache,
+                Duration::from_secs(gc_hours * 3600),
+            );
         }
         let app = crscan_api::router(AppState::new(
             registry,
@@ -456,6 +460,7 @@ mod tests {
         "scan_max_layers",
         "manifest_limit_bytes",
         "gc_interval_hours",
+        "cache_max_bytes",
     ];
 
     #[test]
@@ -505,6 +510,7 @@ scan_max_image_bytes = 1000
 scan_max_layers = 5
 manifest_limit_bytes = 2000
 gc_interval_hours = 0
+cache_max_bytes = 3000
 
 [[tokens]]
 token = "secret-token-1"
@@ -525,6 +531,7 @@ roles = ["admin"]
         assert_eq!(settings.scan_max_image_bytes, Some(1000));
         assert_eq!(settings.manifest_limit_bytes, Some(2000));
         assert_eq!(settings.gc_interval_hours, Some(0));
+        assert_eq!(settings.cache_max_bytes, Some(3000));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.listen, Some("127.0.0.1:5001".parse().unwrap()));
 
