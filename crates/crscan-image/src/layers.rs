@@ -9,7 +9,7 @@ use crscan_model::{Digest, DigestAlgorithm, FileInterest, FileView};
 use crate::blobs::{BlobCheck, BlobSource, open};
 use crate::layer::{LayerContents, Verify, read_layer_metered};
 use crate::limits::ImageTotals;
-use crate::{ImageError, ImageInfo, Limits, Progress};
+use crate::{ImageError, ImageInfo, LayerInfo, Limits, Progress};
 
 /// Keeps what layers contribute, by layer digest, across images (the server's layer
 /// cache). Whoever implements it keys entries by the reader's version too, so that a
@@ -102,7 +102,11 @@ pub fn read_layers(
                 }
                 Err(error) => return Err(error),
             };
+            // A layer whose diff ID the (digest-checked) configuration lists is
+            // verified by that diff ID, taken anyway: hashing the compressed bytes
+            // too would only cost a second SHA-256 pass.
             let verify = match (blob.check, layer.digest.algorithm()) {
+                _ if checks_diff_id(layer) => Verify::None,
                 (BlobCheck::Stored, _) | (_, DigestAlgorithm::Sha512) => Verify::None,
                 (BlobCheck::Digest, _) => Verify::Blob(layer.digest.clone()),
                 (BlobCheck::UncompressedDigest, _) => Verify::PlainBlob(layer.digest.clone()),
@@ -117,6 +121,7 @@ pub fn read_layers(
                 progress,
             )?;
             stats.layers_read += 1;
+            check_diff_id(index, layer, &contents)?;
             if let Some(cache) = cache
                 && cache.put(&contents).is_err()
             {
@@ -124,17 +129,7 @@ pub fn read_layers(
             }
             contents
         };
-        if let Some(expected) = &layer.diff_id
-            && expected.algorithm() == DigestAlgorithm::Sha256
-            && *expected != contents.diff_id
-        {
-            return Err(ImageError::DiffIdMismatch {
-                index,
-                digest: layer.digest.clone(),
-                expected: expected.clone(),
-                actual: contents.diff_id.clone(),
-            });
-        }
+        check_diff_id(index, layer, &contents)?;
         progress.layer_finished(index);
         if uses.get(&layer.digest).is_some_and(|count| *count > 1) {
             seen.insert(layer.digest.clone(), contents.clone());
@@ -143,4 +138,32 @@ pub fn read_layers(
     }
     stats.bytes_read = totals.compressed.get();
     Ok((view, stats))
+}
+
+/// Whether the configuration lists a diff ID this reader checks (SHA-256) for `layer`.
+fn checks_diff_id(layer: &LayerInfo) -> bool {
+    layer
+        .diff_id
+        .as_ref()
+        .is_some_and(|diff_id| diff_id.algorithm() == DigestAlgorithm::Sha256)
+}
+
+/// Fails when the layer's uncompressed content does not hash to the configuration's
+/// diff ID; only a layer that matched is ever stored in a cache.
+fn check_diff_id(
+    index: usize,
+    layer: &LayerInfo,
+    contents: &LayerContents,
+) -> Result<(), ImageError> {
+    match &layer.diff_id {
+        Some(expected) if checks_diff_id(layer) && *expected != contents.diff_id => {
+            Err(ImageError::DiffIdMismatch {
+                index,
+                digest: layer.digest.clone(),
+                expected: expected.clone(),
+                actual: contents.diff_id.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
