@@ -1,6 +1,6 @@
 //! HTTP routers for `/v2/` (OCI distribution), `/container-registry/v1/` and
 //! `/operations/` (the management API of the contract), plus `/healthz`, `/readyz` and
-//! `/openapi.json`; authentication; one mapping from errors to statuses per surface;
+//! `/openapi.json`; the web console at `/ui/` ([`ui`]); authentication; one mapping from errors to statuses per surface;
 //! an access-log line per request, whose id the API's errors carry.
 //!
 //! The management API's calls are domain operations in [`service`], which take plain
@@ -18,6 +18,7 @@ mod openapi;
 mod ranges;
 mod rest;
 pub mod service;
+mod ui;
 
 use std::time::Instant;
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .merge(oci::router())
         .merge(rest::router())
+        .merge(ui::router())
         // Bodies are read by the handlers after the caller is known, each under its
         // own limit (the management API's, the manifest limit); blobs are streamed.
         .layer(DefaultBodyLimit::disable())

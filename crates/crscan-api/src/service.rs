@@ -8,6 +8,8 @@
 //!
 //! Errors are [`ApiError`]s: a `google.rpc.Code` and a message naming the field.
 
+mod console;
+
 use std::collections::BTreeMap;
 
 use crscan_model::{Finding, Severity};
@@ -21,6 +23,8 @@ use crscan_store::{
 
 use crate::auth::{Principal, Role};
 use crate::errors::ApiError;
+
+pub use console::{Capabilities, ImageConfig, LayerHistory};
 
 /// Roles that may read.
 const READ: &[Role] = &[Role::Viewer, Role::Pusher, Role::Scanner];

@@ -53,6 +53,30 @@ impl Detected {
     }
 }
 
+/// Most packages one lockfile contributes; past it the rest of the file is skipped
+/// with a diagnostic, so that a crafted lockfile cannot grow the inventory (and the
+/// parse structures behind it) without end.
+pub const MAX_PACKAGES_PER_FILE: usize = 50_000;
+
+/// Reports a file the image reader cut at its per-file limit (`truncated`) to a
+/// detector that can only use whole files: one `skipped_over_limit` diagnostic, and
+/// true so that the detector skips the file and goes on with the rest of the image.
+pub(crate) fn skipped_over_limit(detector: &str, file: &ImageFile, out: &mut Detected) -> bool {
+    if !file.truncated {
+        return false;
+    }
+    out.diagnostic(
+        detector,
+        &file.path,
+        format!(
+            "skipped_over_limit: {} is larger than the per-file limit of {} bytes (limit max_file_bytes); the file is skipped and the rest of the image is used",
+            file.path,
+            file.contents.len()
+        ),
+    );
+    true
+}
+
 /// A package with only the fields every detector fills: found at `location` in the
 /// layer `layer_digest`, not development-only, and without source, epoch,
 /// architecture or licence (callers set those they know).

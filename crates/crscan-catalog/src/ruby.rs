@@ -46,6 +46,9 @@ impl Detector for RubyDetector {
 
     fn detect(&self, view: &FileView, _os: Option<&OsRelease>, out: &mut Detected) {
         for file in view.files() {
+            if kind(&file.path).is_some() && crate::skipped_over_limit(self.name(), file, out) {
+                continue;
+            }
             match kind(&file.path) {
                 Some(Kind::Gemspec) => gemspec(file, out),
                 Some(Kind::Lockfile) => lockfile(file, out),

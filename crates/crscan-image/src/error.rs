@@ -45,6 +45,17 @@ pub enum ImageError {
         path: String,
         limit: usize,
     },
+    /// Keeping a file would take the scan past its memory budget.
+    #[error(
+        "file {path} in {place} needs {bytes} bytes of memory, more than the scan's memory budget of {limit} bytes allows ({used} bytes already held by other files; limit memory_budget_bytes)"
+    )]
+    OverMemoryBudget {
+        path: String,
+        place: String,
+        bytes: u64,
+        used: u64,
+        limit: u64,
+    },
     /// A manifest, index or configuration blob is larger than the reader accepts.
     #[error("{what} is larger than {limit} bytes (limit on metadata blobs)")]
     MetadataTooLarge { what: String, limit: u64 },
@@ -123,6 +134,7 @@ impl ImageError {
                 | ImageError::PathTooLong { .. }
                 | ImageError::PathTooDeep { .. }
                 | ImageError::MetadataTooLarge { .. }
+                | ImageError::OverMemoryBudget { .. }
         )
     }
 

@@ -13,7 +13,7 @@ use crscan_model::{Digest, FileInterest, FileView, ImageFile, Keep};
 use sha2::{Digest as _, Sha256};
 
 use crate::limits::{CompressedCounter, DecompressedCounter, ImageTotals, LayerMeter};
-use crate::{ImageError, Limits, NoProgress, Progress};
+use crate::{ImageError, Limits, MemoryBudget, NoProgress, Progress};
 
 /// What one layer contributes to the image, independent of the layers below it, so
 /// that it can be cached per layer digest and applied to any lower view.
@@ -90,12 +90,28 @@ fn path_hash(path: &str) -> u64 {
 
 /// Reads one layer blob front to back. The compression is sniffed from the first
 /// bytes (gzip, zstd, or a plain tar). The digest is not verified here: callers that
-/// read from their own content-addressed store verified it on write.
+/// read from their own content-addressed store verified it on write. The kept files
+/// draw on a memory budget of their own (`limits.memory_budget_bytes`); a caller
+/// reading several layers of one image shares one with [`read_layer_within`].
 pub fn read_layer(
     reader: impl Read,
     layer_digest: &Digest,
     interest: &dyn FileInterest,
     limits: &Limits,
+) -> Result<LayerContents, ImageError> {
+    let budget = MemoryBudget::from_limits(limits);
+    read_layer_within(reader, layer_digest, interest, limits, &budget)
+}
+
+/// [`read_layer`], charging every kept file to `budget` (the scan's, shared by all
+/// its layers): a file that does not fit ends the read with
+/// [`ImageError::OverMemoryBudget`] naming it.
+pub fn read_layer_within(
+    reader: impl Read,
+    layer_digest: &Digest,
+    interest: &dyn FileInterest,
+    limits: &Limits,
+    budget: &MemoryBudget,
 ) -> Result<LayerContents, ImageError> {
     let totals = ImageTotals::default();
     read_layer_metered(
@@ -103,10 +119,16 @@ pub fn read_layer(
         layer_digest,
         &Verify::None,
         interest,
-        limits,
+        &LayerRules { limits, budget },
         &totals,
         &NoProgress,
     )
+}
+
+/// The limits and the memory budget a layer is read under.
+pub(crate) struct LayerRules<'a> {
+    pub limits: &'a Limits,
+    pub budget: &'a MemoryBudget,
 }
 
 /// How to check a layer blob's bytes against a digest.
@@ -142,13 +164,13 @@ pub(crate) fn read_layer_metered(
     digest: &Digest,
     verify: &Verify,
     interest: &dyn FileInterest,
-    limits: &Limits,
+    rules: &LayerRules<'_>,
     totals: &ImageTotals,
     progress: &dyn Progress,
 ) -> Result<LayerContents, ImageError> {
     let hash_blob = !matches!(verify, Verify::None);
-    let meter = LayerMeter::new(digest, limits, totals, progress, hash_blob);
-    let result = walk_layer(reader, &meter, interest, limits);
+    let meter = LayerMeter::new(digest, rules.limits, totals, progress, hash_blob);
+    let result = walk_layer(reader, &meter, interest, rules);
     meter.flush_progress();
     let (contents, compression) = match result {
         Ok(done) => done,
@@ -177,7 +199,7 @@ fn walk_layer(
     reader: impl Read,
     meter: &LayerMeter<'_>,
     interest: &dyn FileInterest,
-    limits: &Limits,
+    rules: &LayerRules<'_>,
 ) -> Result<(LayerContents, Compression), ImageError> {
     let bad = |error: io::Error| ImageError::BadLayer {
         digest: meter.digest.clone(),
@@ -211,7 +233,7 @@ fn walk_layer(
         meter,
     };
     let mut archive = tar::Archive::new(counted);
-    let mut walker = Walker::new(meter.digest, interest, limits);
+    let mut walker = Walker::new(meter.digest, interest, rules);
     // Where the data of the last entry ends in the tar stream. Some writers (umoci's
     // `insert`) end a layer right after the last entry's data, with no padding and
     // no end-of-archive blocks; like the Go tar reader, accept a stream that ends
@@ -300,6 +322,8 @@ fn split_parent(path: &str) -> (&str, &str) {
 }
 
 /// Reads a kept file's contents, at most `cap` bytes; returns whether it was longer.
+/// `size_hint` (already charged to the memory budget) is reserved up front, so that
+/// a large file is one allocation rather than a series of doublings.
 pub(crate) fn read_capped(
     reader: &mut impl Read,
     mut contents: Vec<u8>,
@@ -307,7 +331,7 @@ pub(crate) fn read_capped(
     cap: u64,
 ) -> io::Result<(Vec<u8>, bool)> {
     let already = contents.len() as u64;
-    let reserve = size_hint.min(cap).min(8 << 20).saturating_sub(already);
+    let reserve = size_hint.min(cap).saturating_sub(already);
     contents.reserve(usize::try_from(reserve).unwrap_or(0));
     let room = cap.saturating_sub(already);
     reader
@@ -320,11 +344,30 @@ pub(crate) fn read_capped(
     Ok((contents, truncated))
 }
 
+/// Reads `length` bytes of a kept file (its first bytes already in `head`) straight
+/// into the shared buffer the file view keeps, so that a large file is allocated
+/// once and never copied. A stream that ends early keeps what it gave.
+fn read_into_arc(reader: &mut impl Read, head: &[u8], length: u64) -> io::Result<Arc<[u8]>> {
+    let length = usize::try_from(length).map_err(io::Error::other)?;
+    let mut contents: Arc<[u8]> = std::iter::repeat_n(0u8, length).collect();
+    let Some(buffer) = Arc::get_mut(&mut contents) else {
+        return Err(io::Error::other("a new buffer is shared"));
+    };
+    let kept_head = head.len().min(length);
+    buffer[..kept_head].copy_from_slice(&head[..kept_head]);
+    let filled = kept_head + read_up_to(reader, &mut buffer[kept_head..])?;
+    if filled < length {
+        return Ok(Arc::from(&buffer[..filled]));
+    }
+    Ok(contents)
+}
+
 /// The state of one walk over a layer's entries.
 struct Walker<'a> {
     digest: &'a Digest,
     interest: &'a dyn FileInterest,
     limits: &'a Limits,
+    budget: &'a MemoryBudget,
     entries: u64,
     files: Vec<Option<ImageFile>>,
     file_index: HashMap<String, usize>,
@@ -338,11 +381,16 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    fn new(digest: &'a Digest, interest: &'a dyn FileInterest, limits: &'a Limits) -> Walker<'a> {
+    fn new(
+        digest: &'a Digest,
+        interest: &'a dyn FileInterest,
+        rules: &LayerRules<'a>,
+    ) -> Walker<'a> {
         Walker {
             digest,
             interest,
-            limits,
+            limits: rules.limits,
+            budget: rules.budget,
             entries: 0,
             files: Vec::new(),
             file_index: HashMap::new(),
@@ -478,14 +526,19 @@ impl<'a> Walker<'a> {
         }
         let size = entry.size();
         let mode = entry.header().mode().unwrap_or(0);
-        let (contents, truncated) =
-            read_capped(entry, head, size, self.limits.max_file_bytes).map_err(bad)?;
+        // Charged before reading, at the size the header declares (the tar reader
+        // never yields more), so that a hostile file is refused before it is held.
+        let charged = size.min(self.limits.max_file_bytes);
+        self.budget.charge(charged, &path, &self.place())?;
+        let contents = read_into_arc(entry, &head, charged).map_err(bad)?;
+        self.budget
+            .release(charged.saturating_sub(contents.len() as u64));
         self.push_file(ImageFile {
             path,
             layer_digest: Some(self.digest.clone()),
             mode,
-            contents: Arc::from(contents),
-            truncated,
+            contents,
+            truncated: size > self.limits.max_file_bytes,
             history: Vec::new(),
         });
         Ok(())

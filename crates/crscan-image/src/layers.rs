@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use crscan_model::{Digest, DigestAlgorithm, FileInterest, FileView};
 
 use crate::blobs::{BlobCheck, BlobSource, open};
-use crate::layer::{LayerContents, Verify, read_layer_metered};
-use crate::limits::ImageTotals;
+use crate::layer::{LayerContents, LayerRules, Verify, read_layer_metered};
+use crate::limits::{ImageTotals, MemoryBudget, layer_bytes, view_bytes};
 use crate::{ImageError, ImageInfo, LayerInfo, Limits, Progress};
 
 /// Keeps what layers contribute, by layer digest, across images (the server's layer
@@ -74,6 +74,8 @@ pub fn read_layers(
         ..LayerStats::default()
     };
     let totals = ImageTotals::default();
+    // One memory budget for the kept files of every layer of the image.
+    let budget = MemoryBudget::from_limits(limits);
     // A layer listed more than once is read once; only such layers are kept for
     // their later uses, since applying a layer consumes it.
     let mut uses: HashMap<&Digest, usize> = HashMap::new();
@@ -91,6 +93,11 @@ pub fn read_layers(
             contents.clone()
         } else if let Some(contents) = cache.and_then(|cache| cache.get(&layer.digest)) {
             stats.layers_from_cache += 1;
+            // Charged to the budget as reading the layer would have.
+            let place = format!("layer {}", contents.digest);
+            for file in &contents.files {
+                budget.charge(file.contents.len() as u64, &file.path, &place)?;
+            }
             contents
         } else {
             let blob = match open(blobs, &layer.digest) {
@@ -116,7 +123,10 @@ pub fn read_layers(
                 &layer.digest,
                 &verify,
                 interest,
-                limits,
+                &LayerRules {
+                    limits,
+                    budget: &budget,
+                },
                 &totals,
                 progress,
             )?;
@@ -135,6 +145,9 @@ pub fn read_layers(
             seen.insert(layer.digest.clone(), contents.clone());
         }
         contents.apply_to(&mut view, interest);
+        // Files later layers replaced are gone: charge only what is still held.
+        let kept: u64 = seen.values().map(layer_bytes).sum();
+        budget.settle(view_bytes(&view) + kept);
     }
     stats.bytes_read = totals.compressed.get();
     Ok((view, stats))

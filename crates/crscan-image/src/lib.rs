@@ -31,9 +31,9 @@ use crscan_model::{Digest, FileInterest, FileView};
 
 pub use blobs::{Blob, BlobCheck, BlobSource, LocalBlobs};
 pub use error::ImageError;
-pub use layer::{LayerContents, PathSet, read_layer};
+pub use layer::{LayerContents, PathSet, read_layer, read_layer_within};
 pub use layers::{LayerStats, LayerStore, read_layers};
-pub use limits::Limits;
+pub use limits::{Limits, MemoryBudget, layer_bytes, view_bytes};
 pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, EntryPlatform, Manifest, ManifestContent, OCI_INDEX,
     OCI_MANIFEST, Platform, Reference, parse_manifest, resolve_manifest,
@@ -177,13 +177,14 @@ pub fn open_image(source: &ImageSource, options: &ReadOptions) -> Result<OpenedI
 }
 
 /// Reads a root filesystem on disk (`dir:PATH`) into the view of the files
-/// `interest` wants.
+/// `interest` wants, under the memory budget of `limits`.
 pub fn read_root(
     path: &std::path::Path,
     interest: &dyn FileInterest,
     limits: &Limits,
 ) -> Result<FileView, ImageError> {
-    rootfs::read_root(path, interest, limits)
+    let budget = MemoryBudget::from_limits(limits);
+    rootfs::read_root(path, interest, limits, &budget)
 }
 
 /// Reads a whole image into a flattened view of the files `interest` wants, layers
@@ -197,7 +198,7 @@ pub fn read_image(
     match open_image(source, options)? {
         OpenedImage::RootFs { path, info } => {
             progress.image_opened(&info);
-            let view = rootfs::read_root(&path, interest, &options.limits)?;
+            let view = read_root(&path, interest, &options.limits)?;
             Ok((info, view))
         }
         OpenedImage::Layers { blobs, info } => {

@@ -7,6 +7,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crscan_model::{Digest, DigestAlgorithm};
 use sha2::{Digest as _, Sha256};
@@ -37,6 +39,8 @@ pub struct Limits {
     /// Bytes in one manifest or index: the registry refuses a larger push, and a scan
     /// refuses to read one (`manifest_limit_bytes` of `crscan serve`).
     pub max_manifest_bytes: u64,
+    /// Bytes of kept file contents one scan may hold at once (see [`MemoryBudget`]).
+    pub memory_budget_bytes: u64,
 }
 
 impl Default for Limits {
@@ -51,8 +55,114 @@ impl Default for Limits {
             max_path_len: 4096,
             max_path_depth: 256,
             max_manifest_bytes: 4 << 20,
+            memory_budget_bytes: 256 << 20,
         }
     }
+}
+
+/// The memory one scan may spend on the files its detectors read: every kept file's
+/// contents are charged before they are read (at most `max_file_bytes` each), and a
+/// file that would take the scan past the budget ends it with
+/// [`ImageError::OverMemoryBudget`] naming that file. Clones share one account, so
+/// the layers of one image (read, or taken from a cache) draw on the same budget.
+#[derive(Debug, Clone)]
+pub struct MemoryBudget {
+    account: Arc<Account>,
+}
+
+#[derive(Debug)]
+struct Account {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes, none spent.
+    pub fn new(limit: u64) -> MemoryBudget {
+        MemoryBudget {
+            account: Arc::new(Account {
+                limit,
+                used: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The budget `limits` configure.
+    pub fn from_limits(limits: &Limits) -> MemoryBudget {
+        MemoryBudget::new(limits.memory_budget_bytes)
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.account.limit
+    }
+
+    /// Bytes charged and not yet released.
+    pub fn used(&self) -> u64 {
+        self.account.used.load(Ordering::SeqCst)
+    }
+
+    /// Charges `bytes` for the file at `path` in `place` (`layer sha256:…`), or
+    /// refuses without charging anything when they do not fit.
+    pub fn charge(&self, bytes: u64, path: &str, place: &str) -> Result<(), ImageError> {
+        let limit = self.account.limit;
+        let result = self
+            .account
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|total| *total <= limit)
+            });
+        match result {
+            Ok(_) => Ok(()),
+            Err(used) => Err(ImageError::OverMemoryBudget {
+                path: crate::layer::shorten(path),
+                place: place.to_owned(),
+                bytes,
+                used,
+                limit,
+            }),
+        }
+    }
+
+    /// Sets the bytes held to `held`: after a layer is applied, what the view still
+    /// holds (a file a later layer replaced or whited out is no longer held).
+    pub fn settle(&self, held: u64) {
+        self.account.used.store(held, Ordering::SeqCst);
+    }
+
+    /// Gives back `bytes` charged earlier (a file shorter than its header said, or
+    /// one dropped).
+    pub fn release(&self, bytes: u64) {
+        let _ = self
+            .account
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+}
+
+/// Bytes of file contents `view` holds, earlier versions included: what a
+/// [`MemoryBudget`] is settled to after each layer.
+pub fn view_bytes(view: &crscan_model::FileView) -> u64 {
+    view.files()
+        .map(|file| {
+            file.contents.len() as u64
+                + file
+                    .history
+                    .iter()
+                    .map(|version| version.contents.len() as u64)
+                    .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Bytes of file contents a layer read but not yet applied holds.
+pub fn layer_bytes(contents: &crate::LayerContents) -> u64 {
+    contents
+        .files
+        .iter()
+        .map(|file| file.contents.len() as u64)
+        .sum()
 }
 
 /// Decompressed size below which the ratio check stays quiet: small, very

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use crscan_model::{FileInterest, FileView, ImageFile, Keep};
 
 use crate::layer::{checked_path, read_capped, read_up_to};
-use crate::{ImageError, Limits};
+use crate::{ImageError, Limits, MemoryBudget};
 
 /// Walks `root` and keeps the files `interest` wants.
 pub(crate) fn read_root(
     root: &Path,
     interest: &dyn FileInterest,
     limits: &Limits,
+    budget: &MemoryBudget,
 ) -> Result<FileView, ImageError> {
     let metadata = fs::metadata(root).map_err(|error| ImageError::io(root, error))?;
     if !metadata.is_dir() {
@@ -65,7 +66,7 @@ pub(crate) fn read_root(
                 }
                 view.insert_symlink(path, target);
             } else if file_type.is_file()
-                && let Some(file) = keep_file(&disk_path, path, interest, limits)?
+                && let Some(file) = keep_file(&disk_path, path, interest, limits, budget)?
             {
                 view.insert(file);
             }
@@ -79,6 +80,7 @@ fn keep_file(
     path: String,
     interest: &dyn FileInterest,
     limits: &Limits,
+    budget: &MemoryBudget,
 ) -> Result<Option<ImageFile>, ImageError> {
     let by_path = interest.by_path(&path) != Keep::No;
     let magic_len = interest.magic_len();
@@ -101,8 +103,11 @@ fn keep_file(
         }
     }
     let metadata = file.metadata().map_err(io_error)?;
+    let charged = metadata.len().min(limits.max_file_bytes);
+    budget.charge(charged, &path, "the directory")?;
     let (contents, truncated) =
         read_capped(&mut file, head, metadata.len(), limits.max_file_bytes).map_err(io_error)?;
+    budget.release(charged.saturating_sub(contents.len() as u64));
     Ok(Some(ImageFile {
         path,
         layer_digest: None,

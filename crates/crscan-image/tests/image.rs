@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crscan_image::{
-    ImageError, ImageSource, Limits, NoProgress, ReadOptions, read_image, read_layer,
+    ImageError, ImageSource, Limits, MemoryBudget, NoProgress, ReadOptions, read_image, read_layer,
+    read_layer_within,
 };
 use crscan_model::{Digest, DigestAlgorithm, FileInterest, FileView, Keep};
 use sha2::{Digest as _, Sha256};
@@ -449,6 +450,96 @@ fn dot_dot_paths_stay_inside_the_image() {
     let mut view = FileView::new();
     contents.apply_to(&mut view, &TestInterest);
     assert_eq!(paths(&view), vec!["/etc/abs", "/etc/evil", "/etc/y"]);
+}
+
+#[test]
+fn kept_files_draw_on_one_memory_budget() {
+    let layer = tar_of(&[
+        Item::File("etc/a", vec![b'a'; 1000]),
+        Item::File("etc/b", vec![b'b'; 1000]),
+        Item::File("etc/c", vec![b'c'; 1000]),
+        Item::File("usr/skipped", vec![b'x'; 100_000]),
+    ]);
+    let limits = Limits {
+        memory_budget_bytes: 3000,
+        ..Limits::default()
+    };
+    // Files nobody asked for cost nothing: three kept files fit exactly.
+    let budget = MemoryBudget::from_limits(&limits);
+    let contents = read_layer_within(
+        layer.as_slice(),
+        &digest_of("fits"),
+        &TestInterest,
+        &limits,
+        &budget,
+    )
+    .unwrap();
+    assert_eq!(contents.files.len(), 3);
+    assert_eq!(budget.used(), 3000);
+
+    // A second layer on the same budget does not fit; the error names the file.
+    let error = read_layer_within(
+        layer.as_slice(),
+        &digest_of("again"),
+        &TestInterest,
+        &limits,
+        &budget,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, ImageError::OverMemoryBudget { .. }),
+        "{error}"
+    );
+    assert!(error.is_limit());
+    let message = error.to_string();
+    assert!(message.contains("/etc/a"), "{message}");
+    assert!(message.contains("memory_budget_bytes"), "{message}");
+
+    // read_layer has a budget of its own per call.
+    let limits = Limits {
+        memory_budget_bytes: 2500,
+        ..Limits::default()
+    };
+    let error = read_layer(
+        layer.as_slice(),
+        &digest_of("small"),
+        &TestInterest,
+        &limits,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("/etc/c"), "{error}");
+}
+
+#[test]
+fn the_memory_budget_counts_only_what_the_view_still_holds() {
+    // Three layers each rewrite a 2,000-byte file: at most two versions are held at
+    // once (the view's and the layer being read), so 4,500 bytes are enough.
+    let layer = |fill: u8| {
+        let tar = tar_of(&[Item::File("etc/a", vec![fill; 2000])]);
+        (gzip(&tar), tar)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    oci_layout(dir.path(), &[layer(b'1'), layer(b'2'), layer(b'3')]);
+    let source = ImageSource::OciLayout {
+        path: dir.path().to_owned(),
+        tag: None,
+    };
+    let options = |budget: u64| ReadOptions {
+        limits: Limits {
+            memory_budget_bytes: budget,
+            ..Limits::default()
+        },
+        ..ReadOptions::default()
+    };
+    let (_, view) = read_image(&source, &options(4500), &TestInterest, &NoProgress).unwrap();
+    assert_eq!(text(&view, "/etc/a").unwrap(), "3".repeat(2000));
+    // Two versions do not fit in 3,500 bytes; the error names the file.
+    let error = read_image(&source, &options(3500), &TestInterest, &NoProgress).unwrap_err();
+    assert!(
+        matches!(error, ImageError::OverMemoryBudget { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("/etc/a"), "{error}");
 }
 
 #[test]

@@ -43,6 +43,10 @@ pub struct GcReport {
     pub kept_recent: usize,
     /// Blobs actually deleted (zero on a dry run).
     pub deleted: usize,
+    /// The blobs actually deleted, with sizes (a blob a push started to use again
+    /// between the listing and the delete is kept, so this can be shorter than
+    /// `unreferenced`).
+    pub deleted_blobs: Vec<(Digest, u64)>,
     pub freed_bytes: u64,
     /// Expired upload sessions (removed unless dry run).
     pub expired_uploads: Vec<String>,
@@ -96,6 +100,7 @@ pub(crate) async fn run(
             report.deleted += 1;
             report.freed_bytes += size;
             deleted.push(digest.clone());
+            report.deleted_blobs.push((digest.clone(), *size));
             tracing::info!(blob.digest = %digest, blob.size = size, "gc deleted blob");
         }
     }

@@ -2,6 +2,7 @@
 //! flattened view ([`LayerContents`]), stored under the layer's digest and the
 //! [`crate::ANALYZER_VERSION`], so that a layer already analysed by the same analyzer
 //! version is never read again (a rescan after a database change reads no layer).
+//! Beside them, each image's inventory under its manifest digest, for the console.
 //!
 //! Entries use a small length-prefixed binary encoding (JSON spends a number per
 //! byte of file content and per path hash, and parsing that cost more than reading
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crscan_image::{LayerContents, LayerStore, PathSet};
-use crscan_model::{Digest, ImageFile};
+use crscan_model::{Digest, ImageFile, Inventory};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -247,6 +248,30 @@ fn remove(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
+    }
+}
+
+impl LayerCache {
+    /// The inventory of the image whose platform manifest is `manifest_digest`, as
+    /// its last scan with this cache left it (what the console shows).
+    pub fn inventory(&self, manifest_digest: &Digest) -> Option<Inventory> {
+        let path = self.entry_path("images", manifest_digest);
+        let file = File::open(&path).ok()?;
+        let decoder = GzDecoder::new(BufReader::new(file)).take(MAX_ENTRY_BYTES);
+        match serde_json::from_reader(decoder) {
+            Ok(inventory) => Some(inventory),
+            Err(_) => {
+                // A damaged entry is a miss; removing it lets the next write replace it.
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores an image's inventory.
+    pub fn put_inventory(&self, manifest_digest: &Digest, inventory: &Inventory) -> io::Result<()> {
+        let bytes = serde_json::to_vec(inventory).map_err(io::Error::other)?;
+        write_bytes(&self.entry_path("images", manifest_digest), &bytes)
     }
 }
 

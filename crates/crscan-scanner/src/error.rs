@@ -63,6 +63,12 @@ pub enum ScanError {
     /// The image is over a limit.
     #[error("image {image} is over the scan limits: {detail}")]
     OverLimit { image: String, detail: String },
+    /// The files the detectors need do not fit the scan's memory budget; the detail
+    /// names the file that did not fit.
+    #[error(
+        "image {image} needs more memory than a scan may use: {detail}; raise scan_memory_budget_mib (--memory-budget-mib for the CLI) to scan it"
+    )]
+    OverMemoryBudget { image: String, detail: String },
     /// The scan was cancelled.
     #[error("the scan of image {image} was cancelled")]
     Cancelled { image: String },
@@ -78,7 +84,9 @@ impl ScanError {
             ScanError::NoDatabase { .. } | ScanError::UnreadableImage { .. } => {
                 ErrorCode::FailedPrecondition
             }
-            ScanError::OverLimit { .. } => ErrorCode::ResourceExhausted,
+            ScanError::OverLimit { .. } | ScanError::OverMemoryBudget { .. } => {
+                ErrorCode::ResourceExhausted
+            }
             ScanError::Cancelled { .. } => ErrorCode::Cancelled,
             ScanError::Internal { .. } => ErrorCode::Internal,
         }

@@ -3,9 +3,13 @@
 //!
 //! A stale database still scans (the findings are only as new as the feeds), so it is
 //! a warning, never a refusal; a missing one makes every scan end in
-//! `FAILED_PRECONDITION`, and the message says how to get one.
+//! `FAILED_PRECONDITION`, and the message says how to get one. A database with no
+//! advisories is `unusable`: it would report every image clean. While `crscan serve
+//! --db-from` builds the first database, the state is `building`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
@@ -14,6 +18,8 @@ use serde_json::{Value, json};
 pub struct DatabaseCheck {
     pub path: PathBuf,
     pub max_age_hours: u64,
+    /// Set while this process builds the first database (`--db-from`); clones share it.
+    pub building: Arc<AtomicBool>,
 }
 
 /// What [`DatabaseCheck::state`] found.
@@ -35,11 +41,27 @@ pub enum DatabaseState {
     },
     /// No database file yet.
     Missing,
+    /// No database file yet, and this process is building the first one.
+    Building,
     /// A file that cannot be used (corrupt, wrong schema); the reason.
     Unusable(String),
 }
 
 impl DatabaseCheck {
+    /// The check of the database at `path`, stale past `max_age_hours`.
+    pub fn new(path: PathBuf, max_age_hours: u64) -> DatabaseCheck {
+        DatabaseCheck {
+            path,
+            max_age_hours,
+            building: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Says whether the first database is being built now.
+    pub fn set_building(&self, building: bool) {
+        self.building.store(building, Ordering::SeqCst);
+    }
+
     /// Opens the database and reads its build time (blocking: SQLite).
     pub fn state(&self) -> DatabaseState {
         self.state_at(crscan_store::now() / 1000)
@@ -47,6 +69,9 @@ impl DatabaseCheck {
 
     fn state_at(&self, now_seconds: i64) -> DatabaseState {
         match crscan_vulndb::Database::open(&self.path) {
+            Ok(database) if database.info().advisory_count == 0 => DatabaseState::Unusable(
+                "it holds no advisories, so every image would look clean".to_owned(),
+            ),
             Ok(database) => {
                 let info = database.info();
                 let age_hours =
@@ -72,6 +97,11 @@ impl DatabaseCheck {
                     }
                 }
             }
+            Err(crscan_vulndb::DbError::NotFound { .. })
+                if self.building.load(Ordering::SeqCst) =>
+            {
+                DatabaseState::Building
+            }
             Err(crscan_vulndb::DbError::NotFound { .. }) => DatabaseState::Missing,
             Err(error) => DatabaseState::Unusable(error.to_string()),
         }
@@ -92,6 +122,9 @@ impl DatabaseCheck {
             DatabaseState::Missing => Some(format!(
                 "there is no vulnerability database at {path}; scans end in FAILED_PRECONDITION until one is made: run {rebuild}"
             )),
+            DatabaseState::Building => Some(format!(
+                "the vulnerability database {path} is being built from the --db-from feeds; scans wait in FAILED_PRECONDITION until it is ready"
+            )),
             DatabaseState::Unusable(reason) => Some(format!(
                 "the vulnerability database cannot be used ({reason}); scans end in FAILED_PRECONDITION until it is replaced: run {rebuild}"
             )),
@@ -104,7 +137,7 @@ impl DatabaseCheck {
             DatabaseState::Fresh { digest, .. } | DatabaseState::Stale { digest, .. } => {
                 Some(digest)
             }
-            DatabaseState::Missing | DatabaseState::Unusable(_) => None,
+            DatabaseState::Missing | DatabaseState::Building | DatabaseState::Unusable(_) => None,
         }
     }
 
@@ -130,6 +163,7 @@ impl DatabaseCheck {
                 "advisories": advisories,
             }),
             DatabaseState::Missing => json!({"status": "missing"}),
+            DatabaseState::Building => json!({"status": "building"}),
             DatabaseState::Unusable(_) => json!({"status": "unusable"}),
         };
         value["path"] = json!(self.path.display().to_string());
@@ -147,12 +181,20 @@ mod tests {
     #[test]
     fn a_missing_database_says_how_to_get_one() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let check = DatabaseCheck {
-            path: dir.path().join("none.db"),
-            max_age_hours: 72,
-        };
+        let check = DatabaseCheck::new(dir.path().join("none.db"), 72);
         let state = check.state();
         assert_eq!(state, DatabaseState::Missing);
+        check.clone().set_building(true);
+        let building = check.state();
+        assert_eq!(building, DatabaseState::Building);
+        assert_eq!(check.to_json(&building)["status"], "building");
+        assert!(
+            check
+                .warning(&building)
+                .is_some_and(|warning| warning.contains("being built")),
+            "{building:?}"
+        );
+        check.set_building(false);
         let warning = check.warning(&state).expect("a warning");
         assert!(warning.contains("crscan db update"), "{warning}");
         assert!(warning.contains("crscan db build --from PATH"), "{warning}");
@@ -163,13 +205,24 @@ mod tests {
     fn an_old_database_is_stale_and_a_new_one_fresh() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("crscan.db");
-        let report = crscan_vulndb::LoadReport::default();
         let built_at = 1_700_000_000;
+        let check = DatabaseCheck::new(path.clone(), 72);
+
+        // A database without advisories would call every image clean: unusable.
+        let empty = crscan_vulndb::LoadReport::default();
+        crscan_vulndb::Database::build(&path, &empty, built_at).expect("build");
+        let state = check.state_at(built_at);
+        assert!(matches!(state, DatabaseState::Unusable(_)), "{state:?}");
+        assert_eq!(check.to_json(&state)["status"], "unusable");
+
+        let mut report = crscan_vulndb::LoadReport::default();
+        report
+            .load_path(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/data/vulndb/alpine-secdb/v3.4/main.yaml"),
+            )
+            .expect("the shared Alpine feed");
         crscan_vulndb::Database::build(&path, &report, built_at).expect("build");
-        let check = DatabaseCheck {
-            path,
-            max_age_hours: 72,
-        };
         let fresh = check.state_at(built_at + 71 * 3600);
         assert!(
             matches!(fresh, DatabaseState::Fresh { age_hours: 71, .. }),

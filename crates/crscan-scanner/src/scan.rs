@@ -55,9 +55,18 @@ pub struct ScanOutcome {
 /// Opens the vulnerability database at `path`; any failure (missing file, old
 /// schema, corrupt file) is [`ScanError::NoDatabase`] with the fix in its message.
 pub fn open_database(path: &Path) -> Result<Database, ScanError> {
-    Database::open(path).map_err(|error| ScanError::NoDatabase {
+    let database = Database::open(path).map_err(|error| ScanError::NoDatabase {
         detail: error.to_string(),
-    })
+    })?;
+    if database.info().advisory_count == 0 {
+        return Err(ScanError::NoDatabase {
+            detail: format!(
+                "the database {} holds no advisories, so every image would look clean",
+                path.display()
+            ),
+        });
+    }
+    Ok(database)
 }
 
 /// Stops reading at the next layer once the flag is set.
@@ -149,7 +158,7 @@ pub fn inventory_image(
         .manifest_digest
         .clone()
         .unwrap_or_else(|| request.image.clone());
-    let (inventory, stats) = inventory_of(
+    let (inventory, mut stats) = inventory_of(
         request.blobs,
         &info,
         request.cache,
@@ -157,6 +166,12 @@ pub fn inventory_image(
         &Cancel(request.cancel),
     )
     .map_err(classify)?;
+    // The console shows an image's packages from its last scan on this node.
+    if let Some(cache) = request.cache
+        && cache.put_inventory(&manifest_digest, &inventory).is_err()
+    {
+        stats.cache_write_failures += 1;
+    }
     Ok((manifest_digest, inventory, stats))
 }
 
@@ -206,6 +221,10 @@ fn classify(image: &str, error: ImageError) -> ScanError {
     let image = image.to_owned();
     match error {
         ImageError::Cancelled => ScanError::Cancelled { image },
+        error @ ImageError::OverMemoryBudget { .. } => ScanError::OverMemoryBudget {
+            image,
+            detail: error.to_string(),
+        },
         error if error.is_limit() => ScanError::OverLimit {
             image,
             detail: error.to_string(),

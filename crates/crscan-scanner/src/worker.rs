@@ -49,6 +49,9 @@ pub struct WorkerConfig {
     pub database_path: PathBuf,
     /// Age in hours past which the database counts as stale (a warning, not a stop).
     pub database_max_age_hours: u64,
+    /// Set while this process builds the first database; shared by every
+    /// [`DatabaseCheck`] this configuration hands out.
+    pub database_building: Arc<AtomicBool>,
     pub limits: crscan_image::Limits,
 }
 
@@ -65,17 +68,49 @@ impl WorkerConfig {
             database_watch_every: Duration::from_secs(1),
             database_path,
             database_max_age_hours: 72,
+            database_building: Arc::new(AtomicBool::new(false)),
             limits: crate::default_limits(),
         }
     }
 
     /// The freshness check of this configuration's database.
     pub fn database_check(&self) -> DatabaseCheck {
+        let check = DatabaseCheck::new(self.database_path.clone(), self.database_max_age_hours);
         DatabaseCheck {
-            path: self.database_path.clone(),
-            max_age_hours: self.database_max_age_hours,
+            building: self.database_building.clone(),
+            ..check
         }
     }
+}
+
+/// The default number of workers: one per core, but no more than the available
+/// memory holds at `budget_bytes` a scan (`workers × budget ≤ MemAvailable`), and at
+/// least one. `mem_available` is `None` where it cannot be read; cores decide then.
+pub fn workers_for_memory(cores: usize, mem_available: Option<u64>, budget_bytes: u64) -> usize {
+    let by_memory = match mem_available {
+        Some(bytes) if budget_bytes > 0 => {
+            usize::try_from(bytes / budget_bytes).unwrap_or(usize::MAX)
+        }
+        _ => usize::MAX,
+    };
+    cores.min(by_memory).max(1)
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes; `None` where there is no such file
+/// or line.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line
+        .trim_start_matches("MemAvailable:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
 
 /// The scan service of one process.
@@ -106,6 +141,15 @@ impl Scanner {
             stopping: Arc::new(AtomicBool::new(false)),
             owner_prefix: new_id(IdKind::Operation),
         }
+    }
+
+    /// The inventory (the SBOM) of the image whose platform manifest is
+    /// `manifest_digest`, as its last scan on this node's cache left it.
+    pub fn cached_inventory(
+        &self,
+        manifest_digest: &crscan_model::Digest,
+    ) -> Option<crscan_model::Inventory> {
+        self.cache.inventory(manifest_digest)
     }
 
     /// Wakes idle workers (after a scan was queued).
@@ -314,6 +358,9 @@ impl Scanner {
         let duration_ms = started.elapsed().as_millis();
         match result {
             Ok(Ok(outcome)) => {
+                if let Some(gap) = &outcome.report.os_not_covered {
+                    tracing::warn!(scan.id = %scan.id, image.digest = %image.digest, "{gap}");
+                }
                 tracing::info!(scan.id = %scan.id, duration_ms, vulnerabilities = outcome.report.findings.len(),
                     layers_read = outcome.stats.layers_read, layers_cached = outcome.stats.layers_from_cache, "scan finished");
                 self.finish_ready(owner, &job, &outcome).await
@@ -610,4 +657,19 @@ pub async fn enqueue_scan(
             idempotency_key,
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers_for_memory;
+
+    #[test]
+    fn workers_fit_the_memory() {
+        let mib = 1 << 20;
+        assert_eq!(workers_for_memory(8, Some(1024 * mib), 256 * mib), 4);
+        assert_eq!(workers_for_memory(2, Some(1024 * mib), 256 * mib), 2);
+        assert_eq!(workers_for_memory(8, Some(100 * mib), 256 * mib), 1);
+        assert_eq!(workers_for_memory(8, None, 256 * mib), 8);
+        assert_eq!(workers_for_memory(0, None, 0), 1);
+    }
 }

@@ -213,21 +213,85 @@ pub enum OperationMetadata {
     DeleteScanPolicy { scan_policy_id: String },
 }
 
+/// The resource an operation's metadata names, by its ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataSubject<'a> {
+    ScanResult(&'a str),
+    Registry(&'a str),
+    Repository(&'a str),
+    Image(&'a str),
+    ScanPolicy(&'a str),
+}
+
 impl OperationMetadata {
+    /// The one table of what each operation is called and names: the metadata
+    /// message's name (`ScanMetadata`), the description as the hosted service words
+    /// it, and the resource. REST and gRPC render metadata from it.
+    fn parts(&self) -> (&'static str, &'static str, MetadataSubject<'_>) {
+        use MetadataSubject as S;
+        match self {
+            OperationMetadata::Scan { scan_result_id } => {
+                ("ScanMetadata", "Scan image", S::ScanResult(scan_result_id))
+            }
+            OperationMetadata::CreateRegistry { registry_id } => (
+                "CreateRegistryMetadata",
+                "Create registry",
+                S::Registry(registry_id),
+            ),
+            OperationMetadata::UpdateRegistry { registry_id } => (
+                "UpdateRegistryMetadata",
+                "Update registry",
+                S::Registry(registry_id),
+            ),
+            OperationMetadata::DeleteRegistry { registry_id } => (
+                "DeleteRegistryMetadata",
+                "Delete registry",
+                S::Registry(registry_id),
+            ),
+            OperationMetadata::UpsertRepository { repository_id } => (
+                "UpsertRepositoryMetadata",
+                "Upsert repository",
+                S::Repository(repository_id),
+            ),
+            OperationMetadata::DeleteRepository { repository_id } => (
+                "DeleteRepositoryMetadata",
+                "Delete repository",
+                S::Repository(repository_id),
+            ),
+            OperationMetadata::DeleteImage { image_id } => {
+                ("DeleteImageMetadata", "Delete image", S::Image(image_id))
+            }
+            OperationMetadata::CreateScanPolicy { scan_policy_id } => (
+                "CreateScanPolicyMetadata",
+                "Create scan policy",
+                S::ScanPolicy(scan_policy_id),
+            ),
+            OperationMetadata::UpdateScanPolicy { scan_policy_id } => (
+                "UpdateScanPolicyMetadata",
+                "Update scan policy",
+                S::ScanPolicy(scan_policy_id),
+            ),
+            OperationMetadata::DeleteScanPolicy { scan_policy_id } => (
+                "DeleteScanPolicyMetadata",
+                "Delete scan policy",
+                S::ScanPolicy(scan_policy_id),
+            ),
+        }
+    }
+
     /// The operation's description, as the hosted service words them.
     pub fn description(&self) -> &'static str {
-        match self {
-            OperationMetadata::Scan { .. } => "Scan image",
-            OperationMetadata::CreateRegistry { .. } => "Create registry",
-            OperationMetadata::UpdateRegistry { .. } => "Update registry",
-            OperationMetadata::DeleteRegistry { .. } => "Delete registry",
-            OperationMetadata::UpsertRepository { .. } => "Upsert repository",
-            OperationMetadata::DeleteRepository { .. } => "Delete repository",
-            OperationMetadata::DeleteImage { .. } => "Delete image",
-            OperationMetadata::CreateScanPolicy { .. } => "Create scan policy",
-            OperationMetadata::UpdateScanPolicy { .. } => "Update scan policy",
-            OperationMetadata::DeleteScanPolicy { .. } => "Delete scan policy",
-        }
+        self.parts().1
+    }
+
+    /// The metadata message's name in `yandex.cloud.containerregistry.v1`.
+    pub fn message_name(&self) -> &'static str {
+        self.parts().0
+    }
+
+    /// The resource the operation acts on.
+    pub fn subject(&self) -> MetadataSubject<'_> {
+        self.parts().2
     }
 }
 

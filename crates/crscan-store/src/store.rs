@@ -1,6 +1,6 @@
 //! The [`Store`]: one connection pool and the queries behind the domain API.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -32,6 +32,9 @@ pub struct Store {
 fn parse_digest(text: &str) -> Result<Digest, StoreError> {
     Digest::from_str(text).map_err(|_| StoreError::Corrupt(text.to_owned()))
 }
+
+/// An image's config, layers and child manifests.
+type ImageBlobs = (Option<BlobRef>, Vec<BlobRef>, Vec<BlobRef>);
 
 const IMAGE_COLUMNS: &str = "i.id, i.repository_id, r.name AS repository_name, i.digest, i.media_type, \
      i.manifest_size, i.artifact_type, i.subject_digest, i.compressed_size, i.created_at";
@@ -631,61 +634,89 @@ impl Store {
     // ---- images and tags --------------------------------------------------------
 
     async fn image_from_row(&self, row: &AnyRow) -> Result<Image, StoreError> {
-        let id: String = row.try_get("id")?;
-        let digest: String = row.try_get("digest")?;
-        let subject: Option<String> = row.try_get("subject_digest")?;
-        let blob_rows = sqlx::query(
-            "SELECT id, role, digest, size, media_type FROM image_blobs WHERE image_id = $1 ORDER BY position",
-        )
-        .bind(id.clone())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut config = None;
-        let mut layers = Vec::new();
-        let mut children = Vec::new();
-        for blob_row in &blob_rows {
-            let role: String = blob_row.try_get("role")?;
-            let blob_digest: String = blob_row.try_get("digest")?;
-            let blob = BlobRef {
-                id: blob_row.try_get("id")?,
-                digest: parse_digest(&blob_digest)?,
-                size: blob_row.try_get("size")?,
-                media_type: blob_row.try_get("media_type")?,
-            };
-            match BlobRole::parse(&role) {
-                Some(BlobRole::Config) => config = Some(blob),
-                Some(BlobRole::Layer) => layers.push(blob),
-                Some(BlobRole::Child) => children.push(blob),
-                None => return Err(StoreError::Corrupt(role)),
-            }
-        }
-        let tags: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM tags WHERE image_id = $1 ORDER BY name")
-                .bind(id.clone())
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(Image {
-            id,
-            repository_id: row.try_get("repository_id")?,
-            name: row.try_get("repository_name")?,
-            digest: parse_digest(&digest)?,
-            media_type: row.try_get("media_type")?,
-            manifest_size: row.try_get("manifest_size")?,
-            artifact_type: row.try_get("artifact_type")?,
-            subject: subject.as_deref().map(parse_digest).transpose()?,
-            config,
-            layers,
-            children,
-            tags: tags.into_iter().map(|(tag,)| tag).collect(),
-            compressed_size: row.try_get("compressed_size")?,
-            created_at: row.try_get("created_at")?,
-        })
+        self.images_from_rows(std::slice::from_ref(row))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("image row".to_owned()))
     }
 
+    /// Images with their blobs and tags: two queries per 500 images (not two per
+    /// image), so that a page of a thousand images costs a handful of round trips.
     async fn images_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<Image>, StoreError> {
+        const CHUNK: usize = 500;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("id"))
+            .collect::<Result<Vec<String>, _>>()?;
+        let mut blobs: HashMap<String, ImageBlobs> = HashMap::new();
+        let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let placeholders = (1..=chunk.len())
+                .map(|index| format!("${index}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT image_id, id, role, digest, size, media_type FROM image_blobs \
+                 WHERE image_id IN ({placeholders}) ORDER BY image_id, position"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for blob_row in query.fetch_all(&self.pool).await? {
+                let image_id: String = blob_row.try_get("image_id")?;
+                let role: String = blob_row.try_get("role")?;
+                let blob_digest: String = blob_row.try_get("digest")?;
+                let blob = BlobRef {
+                    id: blob_row.try_get("id")?,
+                    digest: parse_digest(&blob_digest)?,
+                    size: blob_row.try_get("size")?,
+                    media_type: blob_row.try_get("media_type")?,
+                };
+                let entry = blobs.entry(image_id).or_default();
+                match BlobRole::parse(&role) {
+                    Some(BlobRole::Config) => entry.0 = Some(blob),
+                    Some(BlobRole::Layer) => entry.1.push(blob),
+                    Some(BlobRole::Child) => entry.2.push(blob),
+                    None => return Err(StoreError::Corrupt(role)),
+                }
+            }
+            let sql = format!(
+                "SELECT image_id, name FROM tags WHERE image_id IN ({placeholders}) \
+                 ORDER BY image_id, name"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for tag_row in query.fetch_all(&self.pool).await? {
+                let image_id: String = tag_row.try_get("image_id")?;
+                tags.entry(image_id)
+                    .or_default()
+                    .push(tag_row.try_get("name")?);
+            }
+        }
         let mut images = Vec::with_capacity(rows.len());
-        for row in rows {
-            images.push(self.image_from_row(row).await?);
+        for (row, id) in rows.iter().zip(ids) {
+            let digest: String = row.try_get("digest")?;
+            let subject: Option<String> = row.try_get("subject_digest")?;
+            let (config, layers, children) = blobs.remove(&id).unwrap_or_default();
+            images.push(Image {
+                tags: tags.remove(&id).unwrap_or_default(),
+                id,
+                repository_id: row.try_get("repository_id")?,
+                name: row.try_get("repository_name")?,
+                digest: parse_digest(&digest)?,
+                media_type: row.try_get("media_type")?,
+                manifest_size: row.try_get("manifest_size")?,
+                artifact_type: row.try_get("artifact_type")?,
+                subject: subject.as_deref().map(parse_digest).transpose()?,
+                config,
+                layers,
+                children,
+                compressed_size: row.try_get("compressed_size")?,
+                created_at: row.try_get("created_at")?,
+            });
         }
         Ok(images)
     }

@@ -630,3 +630,142 @@ async fn postgres_scanner() {
     racing_writers(&store).await;
     store.drop_schema().await.unwrap();
 }
+
+/// Queues a scan of `image` and finishes it with `findings`; returns its id.
+async fn scan_to_ready(
+    store: &Store,
+    image: &(String, String, String),
+    findings: Vec<Finding>,
+) -> String {
+    let scan = new_scan(image);
+    store.enqueue_scan(&scan, None).await.unwrap();
+    let job = store
+        .claim_job("console", 60_000, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.scan_result_id, scan.scan_result_id);
+    assert!(
+        store
+            .finish_scan(&job, "console", &ready(findings))
+            .await
+            .unwrap()
+    );
+    scan.scan_result_id
+}
+
+/// The console's summaries: each image's newest finished scan is the one GetLast
+/// answers with, a scan still running is not it but is listed as running, and each
+/// repository comes with its image count and last push.
+async fn console_summaries(store: &Store) {
+    use crscan_store::ScanScope;
+    let first = image(store, 101).await;
+    let second = image(store, 103).await;
+    scan_to_ready(
+        store,
+        &first,
+        vec![vulnerability(Severity::Critical, "CVE-1")],
+    )
+    .await;
+    // The clock moves on, so the second scan finishes later than the first.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    let newest = scan_to_ready(
+        store,
+        &first,
+        vec![
+            vulnerability(Severity::High, "CVE-2"),
+            vulnerability(Severity::Low, "CVE-3"),
+        ],
+    )
+    .await;
+    let second_scan = scan_to_ready(store, &second, Vec::new()).await;
+    let running = new_scan(&first);
+    store.enqueue_scan(&running, None).await.unwrap();
+
+    let latest = store.latest_scan_results(&ScanScope::All).await.unwrap();
+    assert_eq!(latest.len(), 2, "{latest:?}");
+    let of_first = latest
+        .iter()
+        .find(|result| result.image_id == first.0)
+        .unwrap();
+    assert_eq!(
+        of_first.id,
+        store.last_scan_result(&first.0).await.unwrap().id
+    );
+    assert_eq!(of_first.id, newest);
+    assert_eq!(
+        of_first.counts,
+        SeverityCounts {
+            high: 1,
+            low: 1,
+            ..SeverityCounts::default()
+        }
+    );
+    let in_repository = store
+        .latest_scan_results(&ScanScope::Repository(second.1.clone()))
+        .await
+        .unwrap();
+    assert_eq!(in_repository.len(), 1);
+    assert_eq!(in_repository[0].id, second_scan);
+    let in_registry = store
+        .latest_scan_results(&ScanScope::Registry(first.2.clone()))
+        .await
+        .unwrap();
+    assert_eq!(in_registry.len(), 2);
+    assert!(
+        store
+            .latest_scan_results(&ScanScope::Registry("crpnone".to_owned()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let queued = store.running_scan_results(&ScanScope::All).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].id, running.scan_result_id);
+    assert_eq!(queued[0].status, ScanStatus::Running);
+
+    let summaries = store.repository_summaries(&first.2).await.unwrap();
+    let names: Vec<&str> = summaries
+        .iter()
+        .map(|summary| summary.repository.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("{}/app101", first.2), format!("{}/app103", first.2)]
+    );
+    let image = store.get_image(&first.0).await.unwrap();
+    assert_eq!(summaries[0].image_count, 1);
+    assert_eq!(summaries[0].last_push, Some(image.created_at));
+    let empty = store
+        .upsert_repository(&first.2, &format!("{}/empty", first.2))
+        .await
+        .unwrap();
+    let summaries = store.repository_summaries(&first.2).await.unwrap();
+    let empty = summaries
+        .iter()
+        .find(|summary| summary.repository.id == empty.id)
+        .unwrap();
+    assert_eq!((empty.image_count, empty.last_push), (0, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_console_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    console_summaries(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_console_summaries() {
+    let Ok(url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
+        println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("test_{}", new_id(IdKind::Blob));
+    let store = Store::connect_in_schema(&url, Some(&schema)).await.unwrap();
+    console_summaries(&store).await;
+    store.drop_schema().await.unwrap();
+}

@@ -43,6 +43,11 @@ pub struct MatchReport {
     pub packages_checked: usize,
     /// Problems met while matching (unsupported OS, versions that do not parse).
     pub diagnostics: Vec<Diagnostic>,
+    /// Set when the image has OS packages but no loaded feed covers its OS release
+    /// (an OS crscan has no feed for, or a release the database's feeds do not
+    /// reach): a sentence saying so, since its 0 OS findings do not mean a clean
+    /// image.
+    pub os_not_covered: Option<String>,
     pub database_digest: String,
     pub database_built_at: i64,
 }
@@ -161,6 +166,35 @@ pub fn match_inventory_with(
             &mut diagnostics,
         )?;
     }
+    let os_packages = inventory
+        .packages
+        .iter()
+        .filter(|package| package.package_type.is_os())
+        .count();
+    let covered = os_keys.iter().any(|key| {
+        db.info()
+            .ecosystems
+            .iter()
+            .any(|(ecosystem, count)| ecosystem == key && *count > 0)
+    });
+    let os_not_covered = (os_packages > 0 && !covered).then(|| {
+        let os = inventory
+            .os
+            .as_ref()
+            .map(|os| format!("{} {}", os.id, os.version_id.trim()))
+            .unwrap_or_else(|| "an unknown OS".to_owned());
+        let wanted = if os_keys.is_empty() {
+            "crscan has no feed for it".to_owned()
+        } else {
+            format!(
+                "the database has no advisories for {}",
+                os_keys.join(" or ")
+            )
+        };
+        format!(
+            "the OS release {os} is not covered by any loaded feed ({wanted}); its {os_packages} OS packages were not matched, so 0 OS findings does not mean the image is clean"
+        )
+    });
     findings.sort_by(|a: &Finding, b: &Finding| {
         a.severity
             .cmp(&b.severity)
@@ -172,6 +206,7 @@ pub fn match_inventory_with(
         os_ecosystems: os_keys,
         packages_checked: subjects.len(),
         diagnostics,
+        os_not_covered,
         database_digest: db.info().content_digest.clone(),
         database_built_at: db.info().built_at,
     })

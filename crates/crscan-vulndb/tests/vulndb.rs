@@ -521,3 +521,30 @@ fn withdrawn_advisories_never_match() {
             .all(|finding| !finding.advisories.contains(&"GO-2022-0617".to_owned()))
     );
 }
+
+#[test]
+fn an_os_release_no_feed_covers_is_said_not_silent() {
+    let database = shared_database();
+    let inventory = |release: &str| Inventory {
+        os: os("alpine", release),
+        packages: vec![package(PackageType::Apk, "musl", "1.2.4-r2")],
+        diagnostics: Vec::new(),
+    };
+    // Alpine 3.10 is in the shared secdb: covered, whatever the findings.
+    let covered = match_inventory(&database, &inventory("3.10.3")).unwrap();
+    assert_eq!(covered.os_not_covered, None);
+    // Alpine 3.99 is in no feed: 0 OS findings, and the report says why.
+    let uncovered = match_inventory(&database, &inventory("3.99.0")).unwrap();
+    let gap = uncovered.os_not_covered.unwrap();
+    assert!(gap.contains("alpine 3.99.0"), "{gap}");
+    assert!(gap.contains("Alpine:v3.99"), "{gap}");
+    assert!(gap.contains("not covered by any loaded feed"), "{gap}");
+    // An image without OS packages has nothing to cover.
+    let languages = Inventory {
+        os: os("alpine", "3.99.0"),
+        packages: vec![package(PackageType::Npm, "lodash", "4.17.15")],
+        diagnostics: Vec::new(),
+    };
+    let report = match_inventory(&database, &languages).unwrap();
+    assert_eq!(report.os_not_covered, None);
+}

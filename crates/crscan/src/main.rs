@@ -29,6 +29,8 @@ enum Command {
     Db(cmd::db::DbCommand),
     /// Run the registry, the API and the scan workers.
     Serve(cmd::serve::ServeArgs),
+    /// Copy every repository under a prefix from one registry to another.
+    Mirror(cmd::mirror::MirrorArgs),
     /// Delete blobs and manifests that no image references.
     Gc(cmd::gc::GcArgs),
     /// Compare versions the way a package ecosystem does.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Db(command) => cmd::db::run(command),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Mirror(args) => cmd::mirror::run(args),
         Command::Gc(args) => cmd::gc::run(args),
         Command::Version(command) => cmd::version::run(command),
     };

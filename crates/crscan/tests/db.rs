@@ -295,3 +295,51 @@ fn build_from_local_feeds_and_status() {
     assert!(!missing.status.success());
     assert!(text(&missing.stderr).contains("none.db does not exist"));
 }
+
+#[test]
+fn a_database_that_would_find_nothing_is_refused_unless_partial_is_allowed() {
+    let directory = tempfile::tempdir().unwrap();
+    let db = directory.path().join("crscan.db");
+    let db_arg = db.to_str().unwrap();
+    let readme = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+
+    // No feed at all: refused, nothing written.
+    let refused = crscan(&["db", "build", "--from", readme, "--db", db_arg]);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("no advisories were loaded"), "{stderr}");
+    assert!(stderr.contains("--allow-partial"), "{stderr}");
+    assert!(!db.exists());
+
+    // One feed that gives nothing beside a good one: refused, naming the feed.
+    let good = Path::new(DATA).join("alpine-secdb/v3.4/main.yaml");
+    let refused = crscan(&[
+        "db",
+        "build",
+        "--from",
+        good.to_str().unwrap(),
+        readme,
+        "--db",
+        db_arg,
+    ]);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("feed README.md"), "{stderr}");
+    assert!(!db.exists());
+
+    // --allow-partial builds it, and says what is missing.
+    let partial = crscan(&[
+        "db",
+        "build",
+        "--allow-partial",
+        "--from",
+        good.to_str().unwrap(),
+        readme,
+        "--db",
+        db_arg,
+    ]);
+    let stderr = text(&partial.stderr);
+    assert!(partial.status.success(), "{stderr}");
+    assert!(stderr.contains("feed README.md"), "{stderr}");
+    assert!(db.exists());
+}

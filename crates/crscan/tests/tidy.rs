@@ -116,6 +116,20 @@ const NEVER_DEPENDS_ON: &[(&str, &[&str])] = &[
         "crscan-store",
         &["axum", "hyper", "reqwest", "crscan-image"],
     ),
+    // The distribution client reads no image contents and serves nothing.
+    (
+        "crscan-distribution",
+        &[
+            "crscan-image",
+            "crscan-catalog",
+            "crscan-vulndb",
+            "crscan-scanner",
+            "crscan-store",
+            "crscan-registry",
+            "crscan-api",
+            "axum",
+        ],
+    ),
     // The registry and the scanner know no HTTP.
     ("crscan-registry", &["axum", "hyper", "reqwest"]),
     (

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use crscan_model::Finding;
 use crscan_store::{
-    BlobRef, ErrorStatus, Image, Operation, OperationMetadata, OperationResponse, OperationResult,
-    PushRule, Registry, Repository, ScanPolicy, ScanResult, ScanRules, ScheduledRule,
+    BlobRef, ErrorStatus, Image, MetadataSubject, Operation, OperationMetadata, OperationResponse,
+    OperationResult, PushRule, Registry, Repository, ScanPolicy, ScanResult, ScanRules,
+    ScheduledRule,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -382,48 +383,14 @@ fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
         image_id: None,
         scan_policy_id: None,
     };
-    let name = match metadata {
-        OperationMetadata::Scan { scan_result_id } => {
-            json.scan_result_id = Some(scan_result_id);
-            "ScanMetadata"
-        }
-        OperationMetadata::CreateRegistry { registry_id } => {
-            json.registry_id = Some(registry_id);
-            "CreateRegistryMetadata"
-        }
-        OperationMetadata::UpdateRegistry { registry_id } => {
-            json.registry_id = Some(registry_id);
-            "UpdateRegistryMetadata"
-        }
-        OperationMetadata::DeleteRegistry { registry_id } => {
-            json.registry_id = Some(registry_id);
-            "DeleteRegistryMetadata"
-        }
-        OperationMetadata::UpsertRepository { repository_id } => {
-            json.repository_id = Some(repository_id);
-            "UpsertRepositoryMetadata"
-        }
-        OperationMetadata::DeleteRepository { repository_id } => {
-            json.repository_id = Some(repository_id);
-            "DeleteRepositoryMetadata"
-        }
-        OperationMetadata::DeleteImage { image_id } => {
-            json.image_id = Some(image_id);
-            "DeleteImageMetadata"
-        }
-        OperationMetadata::CreateScanPolicy { scan_policy_id } => {
-            json.scan_policy_id = Some(scan_policy_id);
-            "CreateScanPolicyMetadata"
-        }
-        OperationMetadata::UpdateScanPolicy { scan_policy_id } => {
-            json.scan_policy_id = Some(scan_policy_id);
-            "UpdateScanPolicyMetadata"
-        }
-        OperationMetadata::DeleteScanPolicy { scan_policy_id } => {
-            json.scan_policy_id = Some(scan_policy_id);
-            "DeleteScanPolicyMetadata"
-        }
-    };
+    match metadata.subject() {
+        MetadataSubject::ScanResult(id) => json.scan_result_id = Some(id),
+        MetadataSubject::Registry(id) => json.registry_id = Some(id),
+        MetadataSubject::Repository(id) => json.repository_id = Some(id),
+        MetadataSubject::Image(id) => json.image_id = Some(id),
+        MetadataSubject::ScanPolicy(id) => json.scan_policy_id = Some(id),
+    }
+    let name = metadata.message_name();
     any(format!("{REGISTRY_TYPES}{name}"), json)
 }
 

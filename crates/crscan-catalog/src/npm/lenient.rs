@@ -6,7 +6,10 @@
 //! unescaped, so reading a large lockfile copies little.
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 
 use crscan_model::ImageFile;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -236,6 +239,10 @@ pub(crate) fn parse_json<'a, T: Deserialize<'a>>(
     what: &str,
     out: &mut Detected,
 ) -> Option<T> {
+    if crate::skipped_over_limit(detector, file, out) {
+        return None;
+    }
+    MAP_ENTRIES.with(|count| count.set(0));
     match serde_json::from_slice(without_bom(&file.contents)) {
         Ok(value) => Some(value),
         Err(error) => {
@@ -313,5 +320,66 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
 
     fn visit_none<E: de::Error>(self) -> Result<List<T>, E> {
         Ok(List(Vec::new()))
+    }
+}
+
+/// Most entries one [`Bounded`] map holds.
+pub(crate) const MAX_MAP_ENTRIES: usize = crate::MAX_PACKAGES_PER_FILE;
+
+/// Most entries all [`Bounded`] maps of one file hold together (a version 1
+/// lockfile nests a map per package).
+pub(crate) const MAX_FILE_MAP_ENTRIES: usize = 4 * crate::MAX_PACKAGES_PER_FILE;
+
+thread_local! {
+    /// Entries read into [`Bounded`] maps since [`parse_json`] began this file.
+    static MAP_ENTRIES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A map that refuses to grow past [`MAX_MAP_ENTRIES`] entries, or past
+/// [`MAX_FILE_MAP_ENTRIES`] for all such maps of one file: a crafted lockfile of
+/// tens of megabytes is then an error naming the limit, not gigabytes of entries.
+#[derive(Debug)]
+pub(crate) struct Bounded<K, V>(pub(crate) HashMap<K, V>);
+
+impl<K, V> std::ops::Deref for Bounded<K, V> {
+    type Target = HashMap<K, V>;
+
+    fn deref(&self) -> &HashMap<K, V> {
+        &self.0
+    }
+}
+
+impl<'de, K: Deserialize<'de> + Eq + Hash, V: Deserialize<'de>> Deserialize<'de> for Bounded<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Bounded<K, V>, D::Error> {
+        deserializer.deserialize_map(BoundedVisitor(std::marker::PhantomData))
+    }
+}
+
+struct BoundedVisitor<K, V>(std::marker::PhantomData<(K, V)>);
+
+impl<'de, K: Deserialize<'de> + Eq + Hash, V: Deserialize<'de>> Visitor<'de>
+    for BoundedVisitor<K, V>
+{
+    type Value = Bounded<K, V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bounded<K, V>, A::Error> {
+        let mut entries = HashMap::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some((key, value)) = map.next_entry()? {
+            let total = MAP_ENTRIES.with(|count| {
+                count.set(count.get() + 1);
+                count.get()
+            });
+            if entries.len() >= MAX_MAP_ENTRIES || total > MAX_FILE_MAP_ENTRIES {
+                return Err(de::Error::custom(format!(
+                    "more than {MAX_MAP_ENTRIES} entries in one map or {MAX_FILE_MAP_ENTRIES} in the file (limit on lockfile entries)"
+                )));
+            }
+            entries.insert(key, value);
+        }
+        Ok(Bounded(entries))
     }
 }

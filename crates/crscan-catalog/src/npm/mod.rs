@@ -121,10 +121,13 @@ pub(crate) fn npm_package(file: &ImageFile, name: &str, version: &str, dev: bool
 
 /// Collects the packages of one lockfile, once per `name@version`; a package stays
 /// development-only only if every occurrence is.
+/// At most [`crate::MAX_PACKAGES_PER_FILE`] packages are kept; the rest are counted
+/// and reported in one diagnostic.
 pub(crate) struct Collector<'f> {
     file: &'f ImageFile,
     index: HashMap<(String, String), usize>,
     packages: Vec<Package>,
+    dropped: usize,
 }
 
 impl<'f> Collector<'f> {
@@ -133,10 +136,19 @@ impl<'f> Collector<'f> {
             file,
             index: HashMap::new(),
             packages: Vec::new(),
+            dropped: 0,
         }
     }
 
     pub(crate) fn add(&mut self, name: &str, version: &str, dev: bool) {
+        if self.packages.len() >= crate::MAX_PACKAGES_PER_FILE
+            && !self
+                .index
+                .contains_key(&(name.to_owned(), version.to_owned()))
+        {
+            self.dropped += 1;
+            return;
+        }
         let key = (name.to_owned(), version.to_owned());
         if let Some(&at) = self.index.get(&key) {
             if let Some(package) = self.packages.get_mut(at) {
@@ -150,6 +162,17 @@ impl<'f> Collector<'f> {
     }
 
     pub(crate) fn finish(self, out: &mut Detected) {
+        if self.dropped > 0 {
+            out.diagnostic(
+                "npm",
+                &self.file.path,
+                format!(
+                    "more than {} packages in one lockfile (limit on lockfile entries); {} more were skipped",
+                    crate::MAX_PACKAGES_PER_FILE,
+                    self.dropped
+                ),
+            );
+        }
         out.packages.extend(self.packages);
     }
 }

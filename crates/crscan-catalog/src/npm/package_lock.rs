@@ -13,15 +13,15 @@ use serde::Deserialize;
 use crscan_model::ImageFile;
 
 use super::Collector;
-use super::lenient::{Flag, Maybe, Text, parse_json};
+use super::lenient::{Bounded, Flag, Maybe, Text, parse_json};
 use crate::Detected;
 
 #[derive(Deserialize)]
 struct Lockfile<'a> {
     #[serde(default, borrow)]
-    packages: Maybe<HashMap<&'a str, Maybe<Entry<'a>>>>,
+    packages: Maybe<Bounded<&'a str, Maybe<Entry<'a>>>>,
     #[serde(default, borrow)]
-    dependencies: Maybe<HashMap<Text<'a>, Maybe<LegacyEntry<'a>>>>,
+    dependencies: Maybe<Bounded<Text<'a>, Maybe<LegacyEntry<'a>>>>,
 }
 
 /// One entry of the v2/v3 `packages` map.
@@ -40,11 +40,11 @@ struct Entry<'a> {
     #[serde(default, rename = "devOptional")]
     dev_optional: Flag,
     #[serde(default, borrow, rename = "devDependencies")]
-    dev_dependencies: Maybe<HashMap<Text<'a>, Text<'a>>>,
+    dev_dependencies: Maybe<Bounded<Text<'a>, Text<'a>>>,
     #[serde(default, borrow)]
-    dependencies: Maybe<HashMap<Text<'a>, Text<'a>>>,
+    dependencies: Maybe<Bounded<Text<'a>, Text<'a>>>,
     #[serde(default, borrow, rename = "optionalDependencies")]
-    optional_dependencies: Maybe<HashMap<Text<'a>, Text<'a>>>,
+    optional_dependencies: Maybe<Bounded<Text<'a>, Text<'a>>>,
 }
 
 /// One entry of the v1 nested `dependencies` tree.
@@ -55,7 +55,7 @@ struct LegacyEntry<'a> {
     #[serde(default)]
     dev: Flag,
     #[serde(default, borrow)]
-    dependencies: Maybe<HashMap<Text<'a>, Maybe<LegacyEntry<'a>>>>,
+    dependencies: Maybe<Bounded<Text<'a>, Maybe<LegacyEntry<'a>>>>,
 }
 
 /// Reads one npm lockfile.
@@ -83,7 +83,7 @@ fn name_from_key(key: &str) -> &str {
 }
 
 /// Lockfile versions 2 and 3.
-fn flat(packages: &HashMap<&str, Maybe<Entry<'_>>>, collector: &mut Collector<'_>) {
+fn flat(packages: &Bounded<&str, Maybe<Entry<'_>>>, collector: &mut Collector<'_>) {
     // Folders outside node_modules are workspaces or `file:` dependencies of the root;
     // they count only when something refers to them.
     let mut local_dependencies: HashMap<String, (&str, bool)> = HashMap::new();
@@ -94,7 +94,7 @@ fn flat(packages: &HashMap<&str, Maybe<Entry<'_>>>, collector: &mut Collector<'_
             (&root.dev_dependencies, true),
         ];
         for (group, dev) in groups {
-            for (name, spec) in group.0.iter().flatten() {
+            for (name, spec) in group.0.iter().flat_map(|map| map.iter()) {
                 if let Some(target) = spec.as_str().strip_prefix("file:") {
                     local_dependencies.insert(normalize(target), (name.as_str(), dev));
                 }
@@ -162,7 +162,7 @@ fn normalize(path: &str) -> String {
 }
 
 /// Lockfile version 1.
-fn nested(dependencies: &HashMap<Text<'_>, Maybe<LegacyEntry<'_>>>, collector: &mut Collector<'_>) {
+fn nested(dependencies: &Bounded<Text<'_>, Maybe<LegacyEntry<'_>>>, collector: &mut Collector<'_>) {
     let mut pending: Vec<(&str, &LegacyEntry<'_>)> = dependencies
         .iter()
         .filter_map(|(name, entry)| Some((name.as_str(), entry.0.as_ref()?)))
@@ -204,6 +204,48 @@ mod tests {
         let mut out = Detected::default();
         detect(&file, &mut out);
         out
+    }
+
+    #[test]
+    fn files_over_the_limit_and_huge_maps_are_diagnostics() {
+        let mut file = image_file("/app/package-lock.json", b"{\"packages\":{");
+        file.truncated = true;
+        let mut out = Detected::default();
+        detect(&file, &mut out);
+        assert!(out.packages.is_empty());
+        assert_eq!(out.diagnostics.len(), 1);
+        assert!(
+            out.diagnostics[0]
+                .message
+                .starts_with("skipped_over_limit: "),
+            "{:?}",
+            out.diagnostics
+        );
+
+        let lockfile = |count: usize| {
+            let mut text = String::from(r#"{"lockfileVersion":3,"packages":{"#);
+            for index in 0..count {
+                text.push_str(&format!(
+                    r#""node_modules/p{index}":{{"version":"1.0.0"}},"#
+                ));
+            }
+            text.push_str(r#""":{}}}"#);
+            text
+        };
+        // One map past the entry cap is refused with the limit named.
+        let out = run(&lockfile(crate::MAX_PACKAGES_PER_FILE));
+        assert!(out.packages.is_empty());
+        assert!(
+            out.diagnostics[0]
+                .message
+                .contains("limit on lockfile entries"),
+            "{:?}",
+            out.diagnostics
+        );
+        // Just under the cap, every package is kept.
+        let out = run(&lockfile(crate::MAX_PACKAGES_PER_FILE - 1));
+        assert_eq!(out.packages.len(), crate::MAX_PACKAGES_PER_FILE - 1);
+        assert!(out.diagnostics.is_empty(), "{:?}", out.diagnostics);
     }
 
     #[test]

@@ -69,6 +69,9 @@ struct Snapshot<'a> {
 
 /// Reads one `pnpm-lock.yaml`.
 pub(crate) fn detect(file: &ImageFile, out: &mut Detected) {
+    if crate::skipped_over_limit("npm", file, out) {
+        return;
+    }
     let mut last: Option<Lockfile<'_>> = None;
     for document in serde_norway::Deserializer::from_slice(&file.contents) {
         match Maybe::<Lockfile<'_>>::deserialize(document) {

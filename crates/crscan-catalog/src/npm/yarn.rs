@@ -35,6 +35,9 @@ const KNOWN_PROTOCOLS: &[&str] = &[
 
 /// Reads one `yarn.lock`.
 pub(crate) fn detect(file: &ImageFile, out: &mut Detected) {
+    if crate::skipped_over_limit("npm", file, out) {
+        return;
+    }
     let text = String::from_utf8_lossy(&file.contents);
     let mut collector = Collector::new(file);
     let mut block: Option<(&str, Option<&str>)> = None;

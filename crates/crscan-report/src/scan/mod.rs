@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::ReportError;
 use crate::sbom::SbomDocument;
 
+pub mod csv;
 pub mod cyclonedx;
 pub mod json;
 pub mod policy;
@@ -39,14 +40,17 @@ pub enum ScanFormat {
     Sarif,
     /// CycloneDX 1.6 JSON with `vulnerabilities` (<https://cyclonedx.org/docs/1.6/json/>).
     CycloneDx,
+    /// One CSV row per finding (see [`csv`]).
+    Csv,
 }
 
 impl ScanFormat {
-    pub const ALL: [ScanFormat; 4] = [
+    pub const ALL: [ScanFormat; 5] = [
         ScanFormat::Table,
         ScanFormat::Json,
         ScanFormat::Sarif,
         ScanFormat::CycloneDx,
+        ScanFormat::Csv,
     ];
 
     /// The name used on the command line.
@@ -56,6 +60,7 @@ impl ScanFormat {
             ScanFormat::Json => "json",
             ScanFormat::Sarif => "sarif",
             ScanFormat::CycloneDx => "cyclonedx",
+            ScanFormat::Csv => "csv",
         }
     }
 }
@@ -74,7 +79,9 @@ impl FromStr for ScanFormat {
             .into_iter()
             .find(|format| format.as_str() == text)
             .ok_or_else(|| {
-                format!("unknown scan format {text:?} (expected table, json, sarif or cyclonedx)")
+                format!(
+                    "unknown scan format {text:?} (expected table, json, sarif, cyclonedx or csv)"
+                )
             })
     }
 }
@@ -109,6 +116,7 @@ impl ScanDocument {
             ScanFormat::Json => json::render(self),
             ScanFormat::Sarif => sarif::render(self),
             ScanFormat::CycloneDx => cyclonedx::render(self),
+            ScanFormat::Csv => Ok(csv::render(self)),
         }
     }
 

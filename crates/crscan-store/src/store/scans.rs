@@ -21,6 +21,8 @@ use crate::store::{
 };
 use crate::{IdKind, StoreError, new_id};
 
+pub(crate) mod overview;
+
 /// `ScanResult.Status` (contract §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ScanStatus {

@@ -118,6 +118,31 @@ impl LoadReport {
         self.diagnostics.len()
     }
 
+    /// Why a database built from this report would not be usable, one sentence per
+    /// reason: no advisories at all, or a source that gave none (a feed that failed
+    /// to load, or a path that holds no feed). Empty when every source gave
+    /// advisories. `crscan db build` refuses such a report unless told to accept a
+    /// partial database.
+    pub fn unusable_reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.advisories.is_empty() {
+            reasons.push(if self.sources.is_empty() {
+                "no feed was loaded, so the database would hold no advisories".to_owned()
+            } else {
+                "no advisories were loaded, so every scan would find nothing".to_owned()
+            });
+        }
+        for source in &self.sources {
+            if source.record_count == 0 {
+                reasons.push(format!(
+                    "feed {} ({}) gave no advisories ({} invalid records)",
+                    source.name, source.location, source.invalid_count
+                ));
+            }
+        }
+        reasons
+    }
+
     /// Loads a file or a folder (recursively), naming the source after its last
     /// path component. Unreadable paths are an error; bad records are diagnostics.
     pub fn load_path(&mut self, path: &Path) -> std::io::Result<()> {

@@ -35,6 +35,10 @@ pub enum DbCommand {
         /// Print every invalid record, not only the first few.
         #[arg(long)]
         verbose: bool,
+        /// Build even when a feed gave no advisories, or none did (a database that
+        /// finds nothing for what those feeds cover).
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Download the feeds (OSV exports of the enabled ecosystems, the Debian tracker
     /// JSON, Alpine secdb) and rebuild the database.
@@ -57,6 +61,9 @@ pub enum DbCommand {
         /// Per-request timeout in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Build even when a downloaded feed gave no advisories, or none did.
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Print the database's sources, counts, digest and age.
     Status {
@@ -70,7 +77,12 @@ pub enum DbCommand {
 
 pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
     match command {
-        DbCommand::Build { from, db, verbose } => build(&from, &db, verbose),
+        DbCommand::Build {
+            from,
+            db,
+            verbose,
+            allow_partial,
+        } => build(&from, &db, verbose, allow_partial),
         DbCommand::Update {
             db,
             mirror,
@@ -78,9 +90,10 @@ pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
             alpine_releases,
             no_debian,
             timeout,
+            allow_partial,
         } => {
             let plan = fetch::Plan::new(mirror.as_deref(), ecosystems, alpine_releases, !no_debian);
-            update(&db, &plan, timeout)
+            update(&db, &plan, timeout, allow_partial)
         }
         DbCommand::Status { db, json } => status(&db, json),
     }
@@ -93,18 +106,44 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-fn build(from: &[PathBuf], db: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+fn build(
+    from: &[PathBuf],
+    db: &Path,
+    verbose: bool,
+    allow_partial: bool,
+) -> anyhow::Result<ExitCode> {
     let mut report = LoadReport::new();
     for path in from {
         report
             .load_path(path)
             .with_context(|| format!("cannot read feed {}", path.display()))?;
     }
-    finish_build(db, &report, verbose)
+    finish_build(db, &report, verbose, allow_partial)
 }
 
-fn finish_build(db: &Path, report: &LoadReport, verbose: bool) -> anyhow::Result<ExitCode> {
+/// Builds the database from `report`, unless it would be unusable (no advisories, or
+/// a feed that was read and gave none) and `allow_partial` is not given. A feed that
+/// could not be downloaded at all was warned about already, and is not a reason.
+fn finish_build(
+    db: &Path,
+    report: &LoadReport,
+    verbose: bool,
+    allow_partial: bool,
+) -> anyhow::Result<ExitCode> {
     print_diagnostics(report, verbose);
+    let reasons = report.unusable_reasons();
+    if !reasons.is_empty() {
+        if !allow_partial {
+            anyhow::bail!(
+                "refusing to build {}: {}; check the feed paths, or give --allow-partial to build it anyway",
+                db.display(),
+                reasons.join("; ")
+            );
+        }
+        for reason in &reasons {
+            eprintln!("warning: {reason} (building anyway: --allow-partial)");
+        }
+    }
     let info = Database::build(db, report, now_unix())?;
     for (feed, counts) in &report.counts {
         println!(
@@ -142,7 +181,12 @@ fn print_diagnostics(report: &LoadReport, verbose: bool) {
     }
 }
 
-fn update(db: &Path, plan: &fetch::Plan, timeout: u64) -> anyhow::Result<ExitCode> {
+fn update(
+    db: &Path,
+    plan: &fetch::Plan,
+    timeout: u64,
+    allow_partial: bool,
+) -> anyhow::Result<ExitCode> {
     let cache = db
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -195,7 +239,7 @@ fn update(db: &Path, plan: &fetch::Plan, timeout: u64) -> anyhow::Result<ExitCod
         );
         return Ok(ExitCode::from(3));
     }
-    finish_build(db, &report, false)
+    finish_build(db, &report, false, allow_partial)
 }
 
 /// Loads the cached copy of a source that could not be refreshed, so that one
@@ -205,16 +249,17 @@ fn use_stale_copy(
     source: &fetch::Source,
     cache_path: &Path,
 ) -> anyhow::Result<()> {
-    if cache_path.exists() {
-        eprintln!(
-            "warning: {}: using the copy downloaded earlier",
-            source.name
-        );
-        let validators = fetch::cached_validators(cache_path, &source.url);
-        report
-            .load_path_as(cache_path, &source.name, validators.0, validators.1)
-            .with_context(|| format!("cannot read {}", cache_path.display()))?;
+    if !cache_path.exists() {
+        return Ok(());
     }
+    eprintln!(
+        "warning: {}: using the copy downloaded earlier",
+        source.name
+    );
+    let validators = fetch::cached_validators(cache_path, &source.url);
+    report
+        .load_path_as(cache_path, &source.name, validators.0, validators.1)
+        .with_context(|| format!("cannot read {}", cache_path.display()))?;
     Ok(())
 }
 

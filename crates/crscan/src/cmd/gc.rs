@@ -1,7 +1,8 @@
 //! `crscan gc`: garbage collection of unreferenced blobs and manifests, and of the
 //! layer cache's entries for layers no stored image references
-//! (`crscan_scanner::gc`). A dry run by default: it lists what it would delete;
-//! `--delete` deletes.
+//! (`crscan_scanner::gc`). A dry run by default: it lists what it would delete and
+//! says how to delete; `--delete` deletes and lists each deleted blob once. Blobs
+//! younger than the grace period are kept, and the summary says how many and why.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +35,15 @@ pub struct GcArgs {
 }
 
 pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
-    super::serve::init_logging();
+    // The registry logs each deleted blob for the server's background collection;
+    // here stdout lists them, so the log only shows warnings unless RUST_LOG asks.
+    super::serve::init_logging_at("warn");
+    if !args.data_dir.is_dir() {
+        anyhow::bail!(
+            "no data directory at {}: give the server's data directory with --data-dir or CRSCAN_DATA_DIR",
+            args.data_dir.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,21 +59,37 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
         };
         let outcome = gc::collect(&registry, &cache, &options).await?;
         let report = &outcome.registry;
-        let verb = if args.delete { "deleted" } else { "would delete" };
-        for (digest, size) in &report.unreferenced {
+        let (verb, listed) = if args.delete {
+            ("deleted", &report.deleted_blobs)
+        } else {
+            ("would delete", &report.unreferenced)
+        };
+        for (digest, size) in listed {
             println!("{verb} {digest} {size}");
         }
         for upload in &report.expired_uploads {
             println!("{verb} upload {upload}");
         }
-        let total: u64 = report.unreferenced.iter().map(|(_, size)| size).sum();
-        eprintln!(
-            "{} unreferenced blobs ({total} bytes), {} kept as recent, {} deleted, {} expired uploads",
-            report.unreferenced.len(),
-            report.kept_recent,
-            report.deleted,
-            report.expired_uploads.len()
-        );
+        let total: u64 = listed.iter().map(|(_, size)| size).sum();
+        if args.delete {
+            eprintln!(
+                "deleted {} unreferenced blobs ({total} bytes) and {} expired uploads",
+                report.deleted_blobs.len(),
+                report.expired_uploads.len()
+            );
+        } else {
+            eprintln!(
+                "dry run: nothing was deleted; {} unreferenced blobs ({total} bytes) and {} expired uploads would be; run `crscan gc --delete` to delete them",
+                report.unreferenced.len(),
+                report.expired_uploads.len()
+            );
+        }
+        if report.kept_recent > 0 {
+            eprintln!(
+                "kept {} unreferenced blobs younger than the grace period of {} seconds, since a push may still be using them; --grace-seconds 0 collects them too",
+                report.kept_recent, args.grace_seconds
+            );
+        }
         let cache = &outcome.cache;
         eprintln!(
             "layer cache: {} entries of unreferenced layers and {} past the size cap ({} bytes) {verb}, {} kept ({} bytes)",

@@ -11,21 +11,55 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use crscan_distribution::{ImageReference, Version};
 use crscan_image::{ImageInfo, ImageSource, LayerInfo, NoProgress, Progress, ReadOptions};
 use crscan_model::{Diagnostic, Inventory};
 use crscan_report::sbom::{Generator, Subject, SubjectLayer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::remote::RemoteArgs;
+
 /// How many diagnostics are printed without `--verbose`.
 const DIAGNOSTICS_SHOWN: usize = 5;
 
-/// Reads and catalogues the image named `image` (`oci:PATH[:TAG]`, …).
-pub fn read_inventory(image: &str, platform: Option<&str>) -> anyhow::Result<(Subject, Inventory)> {
-    let source = ImageSource::parse(image).with_context(|| format!("cannot read image {image}"))?;
-    let options = ReadOptions {
+/// Reads and catalogues the image named `image` (`oci:PATH[:TAG]`, …, or a remote
+/// `docker://HOST/REPO[:TAG|@DIGEST]`, fetched first by [`super::remote`]), holding at
+/// most `memory_budget_mib` MiB of the files the detectors read.
+pub fn read_inventory(
+    image: &str,
+    platform: Option<&str>,
+    remote: &RemoteArgs,
+    memory_budget_mib: u64,
+) -> anyhow::Result<(Subject, Inventory)> {
+    if ImageReference::is_remote(image) {
+        let reference = ImageReference::parse(image)?;
+        let fetched = super::remote::fetch(&reference, platform, remote)
+            .with_context(|| format!("cannot read image {image}"))?;
+        let (mut subject, inventory) =
+            read_local(&fetched.source(), image, None, memory_budget_mib)?;
+        subject.name = image.to_owned();
+        subject.repo_tags = match &reference.version {
+            Version::Tag(tag) => vec![format!("{}/{}:{tag}", reference.host, reference.repository)],
+            Version::Digest(_) => Vec::new(),
+        };
+        return Ok((subject, inventory));
+    }
+    read_local(image, image, platform, memory_budget_mib)
+}
+
+/// Reads and catalogues a local image; `shown` names it in errors.
+fn read_local(
+    image: &str,
+    shown: &str,
+    platform: Option<&str>,
+    memory_budget_mib: u64,
+) -> anyhow::Result<(Subject, Inventory)> {
+    let source = ImageSource::parse(image).with_context(|| format!("cannot read image {shown}"))?;
+    let mut options = ReadOptions {
         platform: platform.map(str::to_owned),
         ..ReadOptions::default()
     };
+    options.limits.memory_budget_bytes = memory_budget_mib.saturating_mul(1 << 20);
     let bar = std::io::stderr().is_terminal().then(LayerProgress::new);
     let progress: &dyn Progress = match &bar {
         Some(bar) => bar,
@@ -35,7 +69,14 @@ pub fn read_inventory(image: &str, platform: Option<&str>) -> anyhow::Result<(Su
     if let Some(bar) = &bar {
         bar.bar.finish_and_clear();
     }
-    let (info, inventory, _) = read.with_context(|| format!("cannot read image {image}"))?;
+    let (info, inventory, _) = read.map_err(|error| {
+        let hint = if matches!(error, crscan_image::ImageError::OverMemoryBudget { .. }) {
+            format!(" with --memory-budget-mib {memory_budget_mib} (raise it to read this image)")
+        } else {
+            String::new()
+        };
+        anyhow::Error::new(error).context(format!("cannot read image {shown}{hint}"))
+    })?;
     Ok((subject(&info), inventory))
 }
 

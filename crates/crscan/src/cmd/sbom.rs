@@ -15,7 +15,8 @@ use super::image_input;
 #[derive(Debug, clap::Args)]
 pub struct SbomArgs {
     /// The image: `oci:PATH[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`,
-    /// `dir:PATH`, or a path recognised by its content.
+    /// `dir:PATH`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` in a registry, or a path
+    /// recognised by its content.
     pub image: String,
     /// Output format: table, json (crscan's own), cyclonedx (1.6 JSON) or spdx
     /// (2.3 JSON).
@@ -25,16 +26,28 @@ pub struct SbomArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// The platform to pick from an image index, as `os/arch[/variant]`
-    /// (default `linux/amd64`).
+    /// (default `linux/amd64`; for a `docker://` image, the host's, falling back to
+    /// `linux/amd64`).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
+    /// Memory the files the detectors read may take, in MiB; an image that needs
+    /// more fails naming the file that did not fit.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget_mib: u64,
     /// Print every diagnostic instead of the first few.
     #[arg(long, short = 'v')]
     pub verbose: bool,
 }
 
 pub fn run(args: SbomArgs) -> anyhow::Result<ExitCode> {
-    let (subject, inventory) = image_input::read_inventory(&args.image, args.platform.as_deref())?;
+    let (subject, inventory) = image_input::read_inventory(
+        &args.image,
+        args.platform.as_deref(),
+        &args.remote,
+        args.memory_budget_mib,
+    )?;
     image_input::report_diagnostics(&inventory.diagnostics, args.verbose, "cataloguing");
     let document = SbomDocument::new(subject, inventory, image_input::generator());
     let text = document.render(args.format)?;

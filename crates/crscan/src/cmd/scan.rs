@@ -52,7 +52,8 @@ The format is recognised by name and content:
 #[command(after_long_help = AFTER_HELP)]
 pub struct ScanArgs {
     /// The image: `oci:PATH[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`,
-    /// `dir:PATH`, or a path recognised by its content.
+    /// `dir:PATH`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` in a registry, or a path
+    /// recognised by its content.
     #[arg(required_unless_present = "sbom", conflicts_with = "sbom")]
     pub image: Option<String>,
     /// Match the inventory of a CycloneDX document crscan wrote (`crscan sbom
@@ -60,8 +61,8 @@ pub struct ScanArgs {
     /// an image.
     #[arg(long, value_name = "FILE")]
     pub sbom: Option<PathBuf>,
-    /// Output format: table, json (crscan's own), sarif (2.1.0) or cyclonedx (1.6
-    /// JSON with vulnerabilities).
+    /// Output format: table, json (crscan's own), sarif (2.1.0), cyclonedx (1.6
+    /// JSON with vulnerabilities) or csv (one row per finding).
     #[arg(long, short = 'f', default_value = "table")]
     pub format: ScanFormat,
     /// Write the report to FILE instead of stdout.
@@ -92,9 +93,16 @@ pub struct ScanArgs {
     #[arg(long, env = "CRSCAN_DB", default_value = DEFAULT_DB_PATH)]
     pub db: PathBuf,
     /// The platform to pick from an image index, as `os/arch[/variant]`
-    /// (default `linux/amd64`).
+    /// (default `linux/amd64`; for a `docker://` image, the host's, falling back to
+    /// `linux/amd64`).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
+    /// Memory the files the detectors read may take, in MiB; an image that needs
+    /// more fails naming the file that did not fit.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory_budget_mib: u64,
     /// Print every diagnostic instead of the first few.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -115,7 +123,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             crscan_report::scan::read_cyclonedx(&text)
                 .with_context(|| format!("cannot use SBOM {}", path.display()))?
         }
-        (None, Some(image)) => image_input::read_inventory(image, args.platform.as_deref())?,
+        (None, Some(image)) => image_input::read_inventory(
+            image,
+            args.platform.as_deref(),
+            &args.remote,
+            args.memory_budget_mib,
+        )?,
         (None, None) => anyhow::bail!("name an image, or an SBOM with --sbom FILE"),
     };
     let read_time = started.elapsed();
@@ -134,6 +147,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot match against database {}", args.db.display()))?;
     let match_time = started.elapsed();
     image_input::report_diagnostics(&report.diagnostics, args.verbose, "matching");
+    if let Some(gap) = &report.os_not_covered {
+        eprintln!("warning: {gap}");
+    }
 
     let started = Instant::now();
     let policy = Policy {

@@ -55,7 +55,8 @@ pub struct Settings {
     #[serde(default)]
     pub db_from: Vec<PathBuf>,
     /// Concurrent scans in this process (0: none, this node only serves the API)
-    /// [default: number of cores].
+    /// [default: number of cores, fewer if MemAvailable does not hold that many scan
+    /// memory budgets].
     #[arg(long, env = "CRSCAN_WORKERS")]
     pub workers: Option<usize>,
     /// Running scans per registry over all processes [default: 10].
@@ -74,6 +75,10 @@ pub struct Settings {
     /// Most layers in a scanned image [default: 127].
     #[arg(long, env = "CRSCAN_SCAN_MAX_LAYERS")]
     pub scan_max_layers: Option<usize>,
+    /// Memory one scan may hold for the files its detectors read, in MiB; a scan that
+    /// needs more ends RESOURCE_EXHAUSTED naming the file [default: 256].
+    #[arg(long, env = "CRSCAN_SCAN_MEMORY_BUDGET_MIB")]
+    pub scan_memory_budget_mib: Option<u64>,
     /// Largest accepted manifest or index, in bytes [default: 4194304, 4 MiB].
     #[arg(long, env = "CRSCAN_MANIFEST_LIMIT_BYTES")]
     pub manifest_limit_bytes: Option<usize>,
@@ -105,6 +110,7 @@ impl Settings {
             db_max_age_hours: self.db_max_age_hours.or(file.db_max_age_hours),
             scan_max_image_bytes: self.scan_max_image_bytes.or(file.scan_max_image_bytes),
             scan_max_layers: self.scan_max_layers.or(file.scan_max_layers),
+            scan_memory_budget_mib: self.scan_memory_budget_mib.or(file.scan_memory_budget_mib),
             manifest_limit_bytes: self.manifest_limit_bytes.or(file.manifest_limit_bytes),
             gc_interval_hours: self.gc_interval_hours.or(file.gc_interval_hours),
             cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
@@ -170,8 +176,14 @@ pub(crate) fn open_cache(data_dir: &Path, max_bytes: Option<u64>) -> anyhow::Res
 }
 
 pub(crate) fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Logging to stderr at `default` level (`info`, `warn`) unless `RUST_LOG` says
+/// otherwise.
+pub(crate) fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -227,9 +239,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| data_dir.join("vulndb").join("crscan.db"));
     let mut worker_config = WorkerConfig::new(db_path.clone());
-    if let Some(workers) = settings.workers {
-        worker_config.workers = workers;
+    if let Some(mib) = settings.scan_memory_budget_mib {
+        worker_config.limits.memory_budget_bytes = mib.saturating_mul(1 << 20);
     }
+    worker_config.workers = match settings.workers {
+        Some(workers) => workers,
+        None => {
+            let workers = crscan_scanner::worker::workers_for_memory(
+                worker_config.workers,
+                crscan_scanner::worker::mem_available(),
+                worker_config.limits.memory_budget_bytes,
+            );
+            tracing::info!(
+                workers,
+                scan_memory_budget_mib = worker_config.limits.memory_budget_bytes >> 20,
+                "scan workers: one per core, as many as the available memory holds"
+            );
+            workers
+        }
+    };
     if let Some(cap) = settings.registry_scan_cap {
         worker_config.registry_cap = cap.max(1);
     }
@@ -322,9 +350,14 @@ fn check_database(check: &DatabaseCheck, db_from: &[PathBuf]) {
     }
     let db_path = check.path.clone();
     if !db_from.is_empty() {
-        tracing::info!(db = %db_path.display(), from = ?db_from, "no vulnerability database yet; building one in the background from the given feed files");
+        tracing::info!(db = %db_path.display(), from = ?db_from, "no vulnerability database yet; building one in the background from the given feed files (state: building)");
         let db_from = db_from.to_vec();
-        std::thread::spawn(move || build_database(&db_path, &db_from));
+        let check = check.clone();
+        check.set_building(true);
+        std::thread::spawn(move || {
+            build_database(&db_path, &db_from);
+            check.set_building(false);
+        });
     } else if auto_update_enabled() {
         tracing::warn!(db = %db_path.display(), "no vulnerability database yet; downloading one in the background with `crscan db update`");
         std::thread::spawn(move || fetch_database(&db_path));
@@ -339,6 +372,15 @@ fn build_database(db_path: &Path, from: &[PathBuf]) {
             tracing::error!(%error, feed = %path.display(), "cannot read a feed given by --db-from; no database was built");
             return;
         }
+    }
+    let reasons = report.unusable_reasons();
+    if !reasons.is_empty() {
+        tracing::error!(
+            db = %db_path.display(),
+            reasons = reasons.join("; "),
+            "refusing to build a vulnerability database from the --db-from feeds; check the paths, or build it with `crscan db build --allow-partial`"
+        );
+        return;
     }
     let built_at = crscan_store::now() / 1000;
     match crscan_vulndb::Database::build(db_path, &report, built_at) {
@@ -458,6 +500,7 @@ mod tests {
         "db_max_age_hours",
         "scan_max_image_bytes",
         "scan_max_layers",
+        "scan_memory_budget_mib",
         "manifest_limit_bytes",
         "gc_interval_hours",
         "cache_max_bytes",
@@ -508,6 +551,7 @@ scan_lease_seconds = 60
 db_max_age_hours = 12
 scan_max_image_bytes = 1000
 scan_max_layers = 5
+scan_memory_budget_mib = 64
 manifest_limit_bytes = 2000
 gc_interval_hours = 0
 cache_max_bytes = 3000
@@ -530,6 +574,7 @@ roles = ["admin"]
         assert_eq!(settings.db_max_age_hours, Some(12));
         assert_eq!(settings.scan_max_image_bytes, Some(1000));
         assert_eq!(settings.manifest_limit_bytes, Some(2000));
+        assert_eq!(settings.scan_memory_budget_mib, Some(64));
         assert_eq!(settings.gc_interval_hours, Some(0));
         assert_eq!(settings.cache_max_bytes, Some(3000));
         assert_eq!(settings.db_from.len(), 2);
