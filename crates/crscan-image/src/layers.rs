@@ -53,22 +53,7 @@ pub fn read_layers(
     progress: &dyn Progress,
 ) -> Result<(FileView, LayerStats), ImageError> {
     progress.image_opened(info);
-    if info.layers.len() > limits.max_layers {
-        return Err(ImageError::TooManyLayers {
-            count: info.layers.len(),
-            limit: limits.max_layers,
-        });
-    }
-    let declared = info
-        .layers
-        .iter()
-        .map(|layer| layer.size)
-        .fold(0, u64::saturating_add);
-    if declared > limits.max_image_bytes {
-        return Err(ImageError::ImageTooLarge {
-            limit: limits.max_image_bytes,
-        });
-    }
+    crate::manifest::check_declared(info.layers.iter().map(|layer| layer.size), limits)?;
     let mut stats = LayerStats {
         layers: info.layers.len(),
         ..LayerStats::default()

@@ -471,16 +471,7 @@ pub fn resolve_manifest(
             }
         }
     };
-    check_layer_count(layers.len(), limits)?;
-    let declared = layers
-        .iter()
-        .map(|layer| layer.size)
-        .fold(0, u64::saturating_add);
-    if declared > limits.max_image_bytes {
-        return Err(ImageError::ImageTooLarge {
-            limit: limits.max_image_bytes,
-        });
-    }
+    check_declared(layers.iter().map(|layer| layer.size), limits)?;
     let config_bytes = read_metadata(blobs, &config.digest, "config", MAX_CONFIG_BYTES)?;
     let config_wire = parse_config(&config_bytes, &config.digest)?;
     let diff_ids = diff_ids(&config_wire, &config.digest, layers.len())?;
@@ -623,6 +614,21 @@ pub(crate) fn resolve_oci(
     info.source = source_name.to_owned();
     info.repo_tags = repo_tags;
     Ok(info)
+}
+
+/// Checks the layer count and the declared compressed size of an image's layers
+/// (`sizes`) against `limits`, before any layer is read.
+pub(crate) fn check_declared(
+    sizes: impl ExactSizeIterator<Item = u64>,
+    limits: &Limits,
+) -> Result<(), ImageError> {
+    check_layer_count(sizes.len(), limits)?;
+    if sizes.fold(0, u64::saturating_add) > limits.max_image_bytes {
+        return Err(ImageError::ImageTooLarge {
+            limit: limits.max_image_bytes,
+        });
+    }
+    Ok(())
 }
 
 fn check_layer_count(count: usize, limits: &Limits) -> Result<(), ImageError> {
