@@ -19,6 +19,7 @@ pub mod dotnet;
 pub mod dpkg;
 pub mod golang;
 pub mod java;
+mod merge;
 pub mod npm;
 pub mod os_release;
 pub mod php;
@@ -28,6 +29,8 @@ pub mod ruby;
 pub mod rust;
 #[cfg(test)]
 pub(crate) mod test_support;
+
+pub use merge::fold_packages;
 
 /// What one detector found.
 #[derive(Debug, Default)]
@@ -196,7 +199,8 @@ impl Catalog {
         }
     }
 
-    /// Runs OS detection and every detector over `view`.
+    /// Runs OS detection and every detector over `view`, and folds the same package
+    /// found by two detectors into one ([`fold_packages`]).
     pub fn inventory(&self, view: &FileView) -> Inventory {
         let os = os_release::detect(view);
         let mut all = Detected::default();
@@ -204,15 +208,16 @@ impl Catalog {
             detector.detect(view, os.as_ref(), &mut all);
         }
         let owned = std::mem::take(&mut all.owned_files);
-        let packages = all
-            .packages
-            .into_iter()
-            .filter(|package| {
-                package.package_type.is_os()
-                    || package.locations.is_empty()
-                    || !package.locations.iter().all(|path| owned.contains(path))
-            })
-            .collect();
+        let packages = fold_packages(
+            all.packages
+                .into_iter()
+                .filter(|package| {
+                    package.package_type.is_os()
+                        || package.locations.is_empty()
+                        || !package.locations.iter().all(|path| owned.contains(path))
+                })
+                .collect(),
+        );
         Inventory {
             os,
             packages,

@@ -12,6 +12,7 @@ use crate::layer::{LayerContents, PathSet};
 #[derive(Serialize)]
 struct LayerWireRef<'a> {
     digest: &'a Digest,
+    diff_id: &'a Digest,
     files: Vec<FileWireRef<'a>>,
     symlinks: &'a [(String, String)],
     hardlinks: &'a [(String, String)],
@@ -33,6 +34,7 @@ struct FileWireRef<'a> {
 #[derive(Deserialize)]
 struct LayerWire {
     digest: Digest,
+    diff_id: Digest,
     files: Vec<FileWire>,
     symlinks: Vec<(String, String)>,
     hardlinks: Vec<(String, String)>,
@@ -55,6 +57,7 @@ impl Serialize for LayerContents {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         LayerWireRef {
             digest: &self.digest,
+            diff_id: &self.diff_id,
             files: self
                 .files
                 .iter()
@@ -82,6 +85,7 @@ impl<'de> Deserialize<'de> for LayerContents {
         let wire = LayerWire::deserialize(deserializer)?;
         Ok(LayerContents {
             digest: wire.digest,
+            diff_id: wire.diff_id,
             files: wire
                 .files
                 .into_iter()

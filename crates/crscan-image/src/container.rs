@@ -179,86 +179,57 @@ impl Container {
         {
             return Ok(contents.clone());
         }
-        let mut found = None;
-        self.read_members(std::slice::from_ref(&resolved), &mut |_, reader| {
-            let mut contents = Vec::new();
-            reader
-                .take(limit + 1)
-                .read_to_end(&mut contents)
-                .map_err(|error| ImageError::io(self.describe(), error))?;
-            found = Some(contents);
-            Ok(())
-        })?;
-        let contents = found.ok_or_else(|| self.missing(name))?;
+        let (reader, _) = self
+            .open_member(&resolved)
+            .map_err(|error| ImageError::io(self.describe(), error))?;
+        let mut contents = Vec::new();
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut contents)
+            .map_err(|error| ImageError::io(self.describe(), error))?;
         if contents.len() as u64 > limit {
             return Err(too_large());
         }
         Ok(contents)
     }
 
-    /// Streams each named member (names as returned by [`Container::resolve`]) to
-    /// `each`, with its position in `names`. Seekable containers go in the order
-    /// given; a compressed archive goes in archive order, in one pass.
-    pub fn read_members(
-        &self,
-        names: &[String],
-        each: &mut dyn FnMut(usize, &mut dyn Read) -> Result<(), ImageError>,
-    ) -> Result<(), ImageError> {
+    /// Opens one member (a name as returned by [`Container::resolve`]) as an owned
+    /// reader, with its size. A member of a compressed archive is reached by
+    /// decompressing the archive up to it.
+    pub fn open_member(&self, name: &str) -> io::Result<(Box<dyn Read + Send>, u64)> {
+        let missing = || io::Error::new(io::ErrorKind::NotFound, format!("{name} is missing"));
         match self {
             Container::Directory(root) => {
-                for (index, name) in names.iter().enumerate() {
-                    let path = root.join(member_name(name));
-                    let mut file =
-                        File::open(&path).map_err(|error| ImageError::io(&path, error))?;
-                    each(index, &mut file)?;
-                }
-                Ok(())
+                let file = File::open(root.join(member_name(name)))?;
+                let size = file.metadata()?.len();
+                Ok((Box::new(file), size))
             }
             Container::Tar { path, entries } => {
-                let io_error = |error| ImageError::io(path, error);
-                let mut file = File::open(path).map_err(io_error)?;
-                for (index, name) in names.iter().enumerate() {
-                    let entry = entries.get(name).ok_or_else(|| self.missing(name))?;
-                    file.seek(SeekFrom::Start(entry.offset)).map_err(io_error)?;
-                    let mut member =
-                        io::BufReader::with_capacity(256 << 10, (&mut file).take(entry.size));
-                    each(index, &mut member)?;
-                }
-                Ok(())
+                let entry = entries.get(name).ok_or_else(missing)?;
+                let mut file = File::open(path)?;
+                file.seek(SeekFrom::Start(entry.offset))?;
+                let member = io::BufReader::with_capacity(256 << 10, file.take(entry.size));
+                Ok((Box::new(member), entry.size))
             }
-            Container::GzTar { path, .. } => {
-                let io_error = |error| ImageError::io(path, error);
-                let wanted: HashMap<&str, usize> = names
-                    .iter()
-                    .enumerate()
-                    .map(|(index, name)| (name.as_str(), index))
-                    .collect();
-                let mut done = vec![false; names.len()];
-                let file = File::open(path).map_err(io_error)?;
-                let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
-                let mut archive = tar::Archive::new(decoder);
-                for entry in archive.entries().map_err(io_error)? {
-                    let mut entry = entry.map_err(io_error)?;
-                    if entry.header().entry_type().is_hard_link()
-                        || entry.header().entry_type().is_symlink()
-                    {
-                        continue;
-                    }
-                    let name = member_name(&String::from_utf8_lossy(&entry.path_bytes()));
-                    if let Some(&index) = wanted.get(name.as_str())
-                        && !done[index]
-                    {
-                        done[index] = true;
-                        each(index, &mut entry)?;
-                    }
-                    if done.iter().all(|finished| *finished) {
-                        break;
-                    }
+            Container::GzTar {
+                path,
+                entries,
+                cache,
+            } => {
+                let entry = entries.get(name).ok_or_else(missing)?;
+                if let Some(contents) = cache.get(name) {
+                    return Ok((Box::new(io::Cursor::new(contents.clone())), entry.size));
                 }
-                match done.iter().position(|finished| !finished) {
-                    Some(index) => Err(self.missing(&names[index])),
-                    None => Ok(()),
+                let file = File::open(path)?;
+                let mut decoder = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
+                let skipped = io::copy(&mut (&mut decoder).take(entry.offset), &mut io::sink())?;
+                if skipped < entry.offset {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{} ends before {name}", path.display()),
+                    ));
                 }
+                Ok((Box::new(decoder.take(entry.size)), entry.size))
             }
         }
     }

@@ -101,6 +101,20 @@ pub enum ImageError {
     /// A layer's gzip or zstd stream is corrupt.
     #[error("layer {digest} cannot be decompressed: {detail}")]
     Decompress { digest: Digest, detail: String },
+    /// A layer's uncompressed content does not hash to the diff ID its image
+    /// configuration lists for it.
+    #[error(
+        "layer {index} ({digest}) does not match the image configuration: its diff ID is {expected} but its uncompressed content hashes to {actual}"
+    )]
+    DiffIdMismatch {
+        index: usize,
+        digest: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    /// Reading was stopped by the caller ([`crate::Progress::cancelled`]).
+    #[error("reading the image was cancelled")]
+    Cancelled,
     /// A layer's tar stream is corrupt.
     #[error("layer {digest} is not a valid tar archive: {detail}")]
     BadLayer { digest: Digest, detail: String },

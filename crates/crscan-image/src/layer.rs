@@ -20,6 +20,9 @@ use crate::{ImageError, Limits, MemoryBudget, NoProgress, Progress};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerContents {
     pub digest: Digest,
+    /// The SHA-256 of the uncompressed tar, taken while the layer streamed: what the
+    /// image configuration's `rootfs.diff_ids` must say for this layer.
+    pub diff_id: Digest,
     /// Kept regular files (and hard links to kept files of this layer), in tar order.
     pub files: Vec<ImageFile>,
     /// Every symbolic link, as (path, target as written).
@@ -129,6 +132,7 @@ pub(crate) struct LayerRules<'a> {
 }
 
 /// How to check a layer blob's bytes against a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verify {
     None,
     /// The raw bytes must hash to this digest.
@@ -164,7 +168,8 @@ pub(crate) fn read_layer_metered(
     totals: &ImageTotals,
     progress: &dyn Progress,
 ) -> Result<LayerContents, ImageError> {
-    let meter = LayerMeter::new(digest, rules.limits, totals, progress);
+    let hash_blob = !matches!(verify, Verify::None);
+    let meter = LayerMeter::new(digest, rules.limits, totals, progress, hash_blob);
     let result = walk_layer(reader, &meter, interest, rules);
     meter.flush_progress();
     let (contents, compression) = match result {
@@ -207,6 +212,9 @@ fn walk_layer(
     let mut head = [0u8; 4];
     let head_len = read_up_to(&mut raw, &mut head).map_err(bad)?;
     let compression = sniff_compression(&head[..head_len]);
+    if compression == Compression::Plain {
+        meter.plain_layer();
+    }
     let prefixed = io::Cursor::new(head[..head_len].to_vec()).chain(&mut raw);
     let decoder: Box<dyn Read + '_> = match compression {
         Compression::Plain => Box::new(prefixed),
@@ -248,7 +256,7 @@ fn walk_layer(
     io::copy(&mut counted, &mut io::sink()).map_err(bad)?;
     drop(counted);
     io::copy(&mut raw, &mut io::sink()).map_err(bad)?;
-    Ok((walker.finish(), compression))
+    Ok((walker.finish(meter.diff_id()), compression))
 }
 
 /// Reads until `buf` is full or the stream ends; returns the count read.
@@ -536,9 +544,10 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    fn finish(self) -> LayerContents {
+    fn finish(self, diff_id: Digest) -> LayerContents {
         LayerContents {
             digest: self.digest.clone(),
+            diff_id,
             files: self.files.into_iter().flatten().collect(),
             symlinks: self.symlinks.into_iter().flatten().collect(),
             hardlinks: self.hardlinks,

@@ -5,30 +5,42 @@
 //! for are kept, each under a size cap; nothing is unpacked to disk. Every input is
 //! untrusted: [`Limits`] bound sizes, counts, paths and decompression ratios.
 //!
+//! Every image, wherever its blobs are, is read the same way: a [`BlobSource`] opens
+//! blobs by digest, [`resolve_manifest`] turns a manifest or an index into an
+//! [`ImageInfo`], and [`read_layers`] streams its layers (through an optional
+//! [`LayerStore`], the server's per-layer cache) into the flattened view.
+//!
 //! Architecture invariant: this crate opens no sockets and trusts no size written in
-//! a header or a manifest; the server reads blobs from its own store and calls
-//! [`read_layer`] directly.
+//! a header or a manifest; a source that reads over the network implements
+//! [`BlobSource`] elsewhere.
 
+mod blobs;
 mod cache;
 mod container;
 mod error;
 mod layer;
+mod layers;
 mod limits;
 mod manifest;
 mod rootfs;
 mod source;
 
+use std::path::PathBuf;
+
 use crscan_model::{Digest, FileInterest, FileView};
 
+pub use blobs::{Blob, BlobCheck, BlobSource, LocalBlobs};
 pub use error::ImageError;
 pub use layer::{LayerContents, PathSet, read_layer, read_layer_within};
+pub use layers::{LayerStats, LayerStore, read_layers};
 pub use limits::{Limits, MemoryBudget, layer_bytes, view_bytes};
-pub use manifest::Platform;
+pub use manifest::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, EntryPlatform, Manifest, ManifestContent, OCI_INDEX,
+    OCI_MANIFEST, Platform, Reference, parse_manifest, resolve_manifest,
+};
 pub use source::ImageSource;
 
 use container::Container;
-use layer::{LayerRules, Verify, read_layer_metered};
-use limits::ImageTotals;
 
 /// How to read an image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +61,9 @@ pub struct LayerInfo {
     pub media_type: String,
     /// The blob size in bytes, as declared.
     pub size: u64,
+    /// A foreign (non-distributable) layer with `urls`: a source may not hold it, and
+    /// it is then passed over.
+    pub foreign: bool,
 }
 
 /// What was read about an image besides its files.
@@ -74,6 +89,10 @@ pub trait Progress: Sync {
     /// Compressed bytes read since the last call.
     fn bytes_read(&self, _compressed: u64) {}
     fn layer_finished(&self, _index: usize) {}
+    /// Asked before each layer: `true` stops reading with [`ImageError::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that ignores everything.
@@ -108,119 +127,83 @@ fn check_layout(path: &std::path::Path) -> Result<(), ImageError> {
     }
 }
 
+/// An image opened for reading: its blobs and what its manifest says, or a root
+/// filesystem on disk, which has no layers.
+pub enum OpenedImage {
+    Layers { blobs: LocalBlobs, info: ImageInfo },
+    RootFs { path: PathBuf, info: ImageInfo },
+}
+
+impl OpenedImage {
+    pub fn info(&self) -> &ImageInfo {
+        match self {
+            OpenedImage::Layers { info, .. } | OpenedImage::RootFs { info, .. } => info,
+        }
+    }
+}
+
+/// Opens `source` and resolves its manifest (for `oci:` and `oci-archive:`, through
+/// `index.json` and [`resolve_manifest`]; for `docker-archive:`, through its
+/// `manifest.json`).
+pub fn open_image(source: &ImageSource, options: &ReadOptions) -> Result<OpenedImage, ImageError> {
+    let limits = &options.limits;
+    let name = source.to_string();
+    let platform = options.platform.as_deref();
+    match source {
+        ImageSource::Dir(path) => Ok(OpenedImage::RootFs {
+            path: path.clone(),
+            info: ImageInfo {
+                source: name,
+                ..ImageInfo::default()
+            },
+        }),
+        ImageSource::OciLayout { path, tag } => {
+            check_layout(path)?;
+            let blobs = LocalBlobs::new(Container::Directory(path.clone()));
+            let info = manifest::resolve_oci(&blobs, &name, tag.as_deref(), platform, limits)?;
+            Ok(OpenedImage::Layers { blobs, info })
+        }
+        ImageSource::OciArchive(path) => {
+            let blobs = LocalBlobs::new(Container::open_archive(path)?);
+            let info = manifest::resolve_oci(&blobs, &name, None, platform, limits)?;
+            Ok(OpenedImage::Layers { blobs, info })
+        }
+        ImageSource::DockerArchive(path) => {
+            let mut blobs = LocalBlobs::new(Container::open_archive(path)?);
+            let info = manifest::resolve_docker(&mut blobs, &name, limits)?;
+            Ok(OpenedImage::Layers { blobs, info })
+        }
+    }
+}
+
+/// Reads a root filesystem on disk (`dir:PATH`) into the view of the files
+/// `interest` wants, under the memory budget of `limits`.
+pub fn read_root(
+    path: &std::path::Path,
+    interest: &dyn FileInterest,
+    limits: &Limits,
+) -> Result<FileView, ImageError> {
+    let budget = MemoryBudget::from_limits(limits);
+    rootfs::read_root(path, interest, limits, &budget)
+}
+
 /// Reads a whole image into a flattened view of the files `interest` wants, layers
-/// applied in order.
+/// applied in order: [`open_image`], then [`read_layers`] without a cache.
 pub fn read_image(
     source: &ImageSource,
     options: &ReadOptions,
     interest: &dyn FileInterest,
     progress: &dyn Progress,
 ) -> Result<(ImageInfo, FileView), ImageError> {
-    let limits = &options.limits;
-    let budget = MemoryBudget::from_limits(limits);
-    let name = source.to_string();
-    let platform = options.platform.as_deref();
-    let (container, resolved) = match source {
-        ImageSource::Dir(path) => {
-            let info = ImageInfo {
-                source: name,
-                ..ImageInfo::default()
-            };
+    match open_image(source, options)? {
+        OpenedImage::RootFs { path, info } => {
             progress.image_opened(&info);
-            let view = rootfs::read_root(path, interest, limits, &budget)?;
-            return Ok((info, view));
+            let view = read_root(&path, interest, &options.limits)?;
+            Ok((info, view))
         }
-        ImageSource::OciLayout { path, tag } => {
-            check_layout(path)?;
-            let container = Container::Directory(path.clone());
-            let resolved =
-                manifest::resolve_oci(&container, &name, tag.as_deref(), platform, limits)?;
-            (container, resolved)
-        }
-        ImageSource::OciArchive(path) => {
-            let container = Container::open_archive(path)?;
-            let resolved = manifest::resolve_oci(&container, &name, None, platform, limits)?;
-            (container, resolved)
-        }
-        ImageSource::DockerArchive(path) => {
-            let container = Container::open_archive(path)?;
-            let resolved = manifest::resolve_docker(&container, &name, limits)?;
-            (container, resolved)
-        }
-    };
-    let info = resolved.info;
-    progress.image_opened(&info);
-    let declared: u64 = info.layers.iter().map(|layer| layer.size).sum();
-    if declared > limits.max_image_bytes {
-        return Err(ImageError::ImageTooLarge {
-            limit: limits.max_image_bytes,
-        });
-    }
-
-    // The same blob may serve several layers (empty layers, legacy archive links):
-    // read it once.
-    let mut members: Vec<String> = Vec::new();
-    let mut owners: Vec<Vec<usize>> = Vec::new();
-    for (index, plan) in resolved.layers.iter().enumerate() {
-        let member = container
-            .resolve(&plan.member)
-            .ok_or_else(|| ImageError::MissingBlob {
-                name: plan.member.clone(),
-                container: container.describe(),
-            })?;
-        match members.iter().position(|known| *known == member) {
-            Some(position) => owners[position].push(index),
-            None => {
-                members.push(member);
-                owners.push(vec![index]);
-            }
+        OpenedImage::Layers { blobs, info } => {
+            let (view, _) = read_layers(&blobs, &info, interest, None, &options.limits, progress)?;
+            Ok((info, view))
         }
     }
-
-    let totals = ImageTotals::default();
-    let mut pending: Vec<Option<LayerContents>> = vec![None; info.layers.len()];
-    let mut next = 0;
-    let mut view = FileView::new();
-    container.read_members(&members, &mut |position, reader| {
-        let first = owners[position][0];
-        let layer = &info.layers[first];
-        progress.layer_started(first, layer);
-        let verify = match (resolved.layers[first].plain_only, layer.digest.algorithm()) {
-            (_, crscan_model::DigestAlgorithm::Sha512) => Verify::None,
-            (true, _) => Verify::PlainBlob(layer.digest.clone()),
-            (false, _) => Verify::Blob(layer.digest.clone()),
-        };
-        let contents = read_layer_metered(
-            reader,
-            &layer.digest,
-            &verify,
-            interest,
-            &LayerRules {
-                limits,
-                budget: &budget,
-            },
-            &totals,
-            progress,
-        )?;
-        progress.layer_finished(first);
-        for &other in &owners[position][1..] {
-            progress.layer_started(other, &info.layers[other]);
-            pending[other] = Some(contents.clone());
-            progress.layer_finished(other);
-        }
-        pending[first] = Some(contents);
-        let mut applied = false;
-        while let Some(ready) = pending.get_mut(next).and_then(Option::take) {
-            ready.apply_to(&mut view, interest);
-            next += 1;
-            applied = true;
-        }
-        if applied {
-            // Files later layers replaced are gone: charge only what is still held.
-            let waiting: u64 = pending.iter().flatten().map(layer_bytes).sum();
-            budget.settle(view_bytes(&view) + waiting);
-        }
-        Ok(())
-    })?;
-    Ok((info, view))
 }

@@ -36,6 +36,9 @@ pub struct Limits {
     pub max_path_len: usize,
     /// Components in one path.
     pub max_path_depth: usize,
+    /// Bytes in one manifest or index: the registry refuses a larger push, and a scan
+    /// refuses to read one (`manifest_limit_bytes` of `crscan serve`).
+    pub max_manifest_bytes: u64,
     /// Bytes of kept file contents one scan may hold at once (see [`MemoryBudget`]).
     pub memory_budget_bytes: u64,
 }
@@ -51,6 +54,7 @@ impl Default for Limits {
             max_compression_ratio: 200,
             max_path_len: 4096,
             max_path_depth: 256,
+            max_manifest_bytes: 4 << 20,
             memory_budget_bytes: 256 << 20,
         }
     }
@@ -186,7 +190,13 @@ pub(crate) struct LayerMeter<'a> {
     unreported: Cell<u64>,
     /// Whether the decompressed stream reached its end.
     ended: Cell<bool>,
+    /// Whether the compressed bytes are hashed (to verify the blob digest).
+    hash_blob: bool,
     hasher: RefCell<Sha256>,
+    /// Whether the decompressed bytes are hashed separately (they are the blob's
+    /// own bytes for an uncompressed layer whose blob is hashed anyway).
+    hash_plain: Cell<bool>,
+    plain_hasher: RefCell<Sha256>,
     tripped: RefCell<Option<ImageError>>,
 }
 
@@ -196,6 +206,7 @@ impl<'a> LayerMeter<'a> {
         limits: &'a Limits,
         totals: &'a ImageTotals,
         progress: &'a dyn Progress,
+        hash_blob: bool,
     ) -> LayerMeter<'a> {
         LayerMeter {
             digest,
@@ -206,7 +217,10 @@ impl<'a> LayerMeter<'a> {
             decompressed: Cell::new(0),
             unreported: Cell::new(0),
             ended: Cell::new(false),
+            hash_blob,
             hasher: RefCell::new(Sha256::new()),
+            hash_plain: Cell::new(true),
+            plain_hasher: RefCell::new(Sha256::new()),
             tripped: RefCell::new(None),
         }
     }
@@ -232,7 +246,9 @@ impl<'a> LayerMeter<'a> {
 
     fn on_compressed(&self, bytes: &[u8]) -> io::Result<()> {
         let count = bytes.len() as u64;
-        self.hasher.borrow_mut().update(bytes);
+        if self.hash_blob {
+            self.hasher.borrow_mut().update(bytes);
+        }
         self.compressed
             .set(self.compressed.get().saturating_add(count));
         let image_total = self.totals.compressed.get().saturating_add(count);
@@ -252,7 +268,11 @@ impl<'a> LayerMeter<'a> {
         Ok(())
     }
 
-    fn on_decompressed(&self, count: u64) -> io::Result<()> {
+    fn on_decompressed(&self, bytes: &[u8]) -> io::Result<()> {
+        let count = bytes.len() as u64;
+        if self.hash_plain.get() {
+            self.plain_hasher.borrow_mut().update(bytes);
+        }
         let layer_total = self.decompressed.get().saturating_add(count);
         self.decompressed.set(layer_total);
         let image_total = self.totals.decompressed.get().saturating_add(count);
@@ -294,9 +314,28 @@ impl<'a> LayerMeter<'a> {
         }
     }
 
-    /// The digest of the compressed bytes read so far.
+    /// Tells the meter that the layer is an uncompressed tar: its diff ID is then the
+    /// blob's own hash when the blob is hashed anyway, so it is not taken twice.
+    pub fn plain_layer(&self) {
+        if self.hash_blob {
+            self.hash_plain.set(false);
+        }
+    }
+
+    /// The SHA-256 of the compressed bytes read so far (only when the meter was made
+    /// to hash them).
     pub fn blob_digest(&self) -> Digest {
         let hash = self.hasher.borrow().clone().finalize();
+        Digest::from_bytes(DigestAlgorithm::Sha256, &hash)
+    }
+
+    /// The SHA-256 of the decompressed bytes read so far: the layer's diff ID once
+    /// the stream has been read to its end.
+    pub fn diff_id(&self) -> Digest {
+        if !self.hash_plain.get() {
+            return self.blob_digest();
+        }
+        let hash = self.plain_hasher.borrow().clone().finalize();
         Digest::from_bytes(DigestAlgorithm::Sha256, &hash)
     }
 }
@@ -342,7 +381,7 @@ impl<R: Read> Read for DecompressedCounter<'_, R> {
                 if count == 0 && !buf.is_empty() {
                     self.meter.ended.set(true);
                 }
-                self.meter.on_decompressed(count as u64)?;
+                self.meter.on_decompressed(&buf[..count])?;
                 Ok(count)
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Err(error),

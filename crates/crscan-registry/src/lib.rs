@@ -32,15 +32,24 @@ pub use names::{RepositoryPath, validate_tag};
 /// Limits on what a client may send.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// The largest manifest accepted, in bytes (4 MiB by default, as the spec suggests).
+    /// The largest manifest accepted, in bytes: what a scan reads at most
+    /// (`crscan_image::Limits::max_manifest_bytes`, 4 MiB by default, as the spec
+    /// suggests), so that the registry never stores a manifest its scans refuse.
     pub manifest_bytes: usize,
+}
+
+impl Limits {
+    /// The registry's limits for images read under `image`.
+    pub fn from_image(image: &crscan_image::Limits) -> Limits {
+        Limits {
+            manifest_bytes: usize::try_from(image.max_manifest_bytes).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            manifest_bytes: 4 * 1024 * 1024,
-        }
+        Limits::from_image(&crscan_image::Limits::default())
     }
 }
 

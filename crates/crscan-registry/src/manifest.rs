@@ -1,43 +1,19 @@
-//! Manifest parsing for the four manifest kinds crscan stores: OCI image manifests and
-//! indexes (<https://github.com/opencontainers/image-spec/blob/v1.1.0/manifest.md>,
-//! `image-index.md`) and Docker image manifest V2 schema 2 and manifest lists
-//! (<https://distribution.github.io/distribution/spec/manifest-v2-2/>).
-//! The wire structs are private; callers get [`ParsedManifest`].
+//! What the registry needs from the four manifest kinds it stores (OCI image
+//! manifests and indexes, Docker image manifest V2 schema 2 and manifest lists): the
+//! blobs each refers to, in the registry's terms. Parsing is `crscan-image`'s
+//! [`crscan_image::parse_manifest`], the one parser every scan uses too, so that the
+//! registry accepts exactly what a scan can read.
 
 use std::collections::BTreeMap;
 
+use crscan_image::{Manifest, ManifestContent, Reference};
 use crscan_model::Digest;
 use crscan_store::BlobRole;
 use serde::Deserialize;
 
 use crate::RegistryError;
 
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawDescriptor {
-    media_type: Option<String>,
-    digest: String,
-    size: i64,
-    #[serde(default)]
-    urls: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawManifest {
-    schema_version: Option<i64>,
-    media_type: Option<String>,
-    artifact_type: Option<String>,
-    config: Option<RawDescriptor>,
-    layers: Option<Vec<RawDescriptor>>,
-    manifests: Option<Vec<RawDescriptor>>,
-    subject: Option<RawDescriptor>,
-}
+pub use crscan_image::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
 /// What crscan needs from a manifest.
 #[derive(Debug, Clone)]
@@ -52,26 +28,13 @@ pub struct ParsedManifest {
     pub foreign: Vec<Digest>,
 }
 
-fn descriptor(
-    raw: &RawDescriptor,
-    role: BlobRole,
-    default_media_type: &str,
-) -> Result<(BlobRole, Digest, i64, String), RegistryError> {
-    let digest = raw
-        .digest
-        .parse::<Digest>()
-        .map_err(|error| RegistryError::ManifestInvalid(error.to_string()))?;
-    if raw.size < 0 {
-        return Err(RegistryError::ManifestInvalid(format!(
-            "descriptor of {digest} has negative size {}",
-            raw.size
-        )));
-    }
-    let media_type = raw
-        .media_type
-        .clone()
-        .unwrap_or_else(|| default_media_type.to_owned());
-    Ok((role, digest, raw.size, media_type))
+fn reference(role: BlobRole, reference: &Reference) -> (BlobRole, Digest, i64, String) {
+    (
+        role,
+        reference.digest.clone(),
+        i64::try_from(reference.size).unwrap_or(i64::MAX),
+        reference.media_type.clone(),
+    )
 }
 
 /// Parses and checks a manifest. `content_type` is the request's `Content-Type`; when
@@ -80,15 +43,6 @@ pub fn parse_manifest(
     bytes: &[u8],
     content_type: Option<&str>,
 ) -> Result<ParsedManifest, RegistryError> {
-    let raw: RawManifest = serde_json::from_slice(bytes).map_err(|error| {
-        RegistryError::ManifestInvalid(format!("manifest is not valid JSON: {error}"))
-    })?;
-    if raw.schema_version != Some(2) {
-        return Err(RegistryError::ManifestInvalid(format!(
-            "schemaVersion {:?} is not 2",
-            raw.schema_version
-        )));
-    }
     let content_type = content_type
         .map(|value| value.split(';').next().unwrap_or_default().trim())
         .filter(|value| {
@@ -96,70 +50,37 @@ pub fn parse_manifest(
                 && *value != "application/json"
                 && *value != "application/octet-stream"
         });
-    let media_type = match (&raw.media_type, content_type) {
-        (Some(declared), Some(header)) if declared != header => {
-            return Err(RegistryError::ManifestInvalid(format!(
-                "mediaType {declared} does not match Content-Type {header}"
-            )));
-        }
-        (Some(declared), _) => declared.clone(),
-        (None, Some(header)) => header.to_owned(),
-        (None, None) if raw.manifests.is_some() => OCI_INDEX.to_owned(),
-        (None, None) => OCI_MANIFEST.to_owned(),
-    };
+    let manifest: Manifest = crscan_image::parse_manifest(bytes, content_type)
+        .map_err(RegistryError::ManifestInvalid)?;
+    if let (Some(declared), Some(header)) = (&manifest.declared_media_type, content_type)
+        && declared != header
+    {
+        return Err(RegistryError::ManifestInvalid(format!(
+            "mediaType {declared} does not match Content-Type {header}"
+        )));
+    }
     let mut references = Vec::new();
     let mut foreign = Vec::new();
-    let mut artifact_type = raw.artifact_type.clone();
-    match media_type.as_str() {
-        OCI_MANIFEST | DOCKER_MANIFEST => {
-            let config = raw.config.as_ref().ok_or_else(|| {
-                RegistryError::ManifestInvalid("image manifest has no config".to_owned())
-            })?;
-            let layers = raw.layers.as_ref().ok_or_else(|| {
-                RegistryError::ManifestInvalid("image manifest has no layers".to_owned())
-            })?;
-            if raw.manifests.is_some() {
-                return Err(RegistryError::ManifestInvalid(
-                    "image manifest has a manifests list".to_owned(),
-                ));
-            }
-            let config = descriptor(config, BlobRole::Config, "application/octet-stream")?;
-            if artifact_type.is_none() && media_type == OCI_MANIFEST {
-                artifact_type = Some(config.3.clone());
-            }
-            references.push(config);
+    match &manifest.content {
+        ManifestContent::Image { config, layers } => {
+            references.push(reference(BlobRole::Config, config));
             for layer in layers {
-                let parsed = descriptor(layer, BlobRole::Layer, "application/octet-stream")?;
-                let non_distributable =
-                    parsed.3.contains("nondistributable") || parsed.3.contains("foreign");
-                if non_distributable && !layer.urls.is_empty() {
-                    foreign.push(parsed.1.clone());
+                if layer.foreign {
+                    foreign.push(layer.digest.clone());
                 }
-                references.push(parsed);
+                references.push(reference(BlobRole::Layer, layer));
             }
         }
-        OCI_INDEX | DOCKER_MANIFEST_LIST => {
-            let manifests = raw.manifests.as_ref().ok_or_else(|| {
-                RegistryError::ManifestInvalid("index has no manifests".to_owned())
-            })?;
+        ManifestContent::Index { manifests } => {
             for child in manifests {
-                references.push(descriptor(child, BlobRole::Child, OCI_MANIFEST)?);
+                references.push(reference(BlobRole::Child, child));
             }
-        }
-        other => {
-            return Err(RegistryError::ManifestInvalid(format!(
-                "media type {other:?} is not a supported manifest type"
-            )));
         }
     }
-    let subject = match &raw.subject {
-        Some(subject) => Some(descriptor(subject, BlobRole::Child, OCI_MANIFEST)?.1),
-        None => None,
-    };
     Ok(ParsedManifest {
-        media_type,
-        artifact_type,
-        subject,
+        media_type: manifest.media_type,
+        artifact_type: manifest.artifact_type,
+        subject: manifest.subject,
         references,
         foreign,
     })

@@ -1,27 +1,26 @@
 //! The layer cache shared by every image: what one layer contributes to the
 //! flattened view ([`LayerContents`]), stored under the layer's digest and the
 //! [`crate::ANALYZER_VERSION`], so that a layer already analysed by the same analyzer
-//! version is never read again. Beside it, each image's inventory under its manifest
-//! digest, so that a database change re-matches an image without reading layers.
+//! version is never read again (a rescan after a database change reads no layer).
+//! Beside them, each image's inventory under its manifest digest, for the console.
 //!
-//! Layer entries use a small length-prefixed binary encoding (JSON spends a number
-//! per byte of file content and per path hash, and parsing that cost more than
-//! reading the layer again); inventories are JSON. Both are gzip-compressed, written
-//! to a temporary file and renamed into place, so that a reader sees a whole entry or
-//! none. An entry that cannot be read back is treated as missing and removed.
+//! Entries use a small length-prefixed binary encoding (JSON spends a number per
+//! byte of file content and per path hash, and parsing that cost more than reading
+//! the layer again), gzip-compressed, written to a temporary file and renamed into
+//! place, so that a reader sees a whole entry or none. An entry that cannot be read
+//! back is treated as missing and removed.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use crscan_image::{LayerContents, PathSet};
+use crscan_image::{LayerContents, LayerStore, PathSet};
 use crscan_model::{Digest, ImageFile, Inventory};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::ANALYZER_VERSION;
 
@@ -32,6 +31,35 @@ const MAX_ENTRY_BYTES: u64 = 1 << 30;
 #[derive(Debug, Clone)]
 pub struct LayerCache {
     root: PathBuf,
+    /// The size the entries are kept under, least recently used evicted first.
+    max_bytes: Option<u64>,
+}
+
+/// One stored entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    path: PathBuf,
+    /// The layer, when the file name is one.
+    digest: Option<Digest>,
+    /// Whether the entry belongs to this analyzer version.
+    current: bool,
+    size: u64,
+    /// The last write or use.
+    used: SystemTime,
+}
+
+/// What a collection of the cache found or did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheReport {
+    /// Entries of layers no stored image references, or of another analyzer version.
+    pub unreferenced: usize,
+    /// Entries removed to keep the cache under its size cap.
+    pub evicted: usize,
+    /// Bytes removed (or that would be, on a dry run).
+    pub freed_bytes: u64,
+    /// Entries kept, and their bytes.
+    pub kept: usize,
+    pub kept_bytes: u64,
 }
 
 impl LayerCache {
@@ -39,7 +67,17 @@ impl LayerCache {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<LayerCache> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(LayerCache { root })
+        Ok(LayerCache {
+            root,
+            max_bytes: None,
+        })
+    }
+
+    /// Keeps the entries under `max_bytes` (`None` or 0: no cap): once a write
+    /// passes it, the least recently used entries are removed.
+    pub fn with_max_bytes(mut self, max_bytes: Option<u64>) -> LayerCache {
+        self.max_bytes = max_bytes.filter(|bytes| *bytes > 0);
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -63,7 +101,15 @@ impl LayerCache {
             .take(MAX_ENTRY_BYTES)
             .read_to_end(&mut bytes);
         match read.ok().and_then(|_| decode_layer(&bytes)) {
-            Some(contents) if contents.digest == *digest => Some(contents),
+            Some(contents) if contents.digest == *digest => {
+                // A use counts as recent for the size cap's eviction order; failing
+                // to record it only makes the entry look older.
+                let _ = File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|file| file.set_modified(SystemTime::now()));
+                Some(contents)
+            }
             _ => {
                 // A damaged entry is a miss; removing it lets the next write replace it.
                 let _ = fs::remove_file(&path);
@@ -72,40 +118,171 @@ impl LayerCache {
         }
     }
 
-    /// Stores what the layer contributes.
+    /// Stores what the layer contributes, then evicts the least recently used
+    /// entries while the cache is over its cap.
     pub fn put_layer(&self, contents: &LayerContents) -> io::Result<()> {
-        write_bytes(
-            &self.entry_path("layers", &contents.digest),
-            &encode_layer(contents),
-        )
+        let path = self.entry_path("layers", &contents.digest);
+        write_bytes(&path, &encode_layer(contents))?;
+        // The same clock as a use (file systems stamp writes with a coarser one).
+        let _ = File::options()
+            .append(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(SystemTime::now()));
+        if let Some(max_bytes) = self.max_bytes {
+            let mut entries = self.entries()?;
+            self.evict(&mut entries, max_bytes, false)?;
+        }
+        Ok(())
     }
 
-    /// The inventory of the image whose platform manifest is `manifest_digest`.
+    /// Every entry on disk, of any analyzer version.
+    fn entries(&self) -> io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        let layers = self.root.join("layers");
+        let versions = match fs::read_dir(&layers) {
+            Ok(versions) => versions,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(entries),
+            Err(error) => return Err(error),
+        };
+        for version in versions {
+            let version = version?;
+            let current = version.file_name() == ANALYZER_VERSION;
+            for algorithm in fs::read_dir(version.path())? {
+                let algorithm = algorithm?;
+                let algorithm_name = algorithm.file_name().to_string_lossy().into_owned();
+                for file in fs::read_dir(algorithm.path())? {
+                    let file = file?;
+                    let metadata = file.metadata()?;
+                    if !metadata.is_file() {
+                        continue;
+                    }
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    let digest = name
+                        .strip_suffix(".json.gz")
+                        .and_then(|hex| format!("{algorithm_name}:{hex}").parse().ok());
+                    entries.push(Entry {
+                        path: file.path(),
+                        digest,
+                        current,
+                        size: metadata.len(),
+                        used: metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    });
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Removes the least recently used of `entries` until they total at most
+    /// `max_bytes`; returns how many were removed and their bytes.
+    fn evict(
+        &self,
+        entries: &mut Vec<Entry>,
+        max_bytes: u64,
+        dry_run: bool,
+    ) -> io::Result<(usize, u64)> {
+        let mut total: u64 = entries.iter().map(|entry| entry.size).sum();
+        if total <= max_bytes {
+            return Ok((0, 0));
+        }
+        entries.sort_by_key(|entry| entry.used);
+        let mut evicted = (0, 0);
+        let mut kept = Vec::new();
+        for entry in entries.drain(..) {
+            if total <= max_bytes {
+                kept.push(entry);
+                continue;
+            }
+            if !dry_run {
+                remove(&entry.path)?;
+            }
+            total -= entry.size;
+            evicted.0 += 1;
+            evicted.1 += entry.size;
+        }
+        *entries = kept;
+        Ok(evicted)
+    }
+
+    /// Collects the cache: removes entries of other analyzer versions and of layers
+    /// for which `referenced` says no stored image uses them (unless written or used
+    /// within `grace`, so that a scan in progress keeps its layers), then evicts the
+    /// least recently used entries down to the size cap. A dry run only reports.
+    pub fn collect(
+        &self,
+        referenced: &dyn Fn(&Digest) -> bool,
+        grace: Duration,
+        dry_run: bool,
+    ) -> io::Result<CacheReport> {
+        let mut report = CacheReport::default();
+        let now = SystemTime::now();
+        let mut kept = Vec::new();
+        for entry in self.entries()? {
+            let recent = now
+                .duration_since(entry.used)
+                .map_or(true, |age| age < grace);
+            let wanted = entry.current && (recent || entry.digest.as_ref().is_some_and(referenced));
+            if wanted {
+                kept.push(entry);
+                continue;
+            }
+            if !dry_run {
+                remove(&entry.path)?;
+            }
+            report.unreferenced += 1;
+            report.freed_bytes += entry.size;
+        }
+        if let Some(max_bytes) = self.max_bytes {
+            let (evicted, bytes) = self.evict(&mut kept, max_bytes, dry_run)?;
+            report.evicted = evicted;
+            report.freed_bytes += bytes;
+        }
+        report.kept = kept.len();
+        report.kept_bytes = kept.iter().map(|entry| entry.size).sum();
+        Ok(report)
+    }
+}
+
+/// Removes an entry; one already gone (another process collected it) is fine.
+fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+impl LayerCache {
+    /// The inventory of the image whose platform manifest is `manifest_digest`, as
+    /// its last scan with this cache left it (what the console shows).
     pub fn inventory(&self, manifest_digest: &Digest) -> Option<Inventory> {
-        read_entry(&self.entry_path("images", manifest_digest))
+        let path = self.entry_path("images", manifest_digest);
+        let file = File::open(&path).ok()?;
+        let decoder = GzDecoder::new(BufReader::new(file)).take(MAX_ENTRY_BYTES);
+        match serde_json::from_reader(decoder) {
+            Ok(inventory) => Some(inventory),
+            Err(_) => {
+                // A damaged entry is a miss; removing it lets the next write replace it.
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
     }
 
     /// Stores an image's inventory.
     pub fn put_inventory(&self, manifest_digest: &Digest, inventory: &Inventory) -> io::Result<()> {
-        write_entry(&self.entry_path("images", manifest_digest), inventory)
+        let bytes = serde_json::to_vec(inventory).map_err(io::Error::other)?;
+        write_bytes(&self.entry_path("images", manifest_digest), &bytes)
     }
 }
 
-fn read_entry<T: DeserializeOwned>(path: &Path) -> Option<T> {
-    let file = File::open(path).ok()?;
-    let decoder = GzDecoder::new(BufReader::new(file)).take(MAX_ENTRY_BYTES);
-    match serde_json::from_reader(decoder) {
-        Ok(value) => Some(value),
-        Err(_) => {
-            // A damaged entry is a miss; removing it lets the next write replace it.
-            let _ = fs::remove_file(path);
-            None
-        }
+impl LayerStore for LayerCache {
+    fn get(&self, digest: &Digest) -> Option<LayerContents> {
+        self.layer(digest)
     }
-}
 
-fn write_entry<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    write_bytes(path, &serde_json::to_vec(value).map_err(io::Error::other)?)
+    fn put(&self, contents: &LayerContents) -> io::Result<()> {
+        self.put_layer(contents)
+    }
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -124,7 +301,7 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// The first bytes of a layer entry; a new layout gets a new tag.
-const LAYER_MAGIC: &[u8] = b"crscan-layer-1\n";
+const LAYER_MAGIC: &[u8] = b"crscan-layer-2\n";
 
 struct Writer(Vec<u8>);
 
@@ -214,6 +391,7 @@ impl<'a> Reader<'a> {
 fn encode_layer(contents: &LayerContents) -> Vec<u8> {
     let mut writer = Writer(LAYER_MAGIC.to_vec());
     writer.text(&contents.digest.to_string());
+    writer.text(&contents.diff_id.to_string());
     writer.number(contents.files.len() as u64);
     for file in &contents.files {
         writer.text(&file.path);
@@ -237,6 +415,7 @@ fn encode_layer(contents: &LayerContents) -> Vec<u8> {
 fn decode_layer(bytes: &[u8]) -> Option<LayerContents> {
     let mut reader = Reader(bytes.strip_prefix(LAYER_MAGIC)?);
     let digest: Digest = reader.text()?.parse().ok()?;
+    let diff_id: Digest = reader.text()?.parse().ok()?;
     let count = reader.count(40)?;
     let mut files = Vec::with_capacity(count);
     for _ in 0..count {
@@ -259,6 +438,7 @@ fn decode_layer(bytes: &[u8]) -> Option<LayerContents> {
     }
     let contents = LayerContents {
         digest,
+        diff_id,
         files,
         symlinks: reader.pairs()?,
         hardlinks: reader.pairs()?,
@@ -279,6 +459,7 @@ mod tests {
         let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
         let contents = LayerContents {
             digest: digest.clone(),
+            diff_id: format!("sha256:{}", "cd".repeat(32)).parse().unwrap(),
             files: vec![ImageFile {
                 path: "/lib/apk/db/installed".to_owned(),
                 layer_digest: Some(digest.clone()),

@@ -1,25 +1,25 @@
-//! The scan itself: layers through the cache into a flattened view, the catalog's
-//! inventory, then matching. Cancellation is checked between layers; limits are
-//! checked on the manifest (layer count, declared size) and again on the bytes
-//! actually read.
+//! The scan itself, one path for every surface: [`inventory_of`] reads an image's
+//! layers through the layer cache into a flattened view and catalogues it;
+//! [`match_findings`] is the one matcher call. [`scan_image`] is what a server worker
+//! (and a rescan) runs on an image in the registry; [`inventory_source`] is what
+//! `crscan scan` and `crscan sbom` run on an image on disk. Cancellation is checked
+//! between layers; limits are checked on the manifest (layer count, declared size)
+//! and again on the bytes actually read.
 
-use std::cell::Cell;
-use std::collections::HashMap;
-use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crscan_catalog::Catalog;
 use crscan_image::{
-    ImageError, LayerContents, Limits, MemoryBudget, read_layer_within, view_bytes,
+    BlobSource, ImageError, ImageInfo, ImageSource, LayerStats, LayerStore, Limits, OpenedImage,
+    Progress, ReadOptions, read_layers, resolve_manifest,
 };
-use crscan_model::{Digest, FileView, Inventory};
+use crscan_model::{Digest, Inventory};
 use crscan_vulndb::{Database, MatchReport, match_inventory};
 
-use crate::manifest::resolve_image;
-use crate::{BlobSource, LayerCache, ScanError};
+use crate::{LayerCache, ScanError};
 
-/// What one scan needs.
+/// What one scan of an image in a blob store needs.
 pub struct ScanRequest<'a> {
     /// Where the manifest and layer blobs are.
     pub blobs: &'a dyn BlobSource,
@@ -38,23 +38,9 @@ pub struct ScanRequest<'a> {
 }
 
 /// How a scan went, for logs and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ScanStats {
-    /// Layers in the manifest.
-    pub layers: usize,
-    /// Layers whose blob was read and analysed.
-    pub layers_read: usize,
-    /// Layers taken from the cache.
-    pub layers_from_cache: usize,
-    /// Foreign layers absent from the registry, passed over.
-    pub layers_skipped: usize,
-    /// Compressed bytes read.
-    pub bytes_read: u64,
-    /// Cache entries that could not be written (the scan goes on without them).
-    pub cache_write_failures: usize,
-}
+pub type ScanStats = LayerStats;
 
-/// The result of a scan (or of re-matching a stored inventory).
+/// The result of a scan.
 #[derive(Debug, Clone)]
 pub struct ScanOutcome {
     /// The platform manifest that was scanned.
@@ -83,7 +69,16 @@ pub fn open_database(path: &Path) -> Result<Database, ScanError> {
     Ok(database)
 }
 
-/// Scans one image end to end.
+/// Stops reading at the next layer once the flag is set.
+struct Cancel<'a>(&'a AtomicBool);
+
+impl Progress for Cancel<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Scans one image of a blob store end to end: the server's workers and rescans.
 pub fn scan_image(request: &ScanRequest<'_>) -> Result<ScanOutcome, ScanError> {
     let Some(database) = request.database else {
         return Err(ScanError::NoDatabase {
@@ -96,13 +91,20 @@ pub fn scan_image(request: &ScanRequest<'_>) -> Result<ScanOutcome, ScanError> {
             image: request.image.to_string(),
         });
     }
-    let mut outcome = match_inventory_outcome(&manifest_digest, inventory, Some(database))?;
-    outcome.stats = stats;
-    Ok(outcome)
+    let report = match_findings(database, &inventory).map_err(|error| ScanError::Internal {
+        image: manifest_digest.to_string(),
+        detail: error.to_string(),
+    })?;
+    Ok(ScanOutcome {
+        manifest_digest,
+        inventory,
+        report,
+        stats,
+    })
 }
 
-/// Matches an inventory (a fresh one, or one stored by an earlier scan after the
-/// database changed) and shapes the result.
+/// Matches a stored inventory again (after the database changed) and shapes the
+/// result as a scan does.
 pub fn match_inventory_outcome(
     manifest_digest: &Digest,
     inventory: Inventory,
@@ -113,12 +115,10 @@ pub fn match_inventory_outcome(
             detail: "none is installed".to_owned(),
         });
     };
-    let mut report =
-        match_inventory(database, &inventory).map_err(|error| ScanError::Internal {
-            image: manifest_digest.to_string(),
-            detail: error.to_string(),
-        })?;
-    report.findings.sort_by(|left, right| left.api_order(right));
+    let report = match_findings(database, &inventory).map_err(|error| ScanError::Internal {
+        image: manifest_digest.to_string(),
+        detail: error.to_string(),
+    })?;
     Ok(ScanOutcome {
         manifest_digest: manifest_digest.clone(),
         inventory,
@@ -127,160 +127,115 @@ pub fn match_inventory_outcome(
     })
 }
 
-/// Counts the compressed bytes of every layer of one image.
-struct CountingReader<'a> {
-    inner: Box<dyn Read + Send>,
-    total: &'a Cell<u64>,
-    limit: u64,
+/// The one matcher call: the findings of an inventory, sorted in the API's list
+/// order (severity, then name, then package, then version).
+pub fn match_findings(
+    database: &Database,
+    inventory: &Inventory,
+) -> Result<MatchReport, crscan_vulndb::MatchError> {
+    let mut report = match_inventory(database, inventory)?;
+    report.findings.sort_by(|left, right| left.api_order(right));
+    Ok(report)
 }
 
-impl Read for CountingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let count = self.inner.read(buf)?;
-        let total = self.total.get().saturating_add(count as u64);
-        self.total.set(total);
-        if total > self.limit {
-            return Err(io::Error::other(format!(
-                "image is larger than {} compressed bytes",
-                self.limit
-            )));
-        }
-        Ok(count)
-    }
-}
-
-/// Reads the image's layers (through the cache) into an inventory, without
-/// matching. Returns the platform manifest's digest with it.
+/// Resolves the image of a blob store and reads it (through the cache) into an
+/// inventory, without matching. Returns the platform manifest's digest with it.
 pub fn inventory_image(
     request: &ScanRequest<'_>,
 ) -> Result<(Digest, Inventory, ScanStats), ScanError> {
     let image = request.image.to_string();
-    let resolved = resolve_image(
+    let classify = |error| classify(&image, error);
+    let info = resolve_manifest(
         request.blobs,
         request.image,
         request.manifest,
+        None,
+        None,
         request.limits,
-    )?;
-    let catalog = Catalog::default();
-    let mut stats = ScanStats {
-        layers: resolved.layers.len(),
-        ..ScanStats::default()
-    };
-    let total = Cell::new(0u64);
-    // A layer listed more than once is read once; only such layers are kept for
-    // their later uses, since applying a layer consumes it.
-    let mut uses: HashMap<&Digest, usize> = HashMap::new();
-    for layer in &resolved.layers {
-        *uses.entry(&layer.digest).or_default() += 1;
-    }
-    let mut seen: HashMap<Digest, LayerContents> = HashMap::new();
-    // One budget for the whole image: layers read and layers taken from the cache
-    // hold their kept files in memory until the catalog has run.
-    let budget = MemoryBudget::from_limits(request.limits);
-    let mut view = FileView::new();
-    for layer in &resolved.layers {
-        if request.cancel.load(Ordering::SeqCst) {
-            return Err(ScanError::Cancelled { image });
-        }
-        let contents = if let Some(contents) = seen.get(&layer.digest) {
-            contents.clone()
-        } else if let Some(contents) = request.cache.and_then(|cache| cache.layer(&layer.digest)) {
-            stats.layers_from_cache += 1;
-            charge_cached(&budget, &contents)
-                .map_err(|error| classify(&image, error, total.get(), request.limits))?;
-            contents
-        } else {
-            let reader = match request.blobs.open_blob(&layer.digest) {
-                Ok(reader) => reader,
-                Err(error) if error.kind() == io::ErrorKind::NotFound && layer.foreign => {
-                    stats.layers_skipped += 1;
-                    continue;
-                }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    return Err(ScanError::UnreadableImage {
-                        image,
-                        detail: format!("layer {} is not in the registry", layer.digest),
-                    });
-                }
-                Err(error) => {
-                    return Err(ScanError::Internal {
-                        image,
-                        detail: format!("cannot open layer {}: {error}", layer.digest),
-                    });
-                }
-            };
-            let counting = CountingReader {
-                inner: reader,
-                total: &total,
-                limit: request.limits.max_image_bytes,
-            };
-            let contents =
-                read_layer_within(counting, &layer.digest, &catalog, request.limits, &budget)
-                    .map_err(|error| classify(&image, error, total.get(), request.limits))?;
-            stats.layers_read += 1;
-            if let Some(cache) = request.cache
-                && cache.put_layer(&contents).is_err()
-            {
-                stats.cache_write_failures += 1;
-            }
-            contents
-        };
-        if uses.get(&layer.digest).is_some_and(|count| *count > 1) {
-            seen.insert(layer.digest.clone(), contents.clone());
-        }
-        contents.apply_to(&mut view, &catalog);
-        // Files this layer replaced or whited out are no longer held.
-        budget.settle(view_bytes(&view));
-    }
-    stats.bytes_read = total.get();
-    if request.cancel.load(Ordering::SeqCst) {
-        return Err(ScanError::Cancelled { image });
-    }
-    let inventory = catalog.inventory(&view);
+    )
+    .map_err(classify)?;
+    let manifest_digest = info
+        .manifest_digest
+        .clone()
+        .unwrap_or_else(|| request.image.clone());
+    let (inventory, mut stats) = inventory_of(
+        request.blobs,
+        &info,
+        request.cache,
+        request.limits,
+        &Cancel(request.cancel),
+    )
+    .map_err(classify)?;
+    // The console shows an image's packages from its last scan on this node.
     if let Some(cache) = request.cache
-        && cache
-            .put_inventory(&resolved.manifest_digest, &inventory)
-            .is_err()
+        && cache.put_inventory(&manifest_digest, &inventory).is_err()
     {
         stats.cache_write_failures += 1;
     }
-    Ok((resolved.manifest_digest, inventory, stats))
+    Ok((manifest_digest, inventory, stats))
 }
 
-/// Charges the kept files of a layer taken from the cache to the scan's budget, as
-/// reading the layer would have.
-fn charge_cached(budget: &MemoryBudget, contents: &LayerContents) -> Result<(), ImageError> {
-    let place = format!("layer {}", contents.digest);
-    for file in &contents.files {
-        budget.charge(file.contents.len() as u64, &file.path, &place)?;
+/// The one path from a resolved image to its inventory: every layer from `cache`
+/// or streamed once from `blobs` (a caller without a cache passes none), applied in
+/// order to one view, catalogued.
+pub fn inventory_of(
+    blobs: &dyn BlobSource,
+    info: &ImageInfo,
+    cache: Option<&LayerCache>,
+    limits: &Limits,
+    progress: &dyn Progress,
+) -> Result<(Inventory, ScanStats), ImageError> {
+    let catalog = Catalog::default();
+    let cache = cache.map(|cache| cache as &dyn LayerStore);
+    let (view, stats) = read_layers(blobs, info, &catalog, cache, limits, progress)?;
+    if progress.cancelled() {
+        return Err(ImageError::Cancelled);
     }
-    Ok(())
+    Ok((catalog.inventory(&view), stats))
 }
 
-fn classify(image: &str, error: ImageError, read: u64, limits: &Limits) -> ScanError {
-    if matches!(error, ImageError::OverMemoryBudget { .. }) {
-        return ScanError::OverMemoryBudget {
-            image: image.to_owned(),
+/// Opens an image on disk (`oci:`, `oci-archive:`, `docker-archive:`, `dir:`) and
+/// reads it into an inventory: [`inventory_of`] without a cache, or for a root
+/// filesystem, which has no layers, the same catalogue over its files.
+pub fn inventory_source(
+    source: &ImageSource,
+    options: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<(ImageInfo, Inventory, ScanStats), ImageError> {
+    match crscan_image::open_image(source, options)? {
+        OpenedImage::Layers { blobs, info } => {
+            let (inventory, stats) = inventory_of(&blobs, &info, None, &options.limits, progress)?;
+            Ok((info, inventory, stats))
+        }
+        OpenedImage::RootFs { path, info } => {
+            progress.image_opened(&info);
+            let catalog = Catalog::default();
+            let view = crscan_image::read_root(&path, &catalog, &options.limits)?;
+            Ok((info, catalog.inventory(&view), ScanStats::default()))
+        }
+    }
+}
+
+/// The API's classification of an image reader's error.
+fn classify(image: &str, error: ImageError) -> ScanError {
+    let image = image.to_owned();
+    match error {
+        ImageError::Cancelled => ScanError::Cancelled { image },
+        error @ ImageError::OverMemoryBudget { .. } => ScanError::OverMemoryBudget {
+            image,
             detail: error.to_string(),
-        };
-    }
-    if read > limits.max_image_bytes {
-        return ScanError::OverLimit {
-            image: image.to_owned(),
-            detail: format!(
-                "more than {} compressed bytes (limit max_image_bytes)",
-                limits.max_image_bytes
-            ),
-        };
-    }
-    if error.is_limit() {
-        return ScanError::OverLimit {
-            image: image.to_owned(),
+        },
+        error if error.is_limit() => ScanError::OverLimit {
+            image,
             detail: error.to_string(),
-        };
-    }
-    ScanError::UnreadableImage {
-        image: image.to_owned(),
-        detail: error.to_string(),
+        },
+        error @ ImageError::Io { .. } => ScanError::Internal {
+            image,
+            detail: error.to_string(),
+        },
+        error => ScanError::UnreadableImage {
+            image,
+            detail: error.to_string(),
+        },
     }
 }

@@ -335,7 +335,7 @@ impl Scanner {
                 Err(error) => return (Err(error), None),
             };
             let outcome = scan_image(&ScanRequest {
-                blobs: &*blobs,
+                blobs: &crate::RegistryBlobs(blobs),
                 image: &digest,
                 manifest: None,
                 database: Some(&open.database),

@@ -6,9 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use crscan_image::LocalBlobs;
 use crscan_model::{Digest, DigestAlgorithm};
 use crscan_scanner::{
-    ErrorCode, LayerCache, OciLayoutBlobs, ScanError, ScanOutcome, ScanRequest, default_limits,
+    ErrorCode, LayerCache, RegistryBlobs, ScanError, ScanOutcome, ScanRequest, default_limits,
     inventory_image, match_inventory_outcome, open_database, scan_image,
 };
 use crscan_vulndb::{Database, LoadReport};
@@ -100,8 +101,12 @@ impl Layout {
         self.blob(&serde_json::to_vec(&index).unwrap())
     }
 
-    fn blobs(&self) -> OciLayoutBlobs {
-        OciLayoutBlobs::new(&self.root)
+    fn blobs(&self) -> LocalBlobs {
+        LocalBlobs::oci_layout(&self.root)
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 }
 
@@ -145,7 +150,7 @@ struct Fixture {
     image: Digest,
     layers: Vec<(Digest, usize)>,
     db: Database,
-    blobs: OciLayoutBlobs,
+    blobs: LocalBlobs,
     cancel: AtomicBool,
 }
 
@@ -265,7 +270,7 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
 
     // With the layer blobs gone, a second scan can only succeed from the cache.
     for (digest, _) in layers {
-        std::fs::remove_file(layout.blobs().blob_path(digest)).unwrap();
+        std::fs::remove_file(layout.blob_path(digest)).unwrap();
     }
     let second = fixture
         .scan_with(image, Some(db), Some(&cache), &limits)
@@ -286,8 +291,8 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
     );
     assert!(third.report.findings.iter().all(|v| v.package_type.is_os()));
 
-    // The stored inventory re-matches without any layer.
-    let inventory = cache.inventory(image).unwrap();
+    // An inventory re-matches without any layer.
+    let inventory = first.inventory.clone();
     let rematched = match_inventory_outcome(image, inventory, Some(db)).unwrap();
     assert_eq!(rematched.report.findings, first.report.findings);
 }
@@ -296,9 +301,7 @@ fn a_cached_layer_is_never_read_again_and_inventories_rematch() {
 fn an_index_resolves_to_linux_amd64() {
     let fixture = Fixture::new();
     let (layout, amd64) = (&fixture.layout, &fixture.image);
-    let amd64_size = std::fs::metadata(layout.blobs().blob_path(amd64))
-        .unwrap()
-        .len() as usize;
+    let amd64_size = std::fs::metadata(layout.blob_path(amd64)).unwrap().len() as usize;
     let empty = layout.layer(&[("etc/motd", b"arm".as_slice())]);
     let (arm64, arm64_bytes) = layout.manifest(&[empty], "arm64");
     let index = layout.index(&[
@@ -381,14 +384,18 @@ fn a_cancelled_scan_stops_with_cancelled() {
 /// The registry's blobs, with a hook that cancels the scan when a chosen layer is
 /// opened (as `OperationService.Cancel` would while the scan runs).
 struct CancelOnOpen<'a> {
-    inner: OciLayoutBlobs,
+    inner: LocalBlobs,
     layer: Digest,
     cancel: &'a AtomicBool,
     opened: std::sync::Mutex<Vec<Digest>>,
 }
 
-impl crscan_scanner::BlobSource for CancelOnOpen<'_> {
-    fn open_blob(&self, digest: &Digest) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+impl crscan_image::BlobSource for CancelOnOpen<'_> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn open_blob(&self, digest: &Digest) -> std::io::Result<crscan_image::Blob> {
         self.opened.lock().unwrap().push(digest.clone());
         if *digest == self.layer {
             self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -445,7 +452,7 @@ fn unreadable_images_are_failed_preconditions() {
     let (layout, layers) = (&fixture.layout, &fixture.layers);
     let limits = default_limits();
 
-    std::fs::remove_file(layout.blobs().blob_path(&layers[1].0)).unwrap();
+    std::fs::remove_file(layout.blob_path(&layers[1].0)).unwrap();
     let error = fixture.scan(&fixture.image, &limits).unwrap_err();
     assert_eq!(error.code(), ErrorCode::FailedPrecondition);
     assert!(
@@ -483,7 +490,7 @@ fn reads_from_the_registry_blob_store() {
             let bytes = std::fs::read(entry.path()).unwrap();
             store.put_bytes(&digest_of(&bytes), &bytes).await.unwrap();
         }
-        store
+        RegistryBlobs(std::sync::Arc::new(store))
     });
     let limits = default_limits();
     let outcome = scan_image(&ScanRequest {
@@ -514,4 +521,107 @@ fn reads_from_the_registry_blob_store() {
     })
     .unwrap();
     assert!(inventory.packages.iter().any(|p| p.name == "musl"));
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_diff_id_fails_the_scan_naming_it() {
+    let fixture = Fixture::new();
+    let (layout, layers) = (&fixture.layout, &fixture.layers);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [
+            digest_of(b"not the first layer").to_string(),
+            digest_of(b"not the second layer").to_string(),
+        ]}
+    }))
+    .unwrap();
+    let config_digest = layout.blob(&config);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest.to_string(), "size": config.len()},
+        "layers": layers.iter().map(|(digest, size)| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest.to_string(), "size": size})).collect::<Vec<_>>()
+    });
+    let image = layout.blob(&serde_json::to_vec(&manifest).unwrap());
+    let cache = LayerCache::open(fixture.dir.path().join("cache")).unwrap();
+    // Fresh layers and cached ones alike: the cache keeps each layer's diff ID.
+    fixture
+        .scan_with(
+            &fixture.image,
+            Some(&fixture.db),
+            Some(&cache),
+            &default_limits(),
+        )
+        .unwrap();
+    for cache in [None, Some(&cache)] {
+        let error = fixture
+            .scan_with(&image, Some(&fixture.db), cache, &default_limits())
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::FailedPrecondition, "{error}");
+        let message = error.to_string();
+        assert!(message.contains("layer 0"), "{message}");
+        assert!(message.contains(&layers[0].0.to_string()), "{message}");
+        assert!(message.contains("diff ID"), "{message}");
+    }
+}
+
+#[test]
+fn the_cache_drops_unreferenced_layers_and_stays_under_its_cap() {
+    let fixture = Fixture::new();
+    let layers = &fixture.layers;
+    let root = fixture.dir.path().join("cache");
+    let cache = LayerCache::open(&root).unwrap();
+    let limits = default_limits();
+    fixture
+        .scan_with(&fixture.image, Some(&fixture.db), Some(&cache), &limits)
+        .unwrap();
+    let base = layers[0].0.clone();
+    let only_base = |digest: &Digest| *digest == base;
+
+    // Within the grace period nothing goes; a dry run removes nothing.
+    let report = cache
+        .collect(&only_base, std::time::Duration::from_secs(3600), false)
+        .unwrap();
+    assert_eq!((report.unreferenced, report.kept), (0, 2));
+    let report = cache
+        .collect(&only_base, std::time::Duration::ZERO, true)
+        .unwrap();
+    assert_eq!((report.unreferenced, report.kept), (1, 1));
+    assert!(cache.layer(&layers[1].0).is_some());
+
+    let report = cache
+        .collect(&only_base, std::time::Duration::ZERO, false)
+        .unwrap();
+    assert_eq!((report.unreferenced, report.kept), (1, 1));
+    assert!(cache.layer(&layers[1].0).is_none());
+    assert!(cache.layer(&base).is_some());
+
+    // A cap smaller than two entries keeps only the one used last.
+    let kept_bytes = report.kept_bytes;
+    let capped = LayerCache::open(&root)
+        .unwrap()
+        .with_max_bytes(Some(kept_bytes + 1));
+    let second = capped
+        .scan_layers_of(&fixture, &limits)
+        .expect("the scan succeeds with a capped cache");
+    assert_eq!(second, 1, "the evicted layer is read again");
+    assert!(capped.layer(&base).is_none(), "the older entry was evicted");
+    assert!(capped.layer(&layers[1].0).is_some());
+}
+
+/// Scans the fixture's image with this cache; returns how many layers were read.
+trait ScanLayers {
+    fn scan_layers_of(&self, fixture: &Fixture, limits: &crscan_image::Limits) -> Option<usize>;
+}
+
+impl ScanLayers for LayerCache {
+    fn scan_layers_of(&self, fixture: &Fixture, limits: &crscan_image::Limits) -> Option<usize> {
+        fixture
+            .scan_with(&fixture.image, Some(&fixture.db), Some(self), limits)
+            .ok()
+            .map(|outcome| outcome.stats.layers_read)
+    }
 }

@@ -7,15 +7,15 @@
 //! `CRSCAN_REQUIRE_TOOLS=1`, which makes a missing tool a failure.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 mod common;
+use common::images::{sha256_hex, write_image, write_image_with_filler};
+use common::server::{Server, image_id, push, ready_results, wait_for_results};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
@@ -23,266 +23,6 @@ const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
 
 fn tools_present() -> bool {
     common::tools_present(&["skopeo", "curl", "jq"], false)
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes an OCI layout with one tagged image: Alpine 3.4 with an old apk database,
-/// Jinja2 2.10, and an npm lockfile with old lodash and minimist.
-fn write_image(root: &Path, tag: &str) {
-    write_image_with_filler(root, tag, 0);
-}
-
-/// Pseudo-random bytes (splitmix64): gzip cannot shrink them, so every byte is
-/// stored and read back.
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut bytes = vec![0u8; len];
-    for chunk in bytes.chunks_mut(8) {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
-    }
-    bytes
-}
-
-/// Bytes of each file in the filler layer of [`write_image_with_filler`]: random, so
-/// that the layer stays far below the scanner's decompression-ratio limit.
-const FILLER_FILE_BYTES: usize = 64;
-
-/// [`write_image`], with a third layer of `filler_files` small files of random bytes
-/// when `filler_files` is not 0: the packages and findings are the same, and the
-/// scan takes as long as walking that layer does. A scan's cost is mostly per tar
-/// entry (about 50 µs each in a debug build), not per byte (a 96 MiB file takes
-/// under a second), so many small files make a slow scan from a small image.
-fn write_image_with_filler(root: &Path, tag: &str, filler_files: usize) {
-    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-    std::fs::write(
-        root.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let blob = |bytes: &[u8]| -> (String, usize) {
-        let hex = sha256(bytes);
-        std::fs::write(root.join("blobs/sha256").join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let layer = |files: &[(&str, &[u8])]| -> (String, usize, String) {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (path, contents) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(contents.len() as u64);
-            header.set_mode(0o644);
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_cksum();
-            builder.append_data(&mut header, path, *contents).unwrap();
-        }
-        let tar = builder.into_inner().unwrap();
-        let diff_id = format!("sha256:{}", sha256(&tar));
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(&tar).unwrap();
-        let (digest, size) = blob(&encoder.finish().unwrap());
-        (digest, size, diff_id)
-    };
-    let installed = std::fs::read(format!("{DATA}/catalog/apk/trivy/installed")).unwrap();
-    let os_release =
-        b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.4.6\nPRETTY_NAME=\"Alpine Linux v3.4\"\n";
-    let base = layer(&[
-        ("etc/os-release", os_release),
-        ("lib/apk/db/installed", &installed),
-    ]);
-    let metadata = b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n";
-    let lock = serde_json::to_vec(&json!({
-        "name": "app", "version": "1.0.0", "lockfileVersion": 2, "requires": true,
-        "packages": {
-            "": {"name": "app", "version": "1.0.0", "dependencies": {"lodash": "4.17.15", "minimist": "1.2.5"}},
-            "node_modules/lodash": {"version": "4.17.15"},
-            "node_modules/minimist": {"version": "1.2.5"}
-        },
-        "dependencies": {"lodash": {"version": "4.17.15"}, "minimist": {"version": "1.2.5"}}
-    }))
-    .unwrap();
-    let app = layer(&[
-        (
-            "usr/lib/python3.5/site-packages/Jinja2-2.10.dist-info/METADATA",
-            metadata,
-        ),
-        ("app/package-lock.json", &lock),
-    ]);
-    let mut layers = vec![base, app];
-    if filler_files > 0 {
-        let data = random_bytes(filler_files * FILLER_FILE_BYTES);
-        let names: Vec<String> = (0..filler_files)
-            .map(|index| format!("opt/filler/{}/{index}.bin", index / 1000))
-            .collect();
-        let files: Vec<(&str, &[u8])> = names
-            .iter()
-            .zip(data.chunks(FILLER_FILE_BYTES))
-            .map(|(name, contents)| (name.as_str(), contents))
-            .collect();
-        layers.push(layer(&files));
-    }
-    let diff_ids: Vec<&String> = layers.iter().map(|(_, _, diff_id)| diff_id).collect();
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids}
-    }))
-    .unwrap();
-    let (config_digest, config_size) = blob(&config);
-    let layers: Vec<Value> = layers
-        .iter()
-        .map(|(digest, size, _)| {
-            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
-        })
-        .collect();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": layers
-    }))
-    .unwrap();
-    let (manifest_digest, manifest_size) = blob(&manifest);
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": tag}}]
-    });
-    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-}
-
-/// A running `crscan serve`, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(data_dir: &Path, workers: usize, store: Option<&str>) -> Server {
-        Server::start_with(data_dir, workers, store, None)
-    }
-
-    /// [`Server::start`] with a configuration file (`--config`).
-    fn start_with(
-        data_dir: &Path,
-        workers: usize,
-        store: Option<&str>,
-        config: Option<&Path>,
-    ) -> Server {
-        std::fs::create_dir_all(data_dir).unwrap();
-        // One log per start, numbered, so a restarted server's log is its own.
-        let starts = std::fs::read_dir(data_dir)
-            .unwrap()
-            .filter(|entry| {
-                entry
-                    .as_ref()
-                    .is_ok_and(|entry| entry.file_name().to_string_lossy().starts_with("serve-"))
-            })
-            .count();
-        let log = data_dir.join(format!("serve-{starts}.log"));
-        let mut command = Command::new(CRSCAN);
-        command.arg("serve");
-        if let Some(url) = store {
-            command.args(["--store", url]);
-        }
-        match config {
-            Some(config) => command.arg("--config").arg(config),
-            None => command.env_remove("CRSCAN_CONFIG"),
-        };
-        command
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--workers", &workers.to_string()])
-            .env_remove("CRSCAN_TOKENS")
-            .env_remove("CRSCAN_DB")
-            .env_remove("CRSCAN_STORE")
-            .env("NO_COLOR", "1")
-            // Tests reach no network: no background database download.
-            .env("CRSCAN_DB_AUTO_UPDATE", "0")
-            .stderr(std::fs::File::create(&log).unwrap());
-        let (child, port) = common::spawn_serve(command);
-        Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Calls the API with curl; returns the HTTP status and the JSON body (or Null).
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let mut command = Command::new("curl");
-        command
-            .args(["-sS", "-g", "-X", method, "-w", "\n%{http_code}"])
-            .arg(format!("{}{}", self.url, path));
-        for (name, value) in headers {
-            command.args(["-H", &format!("{name}: {value}")]);
-        }
-        if let Some(body) = body {
-            command.args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                &body.to_string(),
-            ]);
-        }
-        let output = command.output().unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        let status = code.trim().parse().unwrap_or(0);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call("GET", path, None, &[]);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Polls an operation until it is done.
-    fn wait(&self, operation_id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let operation = self.get(&format!("/operations/{operation_id}"));
-            if operation["done"] == true {
-                return operation;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "operation {operation_id} never finished: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn build_database(data_dir: &Path) {
@@ -314,30 +54,6 @@ fn build_database_from(data_dir: &Path, feeds: &[&str]) {
     );
 }
 
-fn push(server: &Server, layout: &Path, tag: &str, repository: &str) -> String {
-    let digest_file = layout.with_extension("digest");
-    let output = Command::new("skopeo")
-        .args(["copy", "--dest-tls-verify=false", "--digestfile"])
-        .arg(&digest_file)
-        .arg(format!("oci:{}:{tag}", layout.display()))
-        .arg(format!(
-            "docker://{}/{repository}",
-            server.url.trim_start_matches("http://")
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::read_to_string(digest_file)
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-/// The id of the image with `digest` in `repository` (`app`, `other/service`).
 /// Writes the test image under `dir/image` and pushes it as `default/app:1.0`;
 /// returns the image id.
 fn push_test_image(server: &Server, dir: &Path) -> String {
@@ -345,20 +61,6 @@ fn push_test_image(server: &Server, dir: &Path) -> String {
     write_image(&layout, "1.0");
     let digest = push(server, &layout, "1.0", "default/app:1.0");
     image_id(server, &digest, "app")
-}
-
-fn image_id(server: &Server, digest: &str, repository: &str) -> String {
-    let images = server.get("/container-registry/v1/images?folderId=default&pageSize=1000");
-    let suffix = format!("/{repository}");
-    images["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|image| {
-            image["digest"] == digest && image["name"].as_str().unwrap().ends_with(&suffix)
-        })
-        .map(|image| image["id"].as_str().unwrap().to_owned())
-        .unwrap()
 }
 
 /// The bash block under "## CI example" in the README.
@@ -391,7 +93,7 @@ impl Postgres {
             return None;
         };
         let stamp = format!("{}-{:?}", std::process::id(), Instant::now());
-        let name = format!("crscan_e2e_{}", &sha256(stamp.as_bytes())[..12]);
+        let name = format!("crscan_e2e_{}", &sha256_hex(stamp.as_bytes())[..12]);
         let status = Command::new("psql")
             .arg(&admin_url)
             .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
@@ -1452,31 +1154,6 @@ on_both_stores!(
     a_database_change_rescans_stored_images_from_the_layer_cache_on_postgres,
     database_change
 );
-
-/// The READY results of an image, newest first.
-fn ready_results(server: &Server, image: &str) -> Vec<Value> {
-    let list = server.get(&format!(
-        "/container-registry/v1/scans?imageId={image}&filter=status%3D%22READY%22&orderBy=scannedAt%20desc"
-    ));
-    list["scanResults"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until the image has `count` READY results; returns the newest.
-fn wait_for_results(server: &Server, image: &str, count: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let results = ready_results(server, image);
-        if results.len() >= count {
-            return results[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no rescan after the database changed: {results:?}\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn database_change(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();

@@ -6,11 +6,10 @@
 //! `--fail-on`; [`sbom_input`] reads back a CycloneDX document crscan wrote, so that
 //! a stored inventory can be matched again.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crscan_model::{Finding, PackageType, SeverityCounts};
+use crscan_model::{Finding, SeverityCounts};
 use serde::Serialize;
 
 use crate::ReportError;
@@ -141,39 +140,6 @@ impl ScanDocument {
     }
 }
 
-/// Merges findings that differ only in where the package was found: the same flaw
-/// in the same package (type, name, installed version and purl) found both installed
-/// and in a lockfile is one finding with both locations. Order is kept (first
-/// occurrence), and so is the first finding's layer.
-pub fn merge_locations(findings: Vec<Finding>) -> Vec<Finding> {
-    let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
-    let mut index: BTreeMap<(String, PackageType, String, String, String), usize> = BTreeMap::new();
-    for finding in findings {
-        let key = (
-            finding.id.clone(),
-            finding.package_type,
-            finding.package_name.clone(),
-            finding.installed_version.clone(),
-            finding.purl.clone(),
-        );
-        match index.get(&key) {
-            Some(position) => {
-                let kept = &mut merged[*position];
-                for location in finding.locations {
-                    if !kept.locations.contains(&location) {
-                        kept.locations.push(location);
-                    }
-                }
-            }
-            None => {
-                index.insert(key, merged.len());
-                merged.push(finding);
-            }
-        }
-    }
-    merged
-}
-
 /// A duration in seconds, as people say it (`45s`, `12m`, `5h 3m`, `2d 4h`).
 pub fn format_age(seconds: i64) -> String {
     if seconds < 120 {
@@ -189,8 +155,6 @@ pub fn format_age(seconds: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crscan_model::{FindingStatus, Severity, SeveritySource};
-
     use super::*;
 
     #[test]
@@ -199,48 +163,6 @@ mod tests {
             assert_eq!(format.as_str().parse::<ScanFormat>().ok(), Some(format));
         }
         assert!("xml".parse::<ScanFormat>().is_err());
-    }
-
-    #[test]
-    fn the_same_package_in_two_places_is_one_finding() {
-        let finding = |location: &str| Finding {
-            id: "CVE-2020-8203".to_owned(),
-            aliases: Vec::new(),
-            advisories: Vec::new(),
-            references: Vec::new(),
-            summary: None,
-            description: None,
-            severity: Severity::High,
-            severity_source: SeveritySource::None,
-            cvss: None,
-            package_name: "lodash".to_owned(),
-            source_package: None,
-            installed_version: "4.17.15".to_owned(),
-            fixed_by: Some("4.17.20".to_owned()),
-            status: FindingStatus::Fixed,
-            package_type: PackageType::Npm,
-            ecosystem: "npm".to_owned(),
-            purl: "pkg:npm/lodash@4.17.15".to_owned(),
-            binary_packages: Vec::new(),
-            layer_digest: None,
-            locations: vec![location.to_owned()],
-            advisory_link: None,
-        };
-        let mut other = finding("/b/package-lock.json");
-        other.id = "CVE-2021-23337".to_owned();
-        let merged = merge_locations(vec![
-            finding("/a/node_modules/lodash/package.json"),
-            other,
-            finding("/a/package-lock.json"),
-        ]);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(
-            merged[0].locations,
-            [
-                "/a/node_modules/lodash/package.json",
-                "/a/package-lock.json"
-            ]
-        );
     }
 
     #[test]

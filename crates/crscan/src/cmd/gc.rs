@@ -1,7 +1,8 @@
-//! `crscan gc`: garbage collection of unreferenced blobs and manifests. A dry run by
-//! default: it lists what it would delete and says how to delete; `--delete` deletes
-//! and lists each deleted blob once. Blobs younger than the grace period are kept,
-//! and the summary says how many and why.
+//! `crscan gc`: garbage collection of unreferenced blobs and manifests, and of the
+//! layer cache's entries for layers no stored image references
+//! (`crscan_scanner::gc`). A dry run by default: it lists what it would delete and
+//! says how to delete; `--delete` deletes and lists each deleted blob once. Blobs
+//! younger than the grace period are kept, and the summary says how many and why.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crscan_registry::{GcOptions, Limits, Registry};
+use crscan_scanner::gc;
 
 /// Arguments of `crscan gc`.
 #[derive(Debug, clap::Args)]
@@ -22,9 +24,14 @@ pub struct GcArgs {
     /// Delete instead of only listing.
     #[arg(long)]
     pub delete: bool,
-    /// Keep unreferenced blobs younger than this many seconds (pushes in progress).
+    /// Keep unreferenced blobs and cache entries younger than this many seconds
+    /// (pushes and scans in progress).
     #[arg(long, default_value_t = 3600)]
     pub grace_seconds: u64,
+    /// Also evict the least recently used layer cache entries past this many bytes
+    /// (as `crscan serve --cache-max-bytes`); 0: no cap.
+    #[arg(long, env = "CRSCAN_CACHE_MAX_BYTES", default_value_t = 0)]
+    pub cache_max_bytes: u64,
 }
 
 pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
@@ -44,12 +51,14 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let (store, blobs) = super::serve::open_stores(&args.data_dir, args.store.as_deref()).await?;
         let registry = Registry::new(store.clone(), blobs, Limits::default());
+        let cache = super::serve::open_cache(&args.data_dir, Some(args.cache_max_bytes))?;
         let options = GcOptions {
             dry_run: !args.delete,
             grace: Duration::from_secs(args.grace_seconds),
             ..GcOptions::default()
         };
-        let report = registry.gc(&options).await.context("garbage collection failed")?;
+        let outcome = gc::collect(&registry, &cache, &options).await?;
+        let report = &outcome.registry;
         let (verb, listed) = if args.delete {
             ("deleted", &report.deleted_blobs)
         } else {
@@ -81,6 +90,11 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
                 report.kept_recent, args.grace_seconds
             );
         }
+        let cache = &outcome.cache;
+        eprintln!(
+            "layer cache: {} entries of unreferenced layers and {} past the size cap ({} bytes) {verb}, {} kept ({} bytes)",
+            cache.unreferenced, cache.evicted, cache.freed_bytes, cache.kept, cache.kept_bytes
+        );
         store.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })

@@ -1,16 +1,16 @@
 //! Reading an image into an inventory, and writing the rendered document, shared by
 //! `crscan sbom` and `crscan scan`.
 //!
-//! Reads the image once (`crscan-image`), keeping only the files the detectors asked
-//! for, and catalogues it (`crscan-catalog`). A progress bar over the layers' bytes
-//! is drawn on stderr only when stderr is a terminal.
+//! The image goes through the scan path the server takes
+//! (`crscan_scanner::inventory_source`: the one manifest resolver, the layers read
+//! once, the one catalogue and merge), without a layer cache. A progress bar over
+//! the layers' bytes is drawn on stderr only when stderr is a terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use crscan_catalog::Catalog;
 use crscan_distribution::{ImageReference, Version};
 use crscan_image::{ImageInfo, ImageSource, LayerInfo, NoProgress, Progress, ReadOptions};
 use crscan_model::{Diagnostic, Inventory};
@@ -60,17 +60,16 @@ fn read_local(
         ..ReadOptions::default()
     };
     options.limits.memory_budget_bytes = memory_budget_mib.saturating_mul(1 << 20);
-    let catalog = Catalog::default();
     let bar = std::io::stderr().is_terminal().then(LayerProgress::new);
     let progress: &dyn Progress = match &bar {
         Some(bar) => bar,
         None => &NoProgress,
     };
-    let read = crscan_image::read_image(&source, &options, &catalog, progress);
+    let read = crscan_scanner::inventory_source(&source, &options, progress);
     if let Some(bar) = &bar {
         bar.bar.finish_and_clear();
     }
-    let (info, view) = read.map_err(|error| {
+    let (info, inventory, _) = read.map_err(|error| {
         let hint = if matches!(error, crscan_image::ImageError::OverMemoryBudget { .. }) {
             format!(" with --memory-budget-mib {memory_budget_mib} (raise it to read this image)")
         } else {
@@ -78,7 +77,6 @@ fn read_local(
         };
         anyhow::Error::new(error).context(format!("cannot read image {shown}{hint}"))
     })?;
-    let inventory = catalog.inventory(&view);
     Ok((subject(&info), inventory))
 }
 

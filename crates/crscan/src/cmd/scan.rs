@@ -1,8 +1,8 @@
 //! `crscan scan IMAGE`: the known vulnerabilities of an image.
 //!
 //! Reads and catalogues the image as `crscan sbom` does (or reads a stored CycloneDX
-//! inventory with `--sbom`), matches the inventory against the local database
-//! (`crscan-vulndb`), applies the ignore rules and the severity filter
+//! inventory with `--sbom`), matches the inventory against the local database with
+//! the server's one matcher call (`crscan_scanner::match_findings`), applies the ignore rules and the severity filter
 //! (`crscan_report::scan::Policy`) and renders the report (`crscan-report`). The
 //! document goes to stdout or `--output`; progress and diagnostics go to stderr.
 //! The exit status follows `crscan_report::scan::ExitRule`, or is 2 on an error.
@@ -14,9 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use crscan_model::Severity;
 use crscan_report::sbom::{SbomDocument, format_unix_seconds};
-use crscan_report::scan::{
-    DatabaseSummary, ExitRule, Policy, ScanDocument, ScanFormat, merge_locations,
-};
+use crscan_report::scan::{DatabaseSummary, ExitRule, Policy, ScanDocument, ScanFormat};
 use crscan_vulndb::Database;
 
 use super::db::DEFAULT_DB_PATH;
@@ -145,7 +143,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let sbom = SbomDocument::new(subject, inventory, generator);
     let started = Instant::now();
-    let report = crscan_vulndb::match_inventory(&database, &sbom.inventory)
+    let report = crscan_scanner::match_findings(&database, &sbom.inventory)
         .with_context(|| format!("cannot match against database {}", args.db.display()))?;
     let match_time = started.elapsed();
     image_input::report_diagnostics(&report.diagnostics, args.verbose, "matching");
@@ -160,9 +158,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ignore,
         today: today.clone(),
     };
-    // The same package found installed and in a lockfile is one package to report.
-    let findings = merge_locations(report.findings.clone());
-    let outcome = policy.apply(findings);
+    let outcome = policy.apply(report.findings.clone());
     let status = outcome.exit_status(ExitRule {
         fail_on: args.fail_on,
         exit_code: args.exit_code,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crscan_api::{AppState, Auth, Role};
 use crscan_blob::BlobStore;
-use crscan_registry::{GcOptions, Limits, Registry};
+use crscan_registry::{Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
 use crscan_scanner::{DatabaseCheck, LayerCache};
 use crscan_store::Store;
@@ -101,6 +101,10 @@ pub struct Settings {
     /// each client dialled].
     #[arg(long, env = "CRSCAN_PUBLIC_ADDRESS")]
     pub public_address: Option<String>,
+    /// Largest size of the layer cache in bytes; past it, the least recently used
+    /// layers are removed (read again when next needed); 0: no cap [default: 0].
+    #[arg(long, env = "CRSCAN_CACHE_MAX_BYTES")]
+    pub cache_max_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -131,6 +135,7 @@ impl Settings {
             tls_cert: self.tls_cert.or(file.tls_cert),
             tls_key: self.tls_key.or(file.tls_key),
             public_address: self.public_address.or(file.public_address),
+            cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
         }
     }
 }
@@ -183,6 +188,13 @@ pub(crate) async fn open_stores(
         .await
         .with_context(|| format!("cannot open the blob store in {}", data_dir.display()))?;
     Ok((store, Arc::new(blobs)))
+}
+
+/// Opens the layer cache of a data directory, capped at `max_bytes`.
+pub(crate) fn open_cache(data_dir: &Path, max_bytes: Option<u64>) -> anyhow::Result<LayerCache> {
+    Ok(LayerCache::open(data_dir.join("cache"))
+        .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?
+        .with_max_bytes(max_bytes))
 }
 
 pub(crate) fn init_logging() {
@@ -242,13 +254,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "refusing to listen on non-loopback address {listen} without tokens; set CRSCAN_TOKENS or [[tokens]] in the config"
         );
     }
-    let limits = Limits {
-        manifest_bytes: settings
-            .manifest_limit_bytes
-            .unwrap_or(Limits::default().manifest_bytes),
-    };
     let gc_hours = settings.gc_interval_hours.unwrap_or(24);
     let db_update_hours = settings.db_update_interval_hours.unwrap_or(12);
+    let cache_max_bytes = settings.cache_max_bytes;
     let db_path = settings
         .db
         .clone()
@@ -282,6 +290,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(layers) = settings.scan_max_layers {
         worker_config.limits.max_layers = layers;
     }
+    if let Some(bytes) = settings.manifest_limit_bytes {
+        worker_config.limits.max_manifest_bytes = bytes as u64;
+    }
+    // One manifest limit: what the registry accepts is what a scan reads.
+    let limits = Limits::from_image(&worker_config.limits);
     if let Some(seconds) = settings.scan_lease_seconds {
         worker_config.lease = Duration::from_secs(seconds.max(1));
     }
@@ -316,25 +329,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let scan_blobs = blobs.clone();
         let registry = Registry::new(store.clone(), blobs, limits);
-        let cache = LayerCache::open(data_dir.join("cache"))
-            .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?;
+        let cache = open_cache(&data_dir, cache_max_bytes)?;
         check_database(&database_check, &db_from);
-        let scanner = Scanner::new(store.clone(), scan_blobs, cache, worker_config);
+        let scanner = Scanner::new(store.clone(), scan_blobs, cache.clone(), worker_config);
         scanner.start();
         if gc_hours > 0 {
-            let background = registry.clone();
-            tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(Duration::from_secs(gc_hours * 3600));
-                ticker.tick().await;
-                loop {
-                    ticker.tick().await;
-                    let options = GcOptions { dry_run: false, ..GcOptions::default() };
-                    match background.gc(&options).await {
-                        Ok(report) => tracing::info!(deleted = report.deleted, freed_bytes = report.freed_bytes, "background gc finished"),
-                        Err(error) => tracing::warn!(%error, "background gc failed"),
-                    }
-                }
-            });
+            crscan_scanner::gc::spawn_background(
+                registry.clone(),
+                cache,
+                Duration::from_secs(gc_hours * 3600),
+            );
         }
         if db_update_hours > 0 {
             let db_path = database_check.path.clone();
@@ -559,6 +563,7 @@ mod tests {
         "tls_cert",
         "tls_key",
         "public_address",
+        "cache_max_bytes",
     ];
 
     #[test]
@@ -613,6 +618,7 @@ db_update_interval_hours = 0
 tls_cert = "/etc/crscan/cert.pem"
 tls_key = "/etc/crscan/key.pem"
 public_address = "crscan.example.com:443"
+cache_max_bytes = 3000
 
 [[tokens]]
 token = "secret-token-1"
@@ -635,6 +641,7 @@ roles = ["admin"]
         assert_eq!(settings.scan_memory_budget_mib, Some(64));
         assert_eq!(settings.gc_interval_hours, Some(0));
         assert_eq!(settings.db_update_interval_hours, Some(0));
+        assert_eq!(settings.cache_max_bytes, Some(3000));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
         assert_eq!(

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod images;
+pub mod server;
+
 const SCHEMAS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../crscan-report/tests/schemas"
