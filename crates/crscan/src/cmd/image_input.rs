@@ -12,19 +12,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use crscan_distribution::{ImageReference, Version};
-use crscan_image::{ImageInfo, ImageSource, LayerInfo, NoProgress, Progress, ReadOptions};
-use crscan_model::{Diagnostic, Inventory};
+use crscan_image::{
+    ImageError, ImageInfo, ImageSource, LayerInfo, Limits, NoProgress, Progress, ReadOptions,
+};
+use crscan_model::{Diagnostic, Digest, Inventory};
 use crscan_report::sbom::{Generator, Subject, SubjectLayer};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::remote::RemoteArgs;
+use super::remote::{RemoteArgs, RemoteBlobs};
 
 /// How many diagnostics are printed without `--verbose`.
 const DIAGNOSTICS_SHOWN: usize = 5;
 
 /// Reads and catalogues the image named `image` (`oci:PATH[:TAG]`, …, or a remote
-/// `docker://HOST/REPO[:TAG|@DIGEST]`, fetched first by [`super::remote`]), holding at
-/// most `memory_budget_mib` MiB of the files the detectors read.
+/// `docker://HOST/REPO[:TAG|@DIGEST]`, whose blobs [`super::remote::RemoteBlobs`]
+/// streams from the registry), holding at most `memory_budget_mib` MiB of the files
+/// the detectors read.
 pub fn read_inventory(
     image: &str,
     platform: Option<&str>,
@@ -32,52 +35,97 @@ pub fn read_inventory(
     memory_budget_mib: u64,
 ) -> anyhow::Result<(Subject, Inventory)> {
     if ImageReference::is_remote(image) {
-        let reference = ImageReference::parse(image)?;
-        let fetched = super::remote::fetch(&reference, platform, remote)
-            .with_context(|| format!("cannot read image {image}"))?;
-        let (mut subject, inventory) =
-            read_local(&fetched.source(), image, None, memory_budget_mib)?;
-        subject.name = image.to_owned();
-        subject.repo_tags = match &reference.version {
-            Version::Tag(tag) => vec![format!("{}/{}:{tag}", reference.host, reference.repository)],
-            Version::Digest(_) => Vec::new(),
-        };
-        return Ok((subject, inventory));
+        return read_remote(image, platform, remote, memory_budget_mib);
     }
-    read_local(image, image, platform, memory_budget_mib)
+    read_local(image, platform, memory_budget_mib)
 }
 
-/// Reads and catalogues a local image; `shown` names it in errors.
+/// Reads and catalogues a remote image through the same manifest resolver and layer
+/// loop as a local one, each blob streamed once from the registry.
+fn read_remote(
+    image: &str,
+    platform: Option<&str>,
+    remote: &RemoteArgs,
+    memory_budget_mib: u64,
+) -> anyhow::Result<(Subject, Inventory)> {
+    let cannot = || format!("cannot read image {image}");
+    let reference = ImageReference::parse(image)?;
+    let blobs = RemoteBlobs::open(&reference, platform, remote).with_context(cannot)?;
+    let limits = limits(memory_budget_mib);
+    let (digest, bytes, media_type) = blobs.manifest();
+    let digest: Digest = digest
+        .parse()
+        .map_err(|error| anyhow::anyhow!("manifest digest {digest:?} is not valid: {error}"))
+        .with_context(cannot)?;
+    // The platform was chosen when the manifest was fetched: this is an image manifest.
+    let mut info = crscan_image::resolve_manifest(
+        &blobs,
+        &digest,
+        Some(bytes),
+        Some(media_type),
+        None,
+        &limits,
+    )
+    .map_err(|error| read_error(error, image, memory_budget_mib))?;
+    info.source = image.to_owned();
+    info.repo_tags = match &reference.version {
+        Version::Tag(tag) => vec![format!("{}/{}:{tag}", reference.host, reference.repository)],
+        Version::Digest(_) => Vec::new(),
+    };
+    let (inventory, _) = with_progress(|progress| {
+        crscan_scanner::inventory_of(&blobs, &info, None, &limits, progress)
+    })
+    .map_err(|error| read_error(error, image, memory_budget_mib))?;
+    Ok((subject(&info), inventory))
+}
+
+/// Reads and catalogues a local image.
 fn read_local(
     image: &str,
-    shown: &str,
     platform: Option<&str>,
     memory_budget_mib: u64,
 ) -> anyhow::Result<(Subject, Inventory)> {
-    let source = ImageSource::parse(image).with_context(|| format!("cannot read image {shown}"))?;
-    let mut options = ReadOptions {
+    let source = ImageSource::parse(image).with_context(|| format!("cannot read image {image}"))?;
+    let options = ReadOptions {
         platform: platform.map(str::to_owned),
-        ..ReadOptions::default()
+        limits: limits(memory_budget_mib),
     };
-    options.limits.memory_budget_bytes = memory_budget_mib.saturating_mul(1 << 20);
+    let (info, inventory, _) =
+        with_progress(|progress| crscan_scanner::inventory_source(&source, &options, progress))
+            .map_err(|error| read_error(error, image, memory_budget_mib))?;
+    Ok((subject(&info), inventory))
+}
+
+/// The default limits, with the memory budget asked for.
+fn limits(memory_budget_mib: u64) -> Limits {
+    Limits {
+        memory_budget_bytes: memory_budget_mib.saturating_mul(1 << 20),
+        ..Limits::default()
+    }
+}
+
+/// Runs `read` with a progress bar on stderr when stderr is a terminal.
+fn with_progress<T>(read: impl FnOnce(&dyn Progress) -> T) -> T {
     let bar = std::io::stderr().is_terminal().then(LayerProgress::new);
     let progress: &dyn Progress = match &bar {
         Some(bar) => bar,
         None => &NoProgress,
     };
-    let read = crscan_scanner::inventory_source(&source, &options, progress);
+    let result = read(progress);
     if let Some(bar) = &bar {
         bar.bar.finish_and_clear();
     }
-    let (info, inventory, _) = read.map_err(|error| {
-        let hint = if matches!(error, crscan_image::ImageError::OverMemoryBudget { .. }) {
-            format!(" with --memory-budget-mib {memory_budget_mib} (raise it to read this image)")
-        } else {
-            String::new()
-        };
-        anyhow::Error::new(error).context(format!("cannot read image {shown}{hint}"))
-    })?;
-    Ok((subject(&info), inventory))
+    result
+}
+
+/// The error of reading `shown`, with a hint when it was over the memory budget.
+fn read_error(error: ImageError, shown: &str, memory_budget_mib: u64) -> anyhow::Error {
+    let hint = if matches!(error, ImageError::OverMemoryBudget { .. }) {
+        format!(" with --memory-budget-mib {memory_budget_mib} (raise it to read this image)")
+    } else {
+        String::new()
+    };
+    anyhow::Error::new(error).context(format!("cannot read image {shown}{hint}"))
 }
 
 /// The image reader's description of the image, as the report crate wants it.

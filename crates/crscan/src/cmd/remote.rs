@@ -1,26 +1,27 @@
 //! Remote images (`docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`) for `crscan scan` and
 //! `crscan sbom`, and the options that reach a registry.
 //!
-//! Fetches only what a scan needs: the manifest (one platform's, for an index), the
-//! configuration and the layers, each blob streamed once and checked against its
-//! digest (`crscan-distribution`). The blobs land in a private, temporary OCI image
-//! layout, which the same reader as a local image then reads
-//! ([`super::image_input::read_inventory`]): the findings of a remote image are those
-//! of its local copy by construction. The layout is removed when the scan ends.
-//!
-//! This is a thin adapter until the one blob-source interface of the scan path
-//! (issue #9) lands; then the remote blobs are handed to it without the detour
-//! through a temporary directory.
+//! A remote repository is one more [`BlobSource`] of the one scan path: the manifest
+//! is fetched by tag or digest (for an index, the chosen platform's, by digest), and
+//! then `crscan_image::resolve_manifest` and `crscan_scanner::inventory_of` read the
+//! image exactly as they read a local one. The configuration and each layer are
+//! fetched when the reader opens them, streamed once from the registry straight into
+//! the layer loop, and checked against their digests while they stream
+//! (`crscan-distribution`'s `BlobReader`, and the layer loop's own check). Nothing is
+//! written to disk; the findings of a remote image are those of its local copy by
+//! construction.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::io::{self, Read};
 
 use anyhow::Context;
+use bytes::Bytes;
 use crscan_distribution::client::FetchedManifest;
 use crscan_distribution::manifest::{self, Parsed};
 use crscan_distribution::{Client, ClientOptions, ImageReference, Version, credentials};
-use indicatif::{ProgressBar, ProgressStyle};
+use crscan_image::{Blob, BlobCheck, BlobSource};
+use crscan_model::Digest;
+use futures::StreamExt;
 
 /// How to reach the registry of a remote image.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,152 +55,156 @@ pub fn client(
     )?)
 }
 
-/// A temporary OCI layout holding one remote image; removed on drop.
-pub struct FetchedImage {
-    pub dir: PathBuf,
-    pub manifest_digest: String,
+/// Chunks of a blob buffered between the download and the layer loop.
+const CHUNKS_AHEAD: usize = 16;
+
+/// One image of a remote repository as a [`BlobSource`]: its configuration and
+/// layers, fetched from `/v2/REPO/blobs/` when opened, with the sizes its manifest
+/// declares.
+pub struct RemoteBlobs {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    repository: String,
+    /// The image manifest (one platform's, for an index), exactly as served.
+    manifest: FetchedManifest,
+    /// Declared sizes of the configuration and layers, by digest.
+    sizes: HashMap<String, u64>,
 }
 
-impl FetchedImage {
-    /// The layout as the image reader names it.
-    pub fn source(&self) -> String {
-        format!("oci:{}:{LAYOUT_TAG}", self.dir.display())
+impl RemoteBlobs {
+    /// Fetches the manifest `reference` names; for an index, the manifest of
+    /// `platform` (the host's when `None`, falling back to linux/amd64).
+    pub fn open(
+        reference: &ImageReference,
+        platform: Option<&str>,
+        remote: &RemoteArgs,
+    ) -> anyhow::Result<RemoteBlobs> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let client = client(&reference.host, remote.creds.as_deref(), remote.tls_verify)?;
+        let repository = reference.repository.clone();
+        let manifest = runtime.block_on(image_manifest(&client, reference, platform))?;
+        let Parsed::Image { config, layers } = &manifest.parsed else {
+            anyhow::bail!("{reference}: not an image manifest");
+        };
+        if config.is_none() {
+            anyhow::bail!("{reference}: the manifest names no configuration");
+        }
+        let sizes = config
+            .iter()
+            .chain(layers)
+            .map(|blob| (blob.digest.clone(), blob.size))
+            .collect();
+        Ok(RemoteBlobs {
+            runtime,
+            client,
+            repository,
+            manifest,
+            sizes,
+        })
+    }
+
+    /// The image manifest's digest, exact bytes and media type.
+    pub fn manifest(&self) -> (&str, &[u8], &str) {
+        (
+            &self.manifest.digest,
+            &self.manifest.bytes,
+            &self.manifest.media_type,
+        )
     }
 }
 
-impl Drop for FetchedImage {
-    fn drop(&mut self) {
-        // A leftover temporary directory is harmless; nothing else to do.
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-const LAYOUT_TAG: &str = "remote";
-
-/// Fetches the manifest, configuration and layers of `reference` (one platform's,
-/// for an index) into a temporary OCI layout.
-pub fn fetch(
-    reference: &ImageReference,
-    platform: Option<&str>,
-    remote: &RemoteArgs,
-) -> anyhow::Result<FetchedImage> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let client = client(&reference.host, remote.creds.as_deref(), remote.tls_verify)?;
-    let dir =
-        std::env::temp_dir().join(format!("crscan-remote-{}-{}", std::process::id(), unique()));
-    std::fs::create_dir_all(dir.join("blobs/sha256"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut fetched = FetchedImage {
-        dir,
-        manifest_digest: String::new(),
-    };
-    fetched.manifest_digest =
-        runtime.block_on(fetch_into(&client, reference, platform, &fetched.dir))?;
-    Ok(fetched)
-}
-
-fn unique() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-async fn fetch_into(
+/// The manifest `reference` names, or for an index the one of `platform`.
+async fn image_manifest(
     client: &Client,
     reference: &ImageReference,
     platform: Option<&str>,
-    dir: &Path,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<FetchedManifest> {
     let repository = reference.repository.as_str();
     let version = match &reference.version {
         Version::Tag(tag) => tag.clone(),
         Version::Digest(digest) => digest.to_string(),
     };
-    let mut manifest: FetchedManifest = client.manifest(repository, &version).await?;
-    if let Parsed::Index { manifests } = &manifest.parsed {
+    let mut fetched = client.manifest(repository, &version).await?;
+    if let Parsed::Index { manifests } = &fetched.parsed {
         let chosen = manifest::pick_platform(manifests, platform)
             .map_err(|reason| anyhow::anyhow!("{reference}: {reason}"))?;
         let digest = chosen.digest.clone();
-        manifest = client.manifest(repository, &digest).await?;
-        if matches!(manifest.parsed, Parsed::Index { .. }) {
+        fetched = client.manifest(repository, &digest).await?;
+        if matches!(fetched.parsed, Parsed::Index { .. }) {
             anyhow::bail!("{reference}: the index entry {digest} is an index itself");
         }
     }
-    let Parsed::Image { config, layers } = &manifest.parsed else {
-        anyhow::bail!("{reference}: not an image manifest");
-    };
-    let config = config
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("{reference}: the manifest names no configuration"))?;
-
-    let total: u64 = layers.iter().map(|layer| layer.size).sum();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(total);
-        let style = ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_message(format!("fetching {} layers", layers.len()));
-        bar
-    });
-    for blob in std::iter::once(config).chain(layers) {
-        let path = blob_path(dir, &blob.digest)?;
-        if path.exists() {
-            continue;
-        }
-        let reader = client
-            .blob(repository, &blob.digest, Some(blob.size))
-            .await?;
-        let partial = path.with_extension("partial");
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        let written = reader.copy_to(&mut file).await?;
-        drop(file);
-        std::fs::rename(&partial, &path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        if let Some(bar) = &bar
-            && !std::ptr::eq(blob, config)
-        {
-            bar.inc(written);
-        }
-    }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-
-    std::fs::write(blob_path(dir, &manifest.digest)?, &manifest.bytes)
-        .with_context(|| format!("cannot write to {}", dir.display()))?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::OCI_INDEX,
-        "manifests": [{
-            "mediaType": manifest.media_type,
-            "digest": manifest.digest,
-            "size": manifest.bytes.len(),
-            "annotations": {"org.opencontainers.image.ref.name": LAYOUT_TAG},
-        }],
-    });
-    std::fs::write(dir.join("index.json"), index.to_string())
-        .and_then(|()| std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#))
-        .with_context(|| format!("cannot write to {}", dir.display()))?;
-    Ok(manifest.digest)
+    Ok(fetched)
 }
 
-/// Where a blob goes in the layout; only sha256 and sha512 digests of the right
-/// length make a path, so no digest can name a file outside it.
-fn blob_path(dir: &Path, digest: &str) -> anyhow::Result<PathBuf> {
-    let parsed: crscan_model::Digest = digest
-        .parse()
-        .map_err(|error| anyhow::anyhow!("digest {digest:?} is not valid: {error}"))?;
-    let algorithm = parsed.algorithm().name();
-    let folder = dir.join("blobs").join(algorithm);
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("cannot create {}", folder.display()))?;
-    Ok(folder.join(parsed.hex()))
+impl BlobSource for RemoteBlobs {
+    fn open_blob(&self, digest: &Digest) -> io::Result<Blob> {
+        let text = digest.to_string();
+        let declared = self.sizes.get(&text).copied();
+        let mut reader = self
+            .runtime
+            .block_on(self.client.blob(&self.repository, &text, declared))
+            .map_err(|error| match error {
+                crscan_distribution::Error::NotFound { .. } => {
+                    io::Error::new(io::ErrorKind::NotFound, error)
+                }
+                error => io::Error::other(error),
+            })?;
+        let size = declared.or(reader.declared_length()).unwrap_or(0);
+        // The stream is pumped on the runtime while the layer loop reads the chunks
+        // already there; it stops when the reader is dropped.
+        let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        self.runtime.spawn(async move {
+            while let Some(chunk) = reader.next().await {
+                let failed = chunk.is_err();
+                if sender.send(chunk.map_err(io::Error::other)).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Blob {
+            reader: Box::new(ChannelReader {
+                receiver,
+                current: Bytes::new(),
+            }),
+            size,
+            check: BlobCheck::Digest,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "registry {} (repository {})",
+            self.client.host(),
+            self.repository
+        )
+    }
+}
+
+/// Reads the chunks of a blob's stream, in order.
+struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                // The stream ended cleanly: its bytes matched the digest and size.
+                None => return Ok(0),
+            }
+        }
+        let length = buffer.len().min(self.current.len());
+        buffer[..length].copy_from_slice(&self.current.split_to(length));
+        Ok(length)
+    }
 }
