@@ -187,8 +187,8 @@ const COLLECTIONS: [&str; 5] = [
 ];
 
 /// Decodes `%XX` escapes (a repository name is sent as `crp1%2Fapp`); text that is
-/// not valid UTF-8 afterwards is kept as it was.
-fn percent_decode(text: &str) -> String {
+/// not valid UTF-8 afterwards is kept as it was. The console's cookie uses it too.
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;
