@@ -11,12 +11,10 @@
 //! `CRSCAN_REQUIRE_TOOLS=1`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 mod common;
 
@@ -51,97 +49,6 @@ fn sdk_cache() -> Option<PathBuf> {
     Some(PathBuf::from(
         String::from_utf8(output.stdout).unwrap().trim(),
     ))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes an OCI layout with one tagged image: Alpine 3.4 with an old apk database,
-/// Jinja2 2.10, and an npm lockfile with old lodash and minimist.
-fn write_image(root: &Path, tag: &str) {
-    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-    std::fs::write(
-        root.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let blob = |bytes: &[u8]| -> (String, usize) {
-        let hex = sha256(bytes);
-        std::fs::write(root.join("blobs/sha256").join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let layer = |files: &[(&str, &[u8])]| -> (String, usize, String) {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (path, contents) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(contents.len() as u64);
-            header.set_mode(0o644);
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_cksum();
-            builder.append_data(&mut header, path, *contents).unwrap();
-        }
-        let tar = builder.into_inner().unwrap();
-        let diff_id = format!("sha256:{}", sha256(&tar));
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(&tar).unwrap();
-        let (digest, size) = blob(&encoder.finish().unwrap());
-        (digest, size, diff_id)
-    };
-    let installed = std::fs::read(format!("{DATA}/catalog/apk/trivy/installed")).unwrap();
-    let os_release =
-        b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.4.6\nPRETTY_NAME=\"Alpine Linux v3.4\"\n";
-    let base = layer(&[
-        ("etc/os-release", os_release),
-        ("lib/apk/db/installed", &installed),
-    ]);
-    let metadata = b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 2.10\n";
-    let lock = serde_json::to_vec(&json!({
-        "name": "app", "version": "1.0.0", "lockfileVersion": 2, "requires": true,
-        "packages": {
-            "": {"name": "app", "version": "1.0.0", "dependencies": {"lodash": "4.17.15", "minimist": "1.2.5"}},
-            "node_modules/lodash": {"version": "4.17.15"},
-            "node_modules/minimist": {"version": "1.2.5"}
-        },
-        "dependencies": {"lodash": {"version": "4.17.15"}, "minimist": {"version": "1.2.5"}}
-    }))
-    .unwrap();
-    let app = layer(&[
-        (
-            "usr/lib/python3.5/site-packages/Jinja2-2.10.dist-info/METADATA",
-            metadata,
-        ),
-        ("app/package-lock.json", &lock),
-    ]);
-    let layers = [base, app];
-    let diff_ids: Vec<&String> = layers.iter().map(|(_, _, diff_id)| diff_id).collect();
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids}
-    }))
-    .unwrap();
-    let (config_digest, config_size) = blob(&config);
-    let layers: Vec<Value> = layers
-        .iter()
-        .map(|(digest, size, _)| {
-            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
-        })
-        .collect();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": layers
-    }))
-    .unwrap();
-    let (manifest_digest, manifest_size) = blob(&manifest);
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": tag}}]
-    });
-    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
 /// A running `crscan serve` with two tokens, killed on drop.
@@ -210,7 +117,7 @@ fn build_database(data_dir: &Path) {
 /// returns its digest.
 fn push(server: &Server, dir: &Path) -> String {
     let layout = dir.join("image");
-    write_image(&layout, "1.0");
+    common::images::write_image(&layout, "1.0");
     let digest_file = dir.join("image.digest");
     common::run(
         Command::new("skopeo")

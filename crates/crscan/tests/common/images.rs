@@ -434,6 +434,16 @@ pub const FILLER_FILE_BYTES: usize = 64;
 /// entry (about 50 µs each in a debug build), not per byte (a 96 MiB file takes
 /// under a second), so many small files make a slow scan from a small image.
 pub fn write_image_with_filler(root: &Path, tag: &str, filler_files: usize) {
+    write_demo(root, tag, filler_files, false);
+}
+
+/// [`write_image`] whose configuration also has a creation time and a history naming
+/// the command that made each layer (and one empty layer), as a build tool writes it.
+pub fn write_image_with_history(root: &Path, tag: &str) {
+    write_demo(root, tag, 0, true);
+}
+
+fn write_demo(root: &Path, tag: &str, filler_files: usize, history: bool) {
     std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
     std::fs::write(
         root.join("oci-layout"),
@@ -501,12 +511,19 @@ pub fn write_image_with_filler(root: &Path, tag: &str, filler_files: usize) {
         layers.push(layer(&files));
     }
     let diff_ids: Vec<&String> = layers.iter().map(|(_, _, diff_id)| diff_id).collect();
-    let config = serde_json::to_vec(&json!({
+    let mut config = json!({
         "architecture": "amd64", "os": "linux", "config": {},
         "rootfs": {"type": "layers", "diff_ids": diff_ids}
-    }))
-    .unwrap();
-    let (config_digest, config_size) = blob(&config);
+    });
+    if history {
+        config["created"] = json!("2026-12-01T10:00:00Z");
+        config["history"] = json!([
+            {"created_by": "/bin/sh -c #(nop) ADD file:alpine-3.4 in / "},
+            {"created_by": "/bin/sh -c #(nop) CMD [\"/bin/sh\"]", "empty_layer": true},
+            {"created_by": "COPY app /app # buildkit"}
+        ]);
+    }
+    let (config_digest, config_size) = blob(&serde_json::to_vec(&config).unwrap());
     let layers: Vec<Value> = layers
         .iter()
         .map(|(digest, size, _)| {
