@@ -1,5 +1,6 @@
-//! The few fields of OCI and Docker manifests and indexes a copy or a scan needs:
-//! which blobs and child manifests a manifest names, and the platforms of an index
+//! The few fields of OCI and Docker manifests and indexes a copy needs (scans parse
+//! with crscan-image; a remote scan takes only blob sizes from here): which blobs and
+//! child manifests a manifest names, and the platforms of an index
 //! (<https://github.com/opencontainers/image-spec/blob/main/manifest.md>,
 //! <https://github.com/opencontainers/image-spec/blob/main/image-index.md>). The bytes
 //! stay as served; these types are only read from them.
@@ -101,105 +102,29 @@ impl Parsed {
     }
 }
 
-/// The platform this program runs on, in OCI's words (`linux/amd64`).
-pub fn host_platform() -> String {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    format!("linux/{architecture}")
-}
-
-/// The child of an index that `wanted` (`os/arch[/variant]`) names; without `wanted`,
-/// the host's platform, falling back to `linux/amd64`.
-pub fn pick_platform<'a>(
-    manifests: &'a [Descriptor],
-    wanted: Option<&str>,
-) -> Result<&'a Descriptor, String> {
-    let matches = |text: &str, descriptor: &Descriptor| {
-        let mut parts = text.split('/');
-        let os = parts.next().unwrap_or("");
-        let architecture = parts.next().unwrap_or("");
-        let variant = parts.next();
-        descriptor.platform.as_ref().is_some_and(|platform| {
-            platform.os == os
-                && platform.architecture == architecture
-                && (variant.is_none() || platform.variant.as_deref() == variant)
-        })
-    };
-    let available = || {
-        manifests
-            .iter()
-            .filter_map(|descriptor| descriptor.platform.as_ref())
-            .map(|platform| match &platform.variant {
-                Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
-                None => format!("{}/{}", platform.os, platform.architecture),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match wanted {
-        Some(text) => manifests
-            .iter()
-            .find(|descriptor| matches(text, descriptor))
-            .ok_or_else(|| format!("the index has no {text} image (it has: {})", available())),
-        None => {
-            let host = host_platform();
-            manifests
-                .iter()
-                .find(|descriptor| matches(&host, descriptor))
-                .or_else(|| {
-                    manifests
-                        .iter()
-                        .find(|descriptor| matches("linux/amd64", descriptor))
-                })
-                .ok_or_else(|| {
-                    format!(
-                        "the index has neither a {host} nor a linux/amd64 image (it has: {}); \
-                         choose one with --platform",
-                        available()
-                    )
-                })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
-    fn parses_and_picks() {
+    fn parses_manifests_and_indexes() {
         let index = br#"{"schemaVersion":2,"manifests":[
             {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
             {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:b","size":1,"platform":{"os":"linux","architecture":"amd64"}}]}"#;
         let (parsed, media_type) = Parsed::parse(index, None).unwrap();
         assert_eq!(media_type, OCI_INDEX);
+        // Which entry a scan reads is crscan-image's rule (its index tests); here,
+        // only that every entry and its platform are read.
         let Parsed::Index { manifests } = parsed else {
             panic!()
         };
+        assert_eq!(manifests.len(), 2);
+        assert_eq!(manifests[0].digest, "sha256:a");
         assert_eq!(
-            pick_platform(&manifests, Some("linux/arm64"))
-                .unwrap()
-                .digest,
-            "sha256:a"
+            manifests[0].platform.as_ref().map(|p| p.variant.as_deref()),
+            Some(Some("v8"))
         );
-        assert_eq!(
-            pick_platform(&manifests, Some("linux/arm64/v8"))
-                .unwrap()
-                .digest,
-            "sha256:a"
-        );
-        assert!(
-            pick_platform(&manifests, Some("linux/s390x"))
-                .unwrap_err()
-                .contains("linux/arm64/v8")
-        );
-        assert!(pick_platform(&manifests, None).is_ok());
         let image = br#"{"schemaVersion":2,"config":{"digest":"sha256:c","size":2},"layers":[{"digest":"sha256:d","size":3}]}"#;
         let (parsed, media_type) = Parsed::parse(image, Some(DOCKER_MANIFEST)).unwrap();
         assert_eq!(media_type, DOCKER_MANIFEST);

@@ -21,8 +21,10 @@ use crate::container::Container;
 /// How the bytes of an opened blob are checked against the digest they were asked by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobCheck {
-    /// The source verified the digest when it stored the blob (a content-addressed
-    /// store that hashes on write); the reader does not hash it again.
+    /// The source checks the digest itself: it hashed the blob on write (a
+    /// content-addressed store), or it hashes while it serves and fails before
+    /// handing on the last byte of a blob that does not match (a registry client).
+    /// The reader does not hash it again.
     Stored,
     /// The bytes are hashed while they are read and must match the digest.
     Digest,

@@ -93,7 +93,7 @@ pub enum ImageError {
         available: String,
     },
     /// No manifest in an index matches the requested platform.
-    #[error("no manifest for platform {platform} (available: {available})")]
+    #[error("the index has no {platform} image (available: {available})")]
     PlatformNotFound { platform: String, available: String },
     /// A layer stream ended early.
     #[error("layer {digest} is truncated: {detail}")]

@@ -112,18 +112,12 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Parses `os/architecture[/variant]`; `None` is the default, linux/amd64. The
+    /// Parses `os/architecture[/variant]`; `None` is the default, the host's platform
+    /// (an index without it falls back to linux/amd64, see [`pick_platform`]). The
     /// flag says whether the platform was asked for explicitly.
     pub fn parse(text: Option<&str>) -> Result<(Platform, bool), ImageError> {
         let Some(text) = text else {
-            return Ok((
-                Platform {
-                    os: "linux".into(),
-                    architecture: "amd64".into(),
-                    variant: None,
-                },
-                false,
-            ));
+            return Ok((Platform::host(), false));
         };
         let parts: Vec<&str> = text.split('/').collect();
         let (os, architecture, variant) = match parts.as_slice() {
@@ -146,6 +140,24 @@ impl Platform {
             },
             true,
         ))
+    }
+
+    /// The platform this program runs on (`x86_64` is amd64, `aarch64` arm64).
+    pub fn host() -> Platform {
+        Platform {
+            os: std::env::consts::OS.to_owned(),
+            architecture: normalize_arch(std::env::consts::ARCH).to_owned(),
+            variant: None,
+        }
+    }
+
+    /// linux/amd64, the platform an index is read for when it lacks the host's.
+    fn fallback() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
     }
 
     fn matches(&self, candidate: &EntryPlatform) -> bool {
@@ -185,6 +197,7 @@ fn normalize_arch(architecture: &str) -> &str {
     match architecture {
         "x86_64" | "x86-64" => "amd64",
         "aarch64" => "arm64",
+        "x86" | "i386" | "i686" => "386",
         other => other,
     }
 }
@@ -386,18 +399,28 @@ fn sha256_of(bytes: &[u8]) -> Digest {
 }
 
 /// Picks the manifest for `platform` among an index's entries: the entry that
-/// declares it; else, when no platform was asked for explicitly, the one image entry
-/// that declares no platform (attestations and other attached artifacts are never
-/// picked).
+/// declares it; else, when no platform was asked for explicitly (`platform` is then
+/// the host's), the linux/amd64 entry, else the one image entry that declares no
+/// platform (attestations and other attached artifacts are never picked). Every
+/// surface that reads an index (local images, the registry's scans, remote images)
+/// picks here.
 fn pick_platform<'a>(
     manifests: &'a [Reference],
     platform: &Platform,
     explicit: bool,
 ) -> Result<&'a Reference, ImageError> {
-    if let Some(found) = manifests
-        .iter()
-        .find(|entry| entry.platform.as_ref().is_some_and(|p| platform.matches(p)))
-    {
+    let declaring = |wanted: &Platform| {
+        manifests
+            .iter()
+            .find(|entry| entry.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+    };
+    let fallback = Platform::fallback();
+    let found = match declaring(platform) {
+        Some(found) => Some(found),
+        None if !explicit => declaring(&fallback),
+        None => None,
+    };
+    if let Some(found) = found {
         return Ok(found);
     }
     let unplatformed: Vec<&Reference> = manifests
@@ -411,8 +434,13 @@ fn pick_platform<'a>(
         .iter()
         .filter_map(|entry| entry.platform.as_ref().map(describe_platform))
         .collect();
+    let wanted = if explicit || *platform == fallback {
+        platform.to_string()
+    } else {
+        format!("{platform} or {fallback}")
+    };
     Err(ImageError::PlatformNotFound {
-        platform: platform.to_string(),
+        platform: wanted,
         available: if available.is_empty() {
             "none".into()
         } else {
@@ -422,7 +450,8 @@ fn pick_platform<'a>(
 }
 
 /// Resolves the manifest or index `digest` to one image: an index is followed to the
-/// manifest for `platform` (`os/architecture[/variant]`, linux/amd64 when `None`),
+/// manifest for `platform` (`os/architecture[/variant]`; the host's when `None`,
+/// else linux/amd64),
 /// the manifest's configuration is read, and the layer count and declared size are
 /// checked against `limits`. `bytes` are the manifest's bytes when the caller already
 /// has them, `media_type` what it knows of its type. Every scan resolves its image

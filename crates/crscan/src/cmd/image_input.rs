@@ -50,20 +50,19 @@ fn read_remote(
 ) -> anyhow::Result<(Subject, Inventory)> {
     let cannot = || format!("cannot read image {image}");
     let reference = ImageReference::parse(image)?;
-    let blobs = RemoteBlobs::open(&reference, platform, remote).with_context(cannot)?;
+    let blobs = RemoteBlobs::open(&reference, remote).with_context(cannot)?;
     let limits = limits(memory_budget_mib);
     let (digest, bytes, media_type) = blobs.manifest();
     let digest: Digest = digest
         .parse()
         .map_err(|error| anyhow::anyhow!("manifest digest {digest:?} is not valid: {error}"))
         .with_context(cannot)?;
-    // The platform was chosen when the manifest was fetched: this is an image manifest.
     let mut info = crscan_image::resolve_manifest(
         &blobs,
         &digest,
         Some(bytes),
         Some(media_type),
-        None,
+        platform,
         &limits,
     )
     .map_err(|error| read_error(error, image, memory_budget_mib))?;

@@ -2,22 +2,25 @@
 //! `crscan sbom`, and the options that reach a registry.
 //!
 //! A remote repository is one more [`BlobSource`] of the one scan path: the manifest
-//! is fetched by tag or digest (for an index, the chosen platform's, by digest), and
-//! then `crscan_image::resolve_manifest` and `crscan_scanner::inventory_of` read the
-//! image exactly as they read a local one. The configuration and each layer are
+//! is fetched by tag or digest, and then `crscan_image::resolve_manifest` (which picks
+//! an index's platform by the same rule as for a local image, fetching the chosen
+//! manifest by digest through this source) and `crscan_scanner::inventory_of` read
+//! the image exactly as they read a local one. The configuration and each layer are
 //! fetched when the reader opens them, streamed once from the registry straight into
-//! the layer loop, and checked against their digests while they stream
-//! (`crscan-distribution`'s `BlobReader`, and the layer loop's own check). Nothing is
-//! written to disk; the findings of a remote image are those of its local copy by
-//! construction.
+//! the layer loop, and checked against their digests while they stream by
+//! `crscan-distribution`'s `BlobReader`, which fails before handing on the last
+//! chunk of a blob whose bytes do not match, so the layer loop does not hash them a
+//! second time. Nothing is written to disk; the findings of a remote image are those
+//! of its local copy by construction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use bytes::Bytes;
 use crscan_distribution::client::FetchedManifest;
-use crscan_distribution::manifest::{self, Parsed};
+use crscan_distribution::manifest::Parsed;
 use crscan_distribution::{Client, ClientOptions, ImageReference, Version, credentials};
 use crscan_image::{Blob, BlobCheck, BlobSource};
 use crscan_model::Digest;
@@ -58,27 +61,26 @@ pub fn client(
 /// Chunks of a blob buffered between the download and the layer loop.
 const CHUNKS_AHEAD: usize = 16;
 
-/// One image of a remote repository as a [`BlobSource`]: its configuration and
-/// layers, fetched from `/v2/REPO/blobs/` when opened, with the sizes its manifest
+/// One image of a remote repository as a [`BlobSource`]: the manifests an index
+/// names, fetched from `/v2/REPO/manifests/` by digest, and the configuration and
+/// layers, fetched from `/v2/REPO/blobs/` when opened, with the sizes their manifest
 /// declares.
 pub struct RemoteBlobs {
     runtime: tokio::runtime::Runtime,
     client: Client,
     repository: String,
-    /// The image manifest (one platform's, for an index), exactly as served.
+    /// The manifest or index the reference names, exactly as served.
     manifest: FetchedManifest,
-    /// Declared sizes of the configuration and layers, by digest.
-    sizes: HashMap<String, u64>,
+    /// The digests of the manifests the index names, served from `/manifests/`.
+    children: HashSet<String>,
+    /// Declared sizes of the configurations and layers of the manifests fetched so
+    /// far, by digest.
+    sizes: Mutex<HashMap<String, u64>>,
 }
 
 impl RemoteBlobs {
-    /// Fetches the manifest `reference` names; for an index, the manifest of
-    /// `platform` (the host's when `None`, falling back to linux/amd64).
-    pub fn open(
-        reference: &ImageReference,
-        platform: Option<&str>,
-        remote: &RemoteArgs,
-    ) -> anyhow::Result<RemoteBlobs> {
+    /// Fetches the manifest or index `reference` names.
+    pub fn open(reference: &ImageReference, remote: &RemoteArgs) -> anyhow::Result<RemoteBlobs> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -86,28 +88,31 @@ impl RemoteBlobs {
             .context("cannot start the async runtime")?;
         let client = client(&reference.host, remote.creds.as_deref(), remote.tls_verify)?;
         let repository = reference.repository.clone();
-        let manifest = runtime.block_on(image_manifest(&client, reference, platform))?;
-        let Parsed::Image { config, layers } = &manifest.parsed else {
-            anyhow::bail!("{reference}: not an image manifest");
+        let version = match &reference.version {
+            Version::Tag(tag) => tag.clone(),
+            Version::Digest(digest) => digest.to_string(),
         };
-        if config.is_none() {
-            anyhow::bail!("{reference}: the manifest names no configuration");
-        }
-        let sizes = config
-            .iter()
-            .chain(layers)
-            .map(|blob| (blob.digest.clone(), blob.size))
-            .collect();
-        Ok(RemoteBlobs {
+        let manifest = runtime.block_on(client.manifest(&repository, &version))?;
+        let children = match &manifest.parsed {
+            Parsed::Index { manifests } => {
+                manifests.iter().map(|entry| entry.digest.clone()).collect()
+            }
+            Parsed::Image { .. } => HashSet::new(),
+        };
+        let blobs = RemoteBlobs {
             runtime,
             client,
             repository,
             manifest,
-            sizes,
-        })
+            children,
+            sizes: Mutex::new(HashMap::new()),
+        };
+        blobs.record_sizes(&blobs.manifest.parsed);
+        Ok(blobs)
     }
 
-    /// The image manifest's digest, exact bytes and media type.
+    /// The digest, exact bytes and media type of the manifest or index the reference
+    /// names.
     pub fn manifest(&self) -> (&str, &[u8], &str) {
         (
             &self.manifest.digest,
@@ -115,45 +120,57 @@ impl RemoteBlobs {
             &self.manifest.media_type,
         )
     }
-}
 
-/// The manifest `reference` names, or for an index the one of `platform`.
-async fn image_manifest(
-    client: &Client,
-    reference: &ImageReference,
-    platform: Option<&str>,
-) -> anyhow::Result<FetchedManifest> {
-    let repository = reference.repository.as_str();
-    let version = match &reference.version {
-        Version::Tag(tag) => tag.clone(),
-        Version::Digest(digest) => digest.to_string(),
-    };
-    let mut fetched = client.manifest(repository, &version).await?;
-    if let Parsed::Index { manifests } = &fetched.parsed {
-        let chosen = manifest::pick_platform(manifests, platform)
-            .map_err(|reason| anyhow::anyhow!("{reference}: {reason}"))?;
-        let digest = chosen.digest.clone();
-        fetched = client.manifest(repository, &digest).await?;
-        if matches!(fetched.parsed, Parsed::Index { .. }) {
-            anyhow::bail!("{reference}: the index entry {digest} is an index itself");
+    fn record_sizes(&self, parsed: &Parsed) {
+        if let Parsed::Image { config, layers } = parsed
+            && let Ok(mut sizes) = self.sizes.lock()
+        {
+            for blob in config.iter().chain(layers) {
+                sizes.insert(blob.digest.clone(), blob.size);
+            }
         }
     }
-    Ok(fetched)
+
+    /// An index entry's manifest, by digest, as a blob of its exact bytes.
+    fn open_child_manifest(&self, digest: &str) -> io::Result<Blob> {
+        let fetched = self
+            .runtime
+            .block_on(self.client.manifest(&self.repository, digest))
+            .map_err(io_error)?;
+        self.record_sizes(&fetched.parsed);
+        Ok(Blob {
+            size: fetched.bytes.len() as u64,
+            reader: Box::new(io::Cursor::new(fetched.bytes)),
+            // The client checked the bytes against the digest they were fetched by.
+            check: BlobCheck::Stored,
+        })
+    }
+}
+
+fn io_error(error: crscan_distribution::Error) -> io::Error {
+    match error {
+        crscan_distribution::Error::NotFound { .. } => {
+            io::Error::new(io::ErrorKind::NotFound, error)
+        }
+        error => io::Error::other(error),
+    }
 }
 
 impl BlobSource for RemoteBlobs {
     fn open_blob(&self, digest: &Digest) -> io::Result<Blob> {
         let text = digest.to_string();
-        let declared = self.sizes.get(&text).copied();
+        if self.children.contains(&text) {
+            return self.open_child_manifest(&text);
+        }
+        let declared = self
+            .sizes
+            .lock()
+            .ok()
+            .and_then(|sizes| sizes.get(&text).copied());
         let mut reader = self
             .runtime
             .block_on(self.client.blob(&self.repository, &text, declared))
-            .map_err(|error| match error {
-                crscan_distribution::Error::NotFound { .. } => {
-                    io::Error::new(io::ErrorKind::NotFound, error)
-                }
-                error => io::Error::other(error),
-            })?;
+            .map_err(io_error)?;
         let size = declared.or(reader.declared_length()).unwrap_or(0);
         // The stream is pumped on the runtime while the layer loop reads the chunks
         // already there; it stops when the reader is dropped.
@@ -172,7 +189,8 @@ impl BlobSource for RemoteBlobs {
                 current: Bytes::new(),
             }),
             size,
-            check: BlobCheck::Digest,
+            // BlobReader fails before the last chunk when the bytes do not match.
+            check: BlobCheck::Stored,
         })
     }
 

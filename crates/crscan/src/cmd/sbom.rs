@@ -26,8 +26,8 @@ pub struct SbomArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// The platform to pick from an image index, as `os/arch[/variant]`
-    /// (default `linux/amd64`; for a `docker://` image, the host's, falling back to
-    /// `linux/amd64`).
+    /// (default the host's platform, falling back to `linux/amd64`; the same rule
+    /// for every kind of image).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
     #[command(flatten)]
