@@ -565,6 +565,29 @@ fn console_in_a_browser() {
         "packages are listed"
     );
     assert!(browser.text("#packages tbody").contains("lodash"));
+    // The console lists the inventory the scan made, which is the CLI's: the same
+    // packages as `crscan sbom` of the same image.
+    let sbom = Command::new(CRSCAN)
+        .args(["sbom", "--format", "json"])
+        .arg(format!("oci:{}:1.0", layout.display()))
+        .output()
+        .unwrap();
+    assert!(
+        sbom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sbom.stderr)
+    );
+    let sbom: Value = serde_json::from_slice(&sbom.stdout).unwrap();
+    let cli_packages = sbom["packages"].as_array().unwrap();
+    assert_eq!(
+        browser.count("#packages tbody tr"),
+        cli_packages.len() as u64,
+        "console and `crscan sbom` list the same packages"
+    );
+    for package in cli_packages {
+        let name = package["name"].as_str().unwrap();
+        assert!(browser.text("#packages tbody").contains(name), "{name}");
+    }
     assert_eq!(browser.count("[data-history] tbody tr"), 1);
     let history = counters(&browser, &format!("tr[data-scan-result='{scan_id}']"));
     for name in [
