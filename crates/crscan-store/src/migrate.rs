@@ -15,6 +15,10 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_domain_values.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_cluster_tasks.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -25,6 +29,10 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (
         4,
         include_str!("../migrations/postgres/0004_domain_values.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_cluster_tasks.sql"),
     ),
 ];
 

@@ -15,6 +15,7 @@ use crate::model::*;
 pub(crate) use crate::now_millis;
 use crate::{IdKind, StoreError, new_id};
 
+mod cluster;
 mod operation_rows;
 pub(crate) mod scans;
 
