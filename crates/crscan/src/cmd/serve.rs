@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crscan_api::{AppState, Auth, Role};
-use crscan_blob::BlobStore;
+use crscan_blob::{BlobLocation, BlobStore, S3Settings};
 use crscan_registry::{Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
 use crscan_scanner::{DatabaseCheck, LayerCache};
@@ -105,6 +105,15 @@ pub struct Settings {
     /// layers are removed (read again when next needed); 0: no cap [default: 0].
     #[arg(long, env = "CRSCAN_CACHE_MAX_BYTES")]
     pub cache_max_bytes: Option<u64>,
+    /// Where blobs and uploads live: file://DIR or s3://BUCKET[/PREFIX]; S3 takes
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL
+    /// (path-style with an endpoint) [default: file://<data-dir>/blobs].
+    #[arg(long, env = "CRSCAN_BLOBS")]
+    pub blobs: Option<String>,
+    /// On S3, answer a blob GET with a 307 redirect to a presigned URL instead of
+    /// streaming it through this node [default: false].
+    #[arg(long, env = "CRSCAN_BLOBS_REDIRECT")]
+    pub blobs_redirect: Option<bool>,
 }
 
 impl Settings {
@@ -136,6 +145,8 @@ impl Settings {
             tls_key: self.tls_key.or(file.tls_key),
             public_address: self.public_address.or(file.public_address),
             cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
+            blobs: self.blobs.or(file.blobs),
+            blobs_redirect: self.blobs_redirect.or(file.blobs_redirect),
         }
     }
 }
@@ -169,10 +180,12 @@ struct TokenEntry {
     roles: Vec<String>,
 }
 
-/// Opens the metadata store and the blob store for a data directory.
+/// Opens the metadata store and the blob store for a data directory; `blobs` is the
+/// `--blobs` location (default: the data directory).
 pub(crate) async fn open_stores(
     data_dir: &Path,
     store_url: Option<&str>,
+    blobs: Option<&str>,
 ) -> anyhow::Result<(Store, Arc<BlobStore>)> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -184,9 +197,13 @@ pub(crate) async fn open_stores(
             .await
             .with_context(|| format!("cannot open the SQLite store in {}", data_dir.display()))?,
     };
-    let blobs = BlobStore::open(data_dir)
+    let location = match blobs {
+        Some(text) => text.parse::<BlobLocation>()?,
+        None => BlobLocation::default_for(data_dir),
+    };
+    let blobs = BlobStore::open_location(&location, &S3Settings::from_env())
         .await
-        .with_context(|| format!("cannot open the blob store in {}", data_dir.display()))?;
+        .with_context(|| format!("cannot open the blob store at {location}"))?;
     Ok((store, Arc::new(blobs)))
 }
 
@@ -231,6 +248,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("./crscan-data"));
     let store_url = settings.store.clone();
+    let blobs_location = settings.blobs.clone();
+    let blobs_redirect = settings.blobs_redirect.unwrap_or(false);
     let mut tokens = Vec::new();
     for entry in &config.tokens {
         let roles = entry
@@ -320,7 +339,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (store, blobs) = open_stores(&data_dir, store_url.as_deref()).await?;
+        let (store, blobs) =
+            open_stores(&data_dir, store_url.as_deref(), blobs_location.as_deref()).await?;
         let (default, created) = store.ensure_default_registry().await?;
         if created {
             tracing::info!(registry.id = %default.id, "created the default registry");
@@ -328,7 +348,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(registry.id = %default.id, "default registry");
         }
         let scan_blobs = blobs.clone();
-        let registry = Registry::new(store.clone(), blobs, limits);
+        let registry =
+            Registry::new(store.clone(), blobs, limits).with_blob_redirect(blobs_redirect);
         let cache = open_cache(&data_dir, cache_max_bytes)?;
         check_database(&database_check, &db_from);
         let scanner = Scanner::new(store.clone(), scan_blobs, cache.clone(), worker_config);
@@ -564,6 +585,8 @@ mod tests {
         "tls_key",
         "public_address",
         "cache_max_bytes",
+        "blobs",
+        "blobs_redirect",
     ];
 
     #[test]
@@ -619,6 +642,8 @@ tls_cert = "/etc/crscan/cert.pem"
 tls_key = "/etc/crscan/key.pem"
 public_address = "crscan.example.com:443"
 cache_max_bytes = 3000
+blobs = "s3://crscan/blobs"
+blobs_redirect = true
 
 [[tokens]]
 token = "secret-token-1"
@@ -642,6 +667,8 @@ roles = ["admin"]
         assert_eq!(settings.gc_interval_hours, Some(0));
         assert_eq!(settings.db_update_interval_hours, Some(0));
         assert_eq!(settings.cache_max_bytes, Some(3000));
+        assert_eq!(settings.blobs.as_deref(), Some("s3://crscan/blobs"));
+        assert_eq!(settings.blobs_redirect, Some(true));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
         assert_eq!(
