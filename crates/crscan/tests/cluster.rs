@@ -2,7 +2,8 @@
 //! #14): an image pushed through node A pulls through node B with the same digest
 //! and no layer on either node's disk; a chunked upload whose PATCHes alternate
 //! between the nodes completes; a scan asked of the API-only node A runs on the
-//! worker node B; GC run with A's settings removes a deleted image's blobs from the
+//! worker node B, and its layer analysis is shared through the bucket, so a worker
+//! on another node rescans without reading a layer; GC run with A's settings removes a deleted image's blobs from the
 //! bucket; Garage stopped for 5 s makes requests fail 503, never 500, and both nodes
 //! recover by themselves.
 //!
@@ -202,6 +203,29 @@ fn bucket_status(garage: &Garage, key: &str) -> u16 {
     )
 }
 
+/// The bucket's listing (S3 ListObjectsV2 XML) of the keys under `prefix`.
+fn bucket_list(garage: &Garage, prefix: &str) -> String {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "--aws-sigv4",
+            &format!("aws:amz:{}:s3", garage.region),
+            "--user",
+            &format!("{}:{}", garage.key_id, garage.secret),
+        ])
+        .arg(format!(
+            "{}/{BUCKET}?list-type=2&prefix={}",
+            garage.endpoint,
+            // Encoded as SigV4's canonical query has it, so curl's signature holds.
+            prefix.replace('/', "%2F")
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The layer and config digests of the OCI layout's image `tag`.
 fn layout_blobs(layout: &Path) -> Vec<String> {
     let index: Value =
@@ -387,6 +411,38 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
     };
     assert!(finished(&node_b), "{}", node_b.log_text());
     assert!(!finished(&node_a));
+
+    // The layer cache is shared through the bucket: B's entries are there, and a
+    // worker on a fresh node (C, in B's place) scans the image again without
+    // reading a layer.
+    let listing = bucket_list(&garage, "registry/cache/layers/");
+    assert!(listing.contains("<Key>registry/cache/layers/"), "{listing}");
+    let cache_files = |data: &Path| files_under(&data.join("cache"));
+    assert!(!cache_files(&data_b).is_empty());
+    node_b.stop();
+    let data_c = work.path().join("node-c");
+    let node_b = node(&data_c, 1, &postgres, &garage, &db);
+    let (code, operation) = node_a.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &[],
+    );
+    assert_eq!(code, 200, "{operation}");
+    let again = node_a.wait(operation["id"].as_str().unwrap());
+    assert_eq!(again["response"]["status"], "READY", "{again}");
+    assert_eq!(
+        again["response"]["vulnerabilities"], done["response"]["vulnerabilities"],
+        "{again}"
+    );
+    let rescan_id = again["response"]["id"].as_str().unwrap();
+    let line = node_b
+        .log_text()
+        .lines()
+        .find(|line| line.contains("scan finished") && line.contains(rescan_id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no scan on node C: {}", node_b.log_text()));
+    assert!(line.contains("layers_read=0"), "{line}");
 
     // GC with A's settings reclaims a deleted image's blobs from the bucket.
     let gc_layout = work.path().join("gc-image");
