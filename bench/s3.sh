@@ -90,7 +90,7 @@ start_server() { # kind data_dir run
     s3) args=(--blobs "s3://bench/run-$3") ;;
     s3-redirect) args=(--blobs "s3://bench/redirect-$3" --blobs-redirect true) ;;
   esac
-  RUST_LOG=warn "$CRSCAN_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$2" --workers 0 "${args[@]}" &
+  CRSCAN_DB_AUTO_UPDATE=0 RUST_LOG=error "$CRSCAN_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$2" --workers 0 "${args[@]}" >/dev/null &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && return 0

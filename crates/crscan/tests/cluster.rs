@@ -330,6 +330,34 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
         assert!(files_under(&data.join("uploads")).is_empty());
     }
 
+    // With blobs_redirect, a blob GET is a 307 to a presigned URL of the bucket,
+    // which serves the blob's bytes.
+    let redirecting = Server::start_node(
+        &work.path().join("node-redirect"),
+        0,
+        Some(&postgres.url),
+        None,
+        &[
+            "--blobs".to_owned(),
+            BLOBS.to_owned(),
+            "--blobs-redirect".to_owned(),
+            "true".to_owned(),
+        ],
+        &garage.env(),
+    );
+    let layer_url = format!("{}/v2/default/app/blobs/{}", redirecting.url, blobs[1]);
+    let (code, response) = send("GET", &layer_url, &[], None);
+    assert_eq!(code, 307, "{response}");
+    let presigned = header(&response, "location").unwrap();
+    assert!(presigned.starts_with(&garage.endpoint), "{presigned}");
+    let fetched = Command::new("curl")
+        .args(["-sfL", &layer_url])
+        .output()
+        .unwrap();
+    assert!(fetched.status.success());
+    assert_eq!(format!("sha256:{}", sha256_hex(&fetched.stdout)), blobs[1]);
+    drop(redirecting);
+
     // A chunked upload whose PATCHes alternate between A and B.
     let bytes = random_bytes(3 << 20);
     let blob_digest = format!("sha256:{}", sha256_hex(&bytes));
