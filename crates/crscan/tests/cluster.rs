@@ -571,3 +571,138 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
         );
     }
 }
+
+/// Images pushed at once, and scans queued over them (issue #14's load case).
+const PUSHES: usize = 20;
+const SCANS: usize = 200;
+
+/// 20 concurrent pushes through two nodes and 200 queued scans run by two worker
+/// nodes: every push lands, every scan finishes exactly once (one "scan finished"
+/// line over both workers' logs), and every result equals the one-node scan of the
+/// first image (all images hold the same packages; each has its own filler layer).
+#[test]
+fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
+    if !common::tools_present(&["skopeo", "curl", "psql"], false) {
+        return;
+    }
+    let Some(postgres) = Postgres::create() else {
+        return;
+    };
+    let Some(garage) = Garage::start(BUCKET) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let db = work.path().join("vulndb/crscan.db");
+    build_database(&db);
+    let node_a = node(&work.path().join("node-a"), 1, &postgres, &garage, &db);
+
+    // The reference: image 0 scanned while A is the only node.
+    let layouts: Vec<PathBuf> = (0..PUSHES)
+        .map(|index| {
+            let layout = work.path().join(format!("image-{index}"));
+            write_image_with_filler(&layout, "1.0", index + 1);
+            layout
+        })
+        .collect();
+    let first = push(&node_a, &layouts[0], "1.0", "default/load-0:1.0");
+    let first_image = image_id(&node_a, &first, "load-0");
+    let (code, operation) = node_a.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": first_image})),
+        &[],
+    );
+    assert_eq!(code, 200, "{operation}");
+    let reference = node_a.wait(operation["id"].as_str().unwrap());
+    assert_eq!(reference["response"]["status"], "READY", "{reference}");
+    let counters = reference["response"]["vulnerabilities"].clone();
+
+    let node_b = node(&work.path().join("node-b"), 1, &postgres, &garage, &db);
+    let nodes = [&node_a, &node_b];
+    // 20 pushes at once, alternating between the nodes.
+    let digests: Vec<(String, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = layouts
+            .iter()
+            .enumerate()
+            .map(|(index, layout)| {
+                let server = nodes[index % 2];
+                scope.spawn(move || {
+                    let repository = format!("load-{index}");
+                    let digest = push(server, layout, "1.0", &format!("default/{repository}:1.0"));
+                    (repository, digest)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    let images: Vec<String> = digests
+        .iter()
+        .map(|(repository, digest)| image_id(&node_a, digest, repository))
+        .collect();
+    assert_eq!(
+        images
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        PUSHES
+    );
+
+    // 200 scans queued through both nodes, run by both workers.
+    let mut operations = Vec::new();
+    for index in 0..SCANS {
+        let (code, operation) = nodes[index % 2].call(
+            "POST",
+            "/container-registry/v1/scans",
+            Some(&json!({"imageId": images[index % PUSHES]})),
+            &[],
+        );
+        assert_eq!(code, 200, "{operation}");
+        operations.push((
+            operation["id"].as_str().unwrap().to_owned(),
+            operation["metadata"]["scanResultId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(900);
+    for (operation, _) in &operations {
+        loop {
+            let answer = node_a.get(&format!("/operations/{operation}"));
+            if answer["done"] == true {
+                assert_eq!(answer["response"]["status"], "READY", "{answer}");
+                assert_eq!(answer["response"]["vulnerabilities"], counters, "{answer}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "scan {operation} never finished: {}",
+                node_b.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let logs = format!("{}\n{}", node_a.log_text(), node_b.log_text());
+    let mut by_node = [0usize; 2];
+    for (_, scan) in &operations {
+        let runs = logs
+            .lines()
+            .filter(|line| line.contains("scan finished") && line.contains(scan.as_str()))
+            .count();
+        assert_eq!(runs, 1, "scan {scan} finished {runs} times");
+        for (index, server) in nodes.iter().enumerate() {
+            if server
+                .log_text()
+                .lines()
+                .any(|line| line.contains("scan finished") && line.contains(scan.as_str()))
+            {
+                by_node[index] += 1;
+            }
+        }
+    }
+    println!("scans run by node A, node B: {by_node:?}");
+    assert!(by_node.iter().all(|count| *count > 0), "{by_node:?}");
+}
