@@ -16,6 +16,7 @@ pub(crate) use crate::now_millis;
 use crate::{IdKind, StoreError, new_id};
 
 mod cluster;
+pub(crate) mod lifecycle;
 mod operation_rows;
 pub(crate) mod scans;
 
