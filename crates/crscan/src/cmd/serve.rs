@@ -105,6 +105,10 @@ pub struct Settings {
     /// layers are removed (read again when next needed); 0: no cap [default: 0].
     #[arg(long, env = "CRSCAN_CACHE_MAX_BYTES")]
     pub cache_max_bytes: Option<u64>,
+    /// Seconds between runs of the ACTIVE lifecycle policies (each run on one node of
+    /// the cluster); 0 turns them off [default: 3600].
+    #[arg(long, env = "CRSCAN_LIFECYCLE_INTERVAL_SECONDS")]
+    pub lifecycle_interval_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -136,6 +140,9 @@ impl Settings {
             tls_key: self.tls_key.or(file.tls_key),
             public_address: self.public_address.or(file.public_address),
             cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
+            lifecycle_interval_seconds: self
+                .lifecycle_interval_seconds
+                .or(file.lifecycle_interval_seconds),
         }
     }
 }
@@ -257,6 +264,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let gc_hours = settings.gc_interval_hours.unwrap_or(24);
     let db_update_hours = settings.db_update_interval_hours.unwrap_or(12);
     let cache_max_bytes = settings.cache_max_bytes;
+    let lifecycle_seconds = settings.lifecycle_interval_seconds.unwrap_or(3600);
     let db_path = settings
         .db
         .clone()
@@ -338,6 +346,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 registry.clone(),
                 cache,
                 Duration::from_secs(gc_hours * 3600),
+            );
+        }
+        if lifecycle_seconds > 0 {
+            // This process's name in the store's task claims.
+            let node = crscan_store::new_id(crscan_store::IdKind::Request);
+            crscan_api::service::spawn_lifecycle_runs(
+                crscan_api::Service::new(registry.clone(), None),
+                Duration::from_secs(lifecycle_seconds),
+                node,
             );
         }
         if db_update_hours > 0 {
@@ -564,6 +581,7 @@ mod tests {
         "tls_key",
         "public_address",
         "cache_max_bytes",
+        "lifecycle_interval_seconds",
     ];
 
     #[test]
@@ -619,6 +637,7 @@ tls_cert = "/etc/crscan/cert.pem"
 tls_key = "/etc/crscan/key.pem"
 public_address = "crscan.example.com:443"
 cache_max_bytes = 3000
+lifecycle_interval_seconds = 60
 
 [[tokens]]
 token = "secret-token-1"
@@ -642,6 +661,7 @@ roles = ["admin"]
         assert_eq!(settings.gc_interval_hours, Some(0));
         assert_eq!(settings.db_update_interval_hours, Some(0));
         assert_eq!(settings.cache_max_bytes, Some(3000));
+        assert_eq!(settings.lifecycle_interval_seconds, Some(60));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
         assert_eq!(
