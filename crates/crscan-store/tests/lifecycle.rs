@@ -51,7 +51,9 @@ async fn lifecycle(store: &Store) {
         LifecycleRule::new(String::new(), 0, "v.*".to_owned(), false, 1).unwrap(),
         LifecycleRule::new("untagged".to_owned(), 0, String::new(), true, 0).unwrap(),
     ];
-    let policy = |repository_id: &str, status| LifecyclePolicy {
+    // Policies list oldest first: the second is a millisecond younger.
+    let created_at = crscan_store::now();
+    let policy = |repository_id: &str, status, created_at| LifecyclePolicy {
         id: new_id(IdKind::LifecyclePolicy),
         repository_id: repository_id.to_owned(),
         registry_id: registry.id.clone(),
@@ -59,14 +61,18 @@ async fn lifecycle(store: &Store) {
         description: String::new(),
         status,
         rules: rules.clone(),
-        created_at: crscan_store::now(),
+        created_at,
     };
     let first = store
-        .create_lifecycle_policy(&policy(&repository.id, LifecycleStatus::Disabled))
+        .create_lifecycle_policy(&policy(
+            &repository.id,
+            LifecycleStatus::Disabled,
+            created_at,
+        ))
         .await
         .unwrap();
     let second = store
-        .create_lifecycle_policy(&policy(&other.id, LifecycleStatus::Active))
+        .create_lifecycle_policy(&policy(&other.id, LifecycleStatus::Active, created_at + 1))
         .await
         .unwrap();
     assert_eq!(store.get_lifecycle_policy(&first.id).await.unwrap(), first);
