@@ -344,6 +344,34 @@ fn scenario(store: Option<&str>) {
         assert_eq!(images_of(&server, &repository_name), all);
     }
 
+    // The console's repository page shows the policy and its newest dry run, and its
+    // button runs one more.
+    let page = console(&host, "GET", &format!("/ui/repositories/{repository_id}"));
+    assert!(
+        page.contains("keep-two") && page.contains("DISABLED"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<span class=\"dry-run-count\">5</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("tags matching <code>v.*</code>; keeps the 2 newest"),
+        "{page}"
+    );
+    let count = |server: &Server| {
+        server.get(&format!(
+            "/container-registry/v1/dryRunLifecyclePolicyResults?lifecyclePolicyId={policy_id}"
+        ))["dryRunLifecyclePolicyResults"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count(&server);
+    console(&host, "POST", &format!("/ui/lifecycle/{policy_id}/dry-run"));
+    assert_eq!(count(&server), before + 1);
+    assert_eq!(images_of(&server, &repository_name), all);
+
     // An expirePeriod rule leaves young images alone, run after run.
     let young_source = image_source(work.path(), "young");
     let young_digest = push_from(&server, &young_source, "default/young:latest");
@@ -446,6 +474,15 @@ fn scenario(store: Option<&str>) {
             assert!(after.contains(&blob), "gc deleted {name}'s blob {blob}");
         }
     }
+}
+
+/// A console page (or action) with curl, as its HTML.
+fn console(host: &str, method: &str, path: &str) -> String {
+    common::run(
+        Command::new("curl")
+            .args(["-sS", "-X", method])
+            .arg(format!("http://{host}{path}")),
+    )
 }
 
 /// The Python SDK's interpreter, when `scripts/install-grpc-clients.sh` installed it;
