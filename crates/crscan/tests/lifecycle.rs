@@ -411,6 +411,64 @@ fn scenario(store: Option<&str>) {
     assert_eq!(answer["deleted"].as_array().unwrap().len(), 1, "{answer}");
     assert!(images_of(&server, &young_name).is_empty());
 
+    // An index that stays keeps the manifests it lists, though they have no tag.
+    let index_digest = push_index(work.path(), &host);
+    let loose = push_from(
+        &server,
+        &image_source(work.path(), "loose"),
+        "default/multi:tmp-loose",
+    );
+    let status = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "DELETE",
+        ])
+        .arg(format!(
+            "http://{host}/v2/default/multi/manifests/tmp-loose"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
+    let (multi_id, multi_name) = repository(&server, "multi");
+    assert_eq!(
+        images_of(&server, &multi_name).len(),
+        4,
+        "an index, two children, one loose"
+    );
+    let multi_policy = operation(
+        &server,
+        "POST",
+        "/container-registry/v1/lifecyclePolicies",
+        &json!({"repositoryId": multi_id, "rules": [{"untagged": true}]}),
+    )["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let multi_run = operation(
+        &server,
+        "POST",
+        &format!("/container-registry/v1/dryRunLifecyclePolicy/{multi_policy}"),
+        &json!({}),
+    );
+    let multi_result = multi_run["response"]["dryRunLifecyclePolicyResultId"]
+        .as_str()
+        .unwrap();
+    let affected = server.get(&format!(
+        "/container-registry/v1/dryRunLifecyclePolicyResults/{multi_result}:affectedImages"
+    ));
+    let affected: Vec<&str> = affected["affectedImages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|image| image["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(affected, [loose.as_str()], "index {index_digest}");
+
     // A second ACTIVE policy in one repository is refused.
     let (status, body) = server.call(
         "POST",
@@ -474,6 +532,63 @@ fn scenario(store: Option<&str>) {
             assert!(after.contains(&blob), "gc deleted {name}'s blob {blob}");
         }
     }
+}
+
+/// Pushes an index of two single-layer images (linux/amd64 and linux/arm64) as
+/// `default/multi:multi` with `skopeo copy --all`; returns the index's digest.
+fn push_index(work: &Path, host: &str) -> String {
+    let layout = work.join("multi-oci");
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let name = format!("multi-{arch}");
+        image_source(work, &name);
+        let child = work.join(format!("{name}-oci"));
+        std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+        for blob in std::fs::read_dir(child.join("blobs/sha256")).unwrap() {
+            let blob = blob.unwrap();
+            std::fs::copy(
+                blob.path(),
+                layout.join("blobs/sha256").join(blob.file_name()),
+            )
+            .unwrap();
+        }
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(child.join("index.json")).unwrap()).unwrap();
+        let mut entry = index["manifests"][0].clone();
+        entry.as_object_mut().unwrap().remove("annotations");
+        entry["platform"] = json!({"os": "linux", "architecture": arch});
+        entries.push(entry);
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let index_digest = common::images::write_blob(&layout, &index);
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": index_digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }]}))
+        .unwrap(),
+    )
+    .unwrap();
+    common::run(
+        Command::new("skopeo")
+            .args(["copy", "--all", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:multi", layout.display()))
+            .arg(format!("docker://{host}/default/multi:multi")),
+    );
+    index_digest
 }
 
 /// A console page (or action) with curl, as its HTML.
