@@ -158,6 +158,14 @@ async fn lifecycle(store: &Store) {
         store.delete_lifecycle_policy(&active.id).await,
         Err(StoreError::NotFound { .. })
     ));
+
+    // A deleted repository takes its policies along.
+    store.delete_repository(&other.id).await.unwrap();
+    assert!(matches!(
+        store.get_lifecycle_policy(&second.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.active_lifecycle_policies().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -13,7 +13,8 @@
 //!   before "now" are picked (no `expire_period`: all of the rest);
 //! - several rules combine as a union: an image is deleted when any rule picks it;
 //! - an image whose manifest is listed by an index (or manifest list) of the same
-//!   repository that stays is never deleted, however the rules pick it.
+//!   repository that stays is never deleted, however the rules pick it; nor is an
+//!   artifact (a signature, an SBOM) whose `subject` is an image that stays.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -218,18 +219,28 @@ pub fn lifecycle_victims(rules: &[LifecycleRule], images: &[Image], now: i64) ->
             }
         }
     }
-    // An index that stays keeps every manifest it lists; a kept child that is itself
-    // an index keeps its own children, so repeat until nothing changes.
+    // An index that stays keeps every manifest it lists, and an image that stays keeps
+    // the artifacts that refer to it (signatures, SBOMs: their `subject`); a kept child
+    // that is itself an index keeps its own children, so repeat until nothing changes.
     loop {
-        let listed_by_kept: HashSet<&Digest> = images
+        let kept: Vec<&Image> = images
             .iter()
             .filter(|image| !picked.contains(image.id.as_str()))
+            .collect();
+        let listed_by_kept: HashSet<&Digest> = kept
+            .iter()
             .flat_map(|image| image.children.iter().map(|child| &child.digest))
             .collect();
+        let kept_digests: HashSet<&Digest> = kept.iter().map(|image| &image.digest).collect();
         let protected: Vec<&str> = images
             .iter()
             .filter(|image| {
-                picked.contains(image.id.as_str()) && listed_by_kept.contains(&image.digest)
+                picked.contains(image.id.as_str())
+                    && (listed_by_kept.contains(&image.digest)
+                        || image
+                            .subject
+                            .as_ref()
+                            .is_some_and(|subject| kept_digests.contains(subject)))
             })
             .map(|image| image.id.as_str())
             .collect();
@@ -698,6 +709,22 @@ mod tests {
         assert_eq!(
             lifecycle_victims(&everything, &images, now),
             ["child", "index", "loose"]
+        );
+    }
+
+    #[test]
+    fn an_image_that_stays_keeps_its_referrers() {
+        let now = 1_800_000_000_000;
+        let kept = image("kept", &["stable"], now);
+        let mut signature = image("signature", &[], now);
+        signature.subject = Some(kept.digest.clone());
+        let gone = image("gone", &[], now);
+        let mut orphan = image("orphan", &[], now);
+        orphan.subject = Some(gone.digest.clone());
+        let images = vec![kept, signature, gone, orphan];
+        assert_eq!(
+            lifecycle_victims(&[rule(0, "", true, 0)], &images, now),
+            ["gone", "orphan"]
         );
     }
 
