@@ -8,7 +8,8 @@
 //! - once ACTIVE, the scheduler (every second here) deletes exactly the dry run's
 //!   images, logs each, and `crscan gc --delete` then removes their blobs;
 //! - the same calls over gRPC with the official Python SDK's generated stubs, when
-//!   they are installed (`scripts/install-grpc-clients.sh`).
+//!   they are installed (`scripts/install-grpc-clients.sh`);
+//! - on PostgreSQL, two nodes sharing the store: each run's slot runs on one node.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -684,6 +685,85 @@ fn python_lifecycle(
     serde_json::from_str(output.trim()).unwrap_or_else(|_| panic!("{output}"))
 }
 
+/// The run's slots in a server's log (`lifecycle.slot=N` of "lifecycle run finished").
+fn run_slots(log: &str) -> Vec<i64> {
+    log.lines()
+        .filter(|line| line.contains("lifecycle run finished"))
+        .filter_map(|line| {
+            let (_, rest) = line.split_once("lifecycle.slot=")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// Two nodes on one PostgreSQL store: each slot's run happens on one node only, and
+/// each image is deleted once.
+fn two_nodes(store: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("crscan.toml");
+    std::fs::write(&config, "lifecycle_interval_seconds = 1\n").unwrap();
+    let first = Server::start_with(&work.path().join("a"), 0, Some(store), Some(&config));
+    let second = Server::start_with(&work.path().join("b"), 0, Some(store), Some(&config));
+    let host = first.url.trim_start_matches("http://").to_owned();
+    let mut untagged = BTreeSet::new();
+    for name in ["n1", "n2", "n3"] {
+        let digest = push_from(
+            &first,
+            &image_source(work.path(), name),
+            &format!("default/nodes:tmp-{name}"),
+        );
+        let status = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "DELETE",
+            ])
+            .arg(format!(
+                "http://{host}/v2/default/nodes/manifests/tmp-{name}"
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
+        untagged.insert(digest);
+    }
+    let (repository_id, repository_name) = repository(&first, "nodes");
+    operation(
+        &second,
+        "POST",
+        "/container-registry/v1/lifecyclePolicies",
+        &json!({"repositoryId": repository_id, "status": "ACTIVE", "rules": [{"untagged": true}]}),
+    );
+    wait_until("the images' deletion", &first, || {
+        images_of(&first, &repository_name).is_empty()
+    });
+    let slots = |server: &Server| run_slots(&server.log_text());
+    let seen = slots(&first).len() + slots(&second).len();
+    wait_until("six more runs over both nodes", &first, || {
+        slots(&first).len() + slots(&second).len() >= seen + 6
+    });
+    let (on_first, on_second) = (slots(&first), slots(&second));
+    let mut all: Vec<i64> = on_first.iter().chain(&on_second).copied().collect();
+    let runs = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        runs,
+        "a slot ran on both nodes: {on_first:?} {on_second:?}"
+    );
+    let deletions = |server: &Server| {
+        server
+            .log_text()
+            .matches("lifecycle policy deleted an image")
+            .count()
+    };
+    assert_eq!(deletions(&first) + deletions(&second), untagged.len());
+}
+
 #[test]
 fn lifecycle_on_sqlite() {
     if common::tools_present(&["skopeo", "curl"], false) {
@@ -714,7 +794,10 @@ fn lifecycle_on_postgres() {
         .rsplit_once('/')
         .map_or(admin_url.as_str(), |(base, _)| base);
     let url = format!("{base}/{name}");
-    let outcome = std::panic::catch_unwind(|| scenario(Some(&url)));
+    let outcome = std::panic::catch_unwind(|| {
+        scenario(Some(&url));
+        two_nodes(&url);
+    });
     let _ = Command::new("psql")
         .arg(&admin_url)
         .args([
