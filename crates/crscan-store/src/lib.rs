@@ -22,8 +22,8 @@ pub use ids::{IdKind, new_id};
 pub use model::*;
 pub use store::Store;
 pub use store::lifecycle::{
-    DryRunResult, LIFECYCLE_DAY_SECONDS, LifecyclePolicy, LifecycleRule, LifecycleRuleError,
-    LifecycleStatus, lifecycle_victims,
+    DryRunResult, LIFECYCLE_DAY_SECONDS, LifecyclePolicy, LifecyclePolicyOrder,
+    LifecyclePolicyQuery, LifecycleRule, LifecycleRuleError, LifecycleStatus, lifecycle_victims,
 };
 pub use store::scans::overview::{RepositorySummary, ScanScope};
 pub use store::scans::{

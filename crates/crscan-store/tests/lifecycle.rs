@@ -5,8 +5,8 @@
 
 use crscan_model::Digest;
 use crscan_store::{
-    BlobRole, DryRunResult, IdKind, LifecyclePolicy, LifecycleRule, LifecycleStatus, NewImage,
-    Store, StoreError, lifecycle_victims, new_id,
+    BlobRole, DryRunResult, IdKind, LifecyclePolicy, LifecyclePolicyOrder, LifecyclePolicyQuery,
+    LifecycleRule, LifecycleStatus, NewImage, Store, StoreError, lifecycle_victims, new_id,
 };
 
 fn digest(seed: u8) -> Digest {
@@ -93,6 +93,35 @@ async fn lifecycle(store: &Store) {
             .unwrap(),
         std::slice::from_ref(&second)
     );
+    let newest_first = store
+        .query_lifecycle_policies(&LifecyclePolicyQuery {
+            registry_id: registry.id.clone(),
+            order: LifecyclePolicyOrder::CreatedAt,
+            descending: true,
+            limit: 10,
+            ..LifecyclePolicyQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest_first, [second.clone(), first.clone()]);
+    let by_name = store
+        .query_lifecycle_policies(&LifecyclePolicyQuery {
+            name: Some("p".to_owned()),
+            limit: 10,
+            ..LifecyclePolicyQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 2);
+    let unnamed = store
+        .query_lifecycle_policies(&LifecyclePolicyQuery {
+            name: Some("q".to_owned()),
+            limit: 10,
+            ..LifecyclePolicyQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(unnamed.is_empty());
     assert_eq!(
         store.active_lifecycle_policies().await.unwrap(),
         std::slice::from_ref(&second)

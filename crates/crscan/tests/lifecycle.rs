@@ -264,6 +264,26 @@ fn scenario(store: Option<&str>) {
         "/container-registry/v1/lifecyclePolicies?repositoryId={repository_id}"
     ));
     assert_eq!(listed["lifecyclePolicies"], json!([policy]), "{listed}");
+    let named = |filter: &str| {
+        server.get(&format!(
+            "/container-registry/v1/lifecyclePolicies?registryId={}&filter={filter}&orderBy=name%20desc",
+            repository_name.split('/').next().unwrap()
+        ))["lifecyclePolicies"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(named("name%3D%22keep-two%22"), 1);
+    assert_eq!(named("name%3D%22other%22"), 0);
+    let (status, body) = server.call(
+        "GET",
+        &format!(
+            "/container-registry/v1/lifecyclePolicies?repositoryId={repository_id}&orderBy=size"
+        ),
+        None,
+        &[],
+    );
+    assert_eq!(status, 400, "{body}");
 
     let dry_run = operation(
         &server,

@@ -8,8 +8,9 @@
 //! scan policy calls do.
 
 use crscan_store::{
-    DryRunResult, IdKind, Image, ImageQuery, LifecyclePolicy, LifecycleRule, LifecycleStatus,
-    Operation, OperationMetadata, OperationResponse, lifecycle_victims, new_id, now,
+    DryRunResult, IdKind, Image, ImageQuery, LifecyclePolicy, LifecyclePolicyOrder,
+    LifecyclePolicyQuery, LifecycleRule, LifecycleStatus, Operation, OperationMetadata,
+    OperationResponse, lifecycle_victims, new_id, now,
 };
 
 use super::{
@@ -100,8 +101,9 @@ fn status(text: &str) -> Result<Option<LifecycleStatus>, ApiError> {
     }
 }
 
-/// The lists take no filter and no ordering (policies come oldest first, dry-run
-/// results newest first); asking for one is refused rather than ignored.
+/// The dry-run lists take no filter and no ordering (results come newest first,
+/// affected images as the run found them); asking for one is refused rather than
+/// ignored.
 fn plain_list(list: &ListRequest) -> Result<(), ApiError> {
     parse_filter(&list.filter, &[])?;
     parse_order(&list.order_by, &[], false)?;
@@ -193,16 +195,39 @@ impl Service {
         if registry_id.is_none() && repository_id.is_none() {
             return Err(ApiError::invalid("registryId or repositoryId is required"));
         }
-        plain_list(list)?;
         let (start, limit) = paging(list)?;
+        // As the hosted service: filter by name, order by name, createdAt or status.
+        let name = parse_filter(&list.filter, &["name"])?
+            .pop()
+            .map(|(_, value)| value);
+        let (order, descending) = match parse_order(
+            &list.order_by,
+            &["name", "createdAt", "created_at", "status"],
+            false,
+        )?
+        .pop()
+        {
+            None => (LifecyclePolicyOrder::CreatedAt, false),
+            Some((field, direction)) => (
+                match field.as_str() {
+                    "name" => LifecyclePolicyOrder::Name,
+                    "status" => LifecyclePolicyOrder::Status,
+                    _ => LifecyclePolicyOrder::CreatedAt,
+                },
+                direction.unwrap_or(false),
+            ),
+        };
         let rows = self
             .store()
-            .list_lifecycle_policies(
-                repository_id.as_deref().unwrap_or_default(),
-                registry_id.as_deref().unwrap_or_default(),
-                start.offset,
-                limit + 1,
-            )
+            .query_lifecycle_policies(&LifecyclePolicyQuery {
+                repository_id: repository_id.unwrap_or_default(),
+                registry_id: registry_id.unwrap_or_default(),
+                name,
+                order,
+                descending,
+                offset: start.offset,
+                limit: limit + 1,
+            })
             .await?;
         Ok(page(rows, &start, limit, |_| None))
     }

@@ -170,6 +170,28 @@ pub struct LifecyclePolicy {
     pub created_at: i64,
 }
 
+/// What a policy listing is ordered by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LifecyclePolicyOrder {
+    #[default]
+    CreatedAt,
+    Name,
+    Status,
+}
+
+/// Which lifecycle policies to list: a repository's or a registry's (empty: any),
+/// optionally only those named `name`, in an order, `limit` from `offset`.
+#[derive(Debug, Clone, Default)]
+pub struct LifecyclePolicyQuery {
+    pub repository_id: String,
+    pub registry_id: String,
+    pub name: Option<String>,
+    pub order: LifecyclePolicyOrder,
+    pub descending: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
 /// The result of a dry run: when it ran and how many images it would have deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DryRunResult {
@@ -419,16 +441,40 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<LifecyclePolicy>, StoreError> {
-        let rows = sqlx::query(
+        self.query_lifecycle_policies(&LifecyclePolicyQuery {
+            repository_id: repository_id.to_owned(),
+            registry_id: registry_id.to_owned(),
+            offset,
+            limit,
+            ..LifecyclePolicyQuery::default()
+        })
+        .await
+    }
+
+    /// Policies as `query` asks: its scope, name, order and page.
+    pub async fn query_lifecycle_policies(
+        &self,
+        query: &LifecyclePolicyQuery,
+    ) -> Result<Vec<LifecyclePolicy>, StoreError> {
+        let column = match query.order {
+            LifecyclePolicyOrder::CreatedAt => "created_at",
+            LifecyclePolicyOrder::Name => "name",
+            LifecyclePolicyOrder::Status => "status",
+        };
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let sql = format!(
             "SELECT * FROM lifecycle_policies WHERE ($1 = '' OR repository_id = $1) \
-             AND ($2 = '' OR registry_id = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4",
-        )
-        .bind(repository_id.to_owned())
-        .bind(registry_id.to_owned())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+             AND ($2 = '' OR registry_id = $2) AND ($3 = '' OR name = $3) \
+             ORDER BY {column} {direction}, id {direction} LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(query.repository_id.clone())
+            .bind(query.registry_id.clone())
+            .bind(query.name.clone().unwrap_or_default())
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(policy_from_row).collect()
     }
 
