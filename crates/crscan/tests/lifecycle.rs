@@ -356,6 +356,13 @@ fn scenario(store: Option<&str>) {
                 .contains("rules[0].expirePeriod"),
             "{answer}"
         );
+        assert_eq!(answer["updated_description"], "set over gRPC", "{answer}");
+        assert_eq!(answer["updated_rules"], 2, "{answer}");
+        let over_rest = server.get(&format!(
+            "/container-registry/v1/lifecyclePolicies/{policy_id}"
+        ));
+        assert_eq!(over_rest["description"], "set over gRPC", "{over_rest}");
+        assert_eq!(over_rest["rules"], policy["rules"], "{over_rest}");
         let grpc_result = answer["dry_run_result_id"].as_str().unwrap();
         assert_eq!(answer["dry_run_policy_id"], policy_id.as_str(), "{answer}");
         let again = server.get(&format!(
@@ -680,6 +687,14 @@ response = service_pb2.DryRunLifecyclePolicyResult()
 operation.response.Unpack(response)
 answer["dry_run_result_id"] = metadata.dry_run_lifecycle_policy_result_id
 answer["dry_run_policy_id"] = response.lifecycle_policy_id
+from google.protobuf import field_mask_pb2
+updated = stub.Update(service_pb2.UpdateLifecyclePolicyRequest(
+    lifecycle_policy_id=policy_id, update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+    description="set over gRPC"))
+policy = policy_pb2.LifecyclePolicy()
+updated.response.Unpack(policy)
+answer["updated_description"] = policy.description
+answer["updated_rules"] = len(policy.rules)
 print(json.dumps(answer))
 "#;
 
