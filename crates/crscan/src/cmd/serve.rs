@@ -114,6 +114,10 @@ pub struct Settings {
     /// streaming it through this node [default: false].
     #[arg(long, env = "CRSCAN_BLOBS_REDIRECT")]
     pub blobs_redirect: Option<bool>,
+    /// Seconds between runs of the ACTIVE lifecycle policies (each run on one node of
+    /// the cluster); 0 turns them off [default: 3600].
+    #[arg(long, env = "CRSCAN_LIFECYCLE_INTERVAL_SECONDS")]
+    pub lifecycle_interval_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -147,6 +151,9 @@ impl Settings {
             cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
             blobs: self.blobs.or(file.blobs),
             blobs_redirect: self.blobs_redirect.or(file.blobs_redirect),
+            lifecycle_interval_seconds: self
+                .lifecycle_interval_seconds
+                .or(file.lifecycle_interval_seconds),
         }
     }
 }
@@ -282,6 +289,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let gc_hours = settings.gc_interval_hours.unwrap_or(24);
     let db_update_hours = settings.db_update_interval_hours.unwrap_or(12);
     let cache_max_bytes = settings.cache_max_bytes;
+    let lifecycle_seconds = settings.lifecycle_interval_seconds.unwrap_or(3600);
     let db_path = settings
         .db
         .clone()
@@ -365,6 +373,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 registry.clone(),
                 cache,
                 Duration::from_secs(gc_hours * 3600),
+            );
+        }
+        if lifecycle_seconds > 0 {
+            // This process's name in the store's task claims.
+            let node = crscan_store::new_id(crscan_store::IdKind::Request);
+            crscan_api::service::spawn_lifecycle_runs(
+                crscan_api::Service::new(registry.clone(), None),
+                Duration::from_secs(lifecycle_seconds),
+                node,
             );
         }
         if db_update_hours > 0 {
@@ -593,6 +610,7 @@ mod tests {
         "cache_max_bytes",
         "blobs",
         "blobs_redirect",
+        "lifecycle_interval_seconds",
     ];
 
     #[test]
@@ -650,6 +668,7 @@ public_address = "crscan.example.com:443"
 cache_max_bytes = 3000
 blobs = "s3://crscan/blobs"
 blobs_redirect = true
+lifecycle_interval_seconds = 60
 
 [[tokens]]
 token = "secret-token-1"
@@ -675,6 +694,7 @@ roles = ["admin"]
         assert_eq!(settings.cache_max_bytes, Some(3000));
         assert_eq!(settings.blobs.as_deref(), Some("s3://crscan/blobs"));
         assert_eq!(settings.blobs_redirect, Some(true));
+        assert_eq!(settings.lifecycle_interval_seconds, Some(60));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
         assert_eq!(
