@@ -20,6 +20,7 @@ mod store;
 pub use ids::{IdKind, new_id};
 pub use model::*;
 pub use store::Store;
+pub use store::access::{AccessBinding, IpAction, IpPermission};
 pub use store::scans::overview::{RepositorySummary, ScanScope};
 pub use store::scans::{
     ImageScanAge, Job, MAX_RESCAN_PERIOD_SECONDS, MIN_RESCAN_PERIOD_SECONDS, NewScan, PushRule,

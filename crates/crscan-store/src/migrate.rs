@@ -19,6 +19,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_cluster_tasks.sql"),
     ),
+    (7, include_str!("../migrations/sqlite/0007_access.sql")),
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -34,6 +35,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_cluster_tasks.sql"),
     ),
+    (7, include_str!("../migrations/postgres/0007_access.sql")),
 ];
 
 /// Applies the migrations of `backend` that the database has not seen yet.
