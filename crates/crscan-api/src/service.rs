@@ -8,6 +8,7 @@
 //!
 //! Errors are [`ApiError`]s: a `google.rpc.Code` and a message naming the field.
 
+mod access;
 mod console;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,10 @@ use crscan_store::{
 use crate::auth::{Principal, Role};
 use crate::errors::ApiError;
 
+pub use access::{AccessResource, Delta, DeltaAction, Scope};
 pub use console::{Capabilities, ImageConfig, LayerHistory};
+
+use crate::access::Permission;
 
 /// Roles that may read.
 const READ: &[Role] = &[Role::Viewer, Role::Pusher, Role::Scanner];
@@ -490,8 +494,9 @@ impl Service {
         principal: &Principal,
         registry_id: &str,
     ) -> Result<crscan_store::Registry, ApiError> {
-        principal.require(READ)?;
         check_id("registryId", registry_id)?;
+        self.allow_registry(principal, Permission::Read, registry_id)
+            .await?;
         Ok(self.store().get_registry(registry_id).await?)
     }
 
@@ -501,6 +506,7 @@ impl Service {
         folder_id: &str,
         name: &str,
         labels: &BTreeMap<String, String>,
+        secure: bool,
     ) -> Result<Operation, ApiError> {
         const METHOD: &str = "RegistryService.Create";
         call.principal.require(ADMIN)?;
@@ -513,8 +519,13 @@ impl Service {
         let name = if name.is_empty() { folder_id } else { name };
         let registry = self
             .store()
-            .create_registry(folder_id, name, labels)
+            .create_registry_with(folder_id, name, labels, secure)
             .await?;
+        if secure {
+            self.store()
+                .create_scan_policy(&secure_scan_policy(&registry.id)?)
+                .await?;
+        }
         self.record(
             call,
             METHOD,
@@ -634,19 +645,30 @@ impl Service {
         principal: &Principal,
         key: &RepositoryKey,
     ) -> Result<Repository, ApiError> {
-        principal.require(READ)?;
-        Ok(match key {
-            RepositoryKey::Name(name) => self.store().get_repository_by_name(name).await?,
+        let repository = match key {
+            RepositoryKey::Name(name) => self.store().get_repository_by_name(name).await,
             RepositoryKey::Id(id) => {
                 check_id("repositoryId", id)?;
-                self.store().get_repository(id).await?
+                self.store().get_repository(id).await
             }
-        })
+        };
+        match repository {
+            Ok(repository) => {
+                self.allow_repository_name(principal, Permission::Read, &repository.name)
+                    .await?;
+                Ok(repository)
+            }
+            Err(error) => {
+                principal.require(READ)?;
+                Err(error.into())
+            }
+        }
     }
 
     pub async fn upsert_repository(&self, call: &Call, name: &str) -> Result<Operation, ApiError> {
         const METHOD: &str = "RepositoryService.Upsert";
-        call.principal.require(PUSH)?;
+        self.allow_repository_name(&call.principal, Permission::Push, name)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -701,7 +723,15 @@ impl Service {
         folder_id: &str,
         list: &ListRequest,
     ) -> Result<Page<Image>, ApiError> {
-        principal.require(READ)?;
+        if !repository_name.is_empty() {
+            self.allow_repository_name(principal, Permission::Read, repository_name)
+                .await?;
+        } else if !registry_id.is_empty() && folder_id.is_empty() {
+            self.allow_registry(principal, Permission::Read, registry_id)
+                .await?;
+        } else {
+            principal.require(READ)?;
+        }
         let registry_id = check_optional_id("registryId", registry_id)?;
         let folder_id = check_optional_id("folderId", folder_id)?;
         let (start, limit) = paging(list)?;
@@ -747,15 +777,17 @@ impl Service {
         principal: &Principal,
         image_id: &str,
     ) -> Result<Image, ApiError> {
-        principal.require(READ)?;
         check_id("imageId", image_id)?;
+        self.allow_image(principal, Permission::Read, image_id)
+            .await?;
         Ok(self.store().get_image(image_id).await?)
     }
 
     pub async fn delete_image(&self, call: &Call, image_id: &str) -> Result<Operation, ApiError> {
         const METHOD: &str = "ImageService.Delete";
-        call.principal.require(PUSH)?;
         check_id("imageId", image_id)?;
+        self.allow_image(&call.principal, Permission::Push, image_id)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -775,8 +807,9 @@ impl Service {
 
     pub async fn scan(&self, call: &Call, image_id: &str) -> Result<Operation, ApiError> {
         const METHOD: &str = "ScannerService.Scan";
-        call.principal.require(SCAN)?;
         check_id("imageId", image_id)?;
+        self.allow_image(&call.principal, Permission::Scan, image_id)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -813,8 +846,9 @@ impl Service {
         principal: &Principal,
         image_id: &str,
     ) -> Result<ScanResult, ApiError> {
-        principal.require(READ)?;
         check_id("imageId", image_id)?;
+        self.allow_image(principal, Permission::Read, image_id)
+            .await?;
         let store = self.store();
         store.get_image(image_id).await?;
         Ok(store.last_scan_result(image_id).await?)
@@ -1082,6 +1116,35 @@ impl Service {
         Ok(store.get_operation(operation_id).await?)
     }
 }
+
+/// The scan policy a `secure` registry is created with, as the hosted service's
+/// pre-set one: every repository scanned on push and rescanned every 7 days.
+fn secure_scan_policy(registry_id: &str) -> Result<ScanPolicy, ApiError> {
+    let everything = vec!["*".to_owned()];
+    let rules = ScanRules {
+        push_rule: Some(
+            crscan_store::PushRule::new(everything.clone(), false)
+                .map_err(|error| rule_error("rules.pushRule", error))?,
+        ),
+        schedule_rules: vec![
+            crscan_store::ScheduledRule::new(everything, SECURE_RESCAN_PERIOD_SECONDS, false)
+                .map_err(|error| rule_error("rules.scheduleRules[0]", error))?,
+        ],
+    };
+    Ok(ScanPolicy {
+        id: new_id(crscan_store::IdKind::ScanPolicy),
+        registry_id: registry_id.to_owned(),
+        name: "secure-registry".to_owned(),
+        description: "Pre-set policy of a secure registry: scan on push and every 7 days"
+            .to_owned(),
+        rules,
+        disabled: false,
+        created_at: now(),
+    })
+}
+
+/// The rescan period of a `secure` registry's policy: 7 days.
+const SECURE_RESCAN_PERIOD_SECONDS: i64 = 7 * 24 * 3600;
 
 #[cfg(test)]
 mod tests {

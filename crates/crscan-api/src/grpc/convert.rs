@@ -53,6 +53,7 @@ pub(crate) fn registry(registry: &Registry) -> cr::Registry {
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect(),
+        secure: registry.secure,
     }
 }
 
@@ -176,6 +177,15 @@ fn metadata(metadata: &OperationMetadata) -> prost_types::Any {
         | MetadataSubject::Repository(id)
         | MetadataSubject::Image(id)
         | MetadataSubject::ScanPolicy(id) => id.to_owned(),
+        MetadataSubject::AccessResource(id) => {
+            let name = format!("yandex.cloud.access.{}", metadata.message_name());
+            return any(
+                &name,
+                &ResourceMetadata {
+                    resource_id: id.to_owned(),
+                },
+            );
+        }
     };
     registry_any(metadata.message_name(), &ResourceMetadata { resource_id })
 }
