@@ -618,7 +618,12 @@ impl Service {
         folder_id: &str,
         list: &ListRequest,
     ) -> Result<Page<Repository>, ApiError> {
-        principal.require(READ)?;
+        if !registry_id.is_empty() && folder_id.is_empty() {
+            self.allow_registry(principal, Permission::Read, registry_id)
+                .await?;
+        } else {
+            principal.require(READ)?;
+        }
         let registry_id = check_optional_id("registryId", registry_id)?;
         let folder_id = check_optional_id("folderId", folder_id)?;
         let (start, limit) = paging(list)?;
@@ -696,8 +701,9 @@ impl Service {
         repository_id: &str,
     ) -> Result<Operation, ApiError> {
         const METHOD: &str = "RepositoryService.Delete";
-        call.principal.require(PUSH)?;
         check_id("repositoryId", repository_id)?;
+        self.allow_repository_id(&call.principal, Permission::Push, repository_id)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -836,8 +842,9 @@ impl Service {
         principal: &Principal,
         scan_result_id: &str,
     ) -> Result<ScanResult, ApiError> {
-        principal.require(READ)?;
         check_id("scanResultId", scan_result_id)?;
+        self.allow_scan_result(principal, Permission::Read, scan_result_id)
+            .await?;
         Ok(self.store().get_scan_result(scan_result_id).await?)
     }
 
@@ -861,7 +868,6 @@ impl Service {
         repository_id: &str,
         list: &ListRequest,
     ) -> Result<Page<ScanResult>, ApiError> {
-        principal.require(READ)?;
         match (image_id.is_empty(), repository_id.is_empty()) {
             (false, false) => {
                 return Err(ApiError::invalid(
@@ -873,8 +879,16 @@ impl Service {
                     "one of imageId and repositoryId is required",
                 ));
             }
-            (false, true) => check_id("imageId", image_id)?,
-            (true, false) => check_id("repositoryId", repository_id)?,
+            (false, true) => {
+                check_id("imageId", image_id)?;
+                self.allow_image(principal, Permission::Read, image_id)
+                    .await?;
+            }
+            (true, false) => {
+                check_id("repositoryId", repository_id)?;
+                self.allow_repository_id(principal, Permission::Read, repository_id)
+                    .await?;
+            }
         }
         let (start, limit) = paging(list)?;
         let mut status = None;
@@ -919,8 +933,9 @@ impl Service {
         scan_result_id: &str,
         list: &ListRequest,
     ) -> Result<Page<Finding>, ApiError> {
-        principal.require(READ)?;
         check_id("scanResultId", scan_result_id)?;
+        self.allow_scan_result(principal, Permission::Read, scan_result_id)
+            .await?;
         let (start, limit) = paging(list)?;
         let mut severity = None;
         let mut name = None;

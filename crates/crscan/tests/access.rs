@@ -351,6 +351,21 @@ fn scenario(store: Option<&str>) {
         &ci,
     );
     assert_eq!(status, 403, "{error}");
+    let (status, images) = server.call(
+        "GET",
+        &format!("/container-registry/v1/images?repositoryName={default}/app"),
+        None,
+        &ci,
+    );
+    assert_eq!(status, 200, "{images}");
+    assert!(!images["images"].as_array().unwrap().is_empty(), "{images}");
+    let (status, _) = server.call(
+        "GET",
+        &format!("/container-registry/v1/repositories?registryId={other}"),
+        None,
+        &ci,
+    );
+    assert_eq!(status, 403);
     // Managing access needs admin on the resource.
     let (status, _) = server.call(
         "POST",

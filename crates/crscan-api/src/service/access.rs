@@ -200,6 +200,53 @@ impl Service {
         }
     }
 
+    /// [`Service::authorize`] on a repository named by its ID (refused like
+    /// [`Service::allow_image`] when it does not exist).
+    pub(super) async fn allow_repository_id(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+        repository_id: &str,
+    ) -> Result<(), ApiError> {
+        if has_global(principal, permission) {
+            return Ok(());
+        }
+        match self.store().get_repository(repository_id).await {
+            Ok(repository) => {
+                self.allow_repository_name(principal, permission, &repository.name)
+                    .await
+            }
+            Err(crscan_store::StoreError::NotFound { .. }) => self
+                .authorize(principal, permission, Scope::Global)
+                .await
+                .map(drop),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// [`Service::authorize`] on the repository a scan result belongs to.
+    pub(super) async fn allow_scan_result(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+        scan_result_id: &str,
+    ) -> Result<(), ApiError> {
+        if has_global(principal, permission) {
+            return Ok(());
+        }
+        match self.store().get_scan_result(scan_result_id).await {
+            Ok(result) => {
+                self.allow_repository_id(principal, permission, &result.repository_id)
+                    .await
+            }
+            Err(crscan_store::StoreError::NotFound { .. }) => self
+                .authorize(principal, permission, Scope::Global)
+                .await
+                .map(drop),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// [`Service::authorize`] on a registry or repository named by its ID.
     async fn authorize_resource(
         &self,
