@@ -374,6 +374,16 @@ fn scenario(store: Option<&str>) {
         &ci,
     );
     assert_eq!(status, 403);
+    // A missing resource is NOT_FOUND for an admin, and refused like any other for a
+    // token that could not see it.
+    let missing = "/container-registry/v1/registries/crp00000000000000000:listAccessBindings";
+    assert_eq!(api(&server, "GET", missing, None).0, 404);
+    assert_eq!(server.call("GET", missing, None, &ci).0, 403);
+    let (_, openapi) = server.call("GET", "/openapi.json", None, &[]);
+    assert!(
+        openapi["paths"]["/container-registry/v1/repositories/{resourceId}:updateAccessBindings"]
+            .is_object()
+    );
 
     // ---- IP permissions: a PULL list without 127.0.0.1.
     let operation = done(

@@ -247,7 +247,10 @@ impl Service {
         }
     }
 
-    /// [`Service::authorize`] on a registry or repository named by its ID.
+    /// [`Service::authorize`] on a registry or repository named by its ID. A missing
+    /// resource is NOT_FOUND for a caller whose global roles allow the call, and
+    /// refused as the global check refuses it for any other, so that existence is not
+    /// told to a caller who may not see it.
     async fn authorize_resource(
         &self,
         principal: &Principal,
@@ -255,33 +258,47 @@ impl Service {
         kind: AccessResource,
         resource_id: &str,
     ) -> Result<(), ApiError> {
-        match kind {
-            AccessResource::Registry => {
-                check_id("resourceId", resource_id)?;
-                let registry = self.store().get_registry(resource_id).await?;
-                self.authorize(principal, permission, Scope::Registry(&registry.id))
-                    .await?;
-            }
+        check_id("resourceId", resource_id)?;
+        let found = match kind {
+            AccessResource::Registry => self
+                .store()
+                .get_registry(resource_id)
+                .await
+                .map(|registry| (registry.id, None)),
             AccessResource::Repository => {
-                check_id("resourceId", resource_id)?;
-                let repository = self.store().get_repository(resource_id).await?;
-                let name = repository
-                    .name
-                    .strip_prefix(&format!("{}/", repository.registry_id))
-                    .unwrap_or(&repository.name)
-                    .to_owned();
-                self.authorize(
-                    principal,
-                    permission,
-                    Scope::Repository {
-                        registry: &repository.registry_id,
-                        name: &name,
-                    },
-                )
-                .await?;
+                self.store()
+                    .get_repository(resource_id)
+                    .await
+                    .map(|repository| {
+                        let name = repository
+                            .name
+                            .strip_prefix(&format!("{}/", repository.registry_id))
+                            .unwrap_or(&repository.name)
+                            .to_owned();
+                        (repository.registry_id, Some(name))
+                    })
             }
-        }
-        Ok(())
+        };
+        let (registry, name) = match found {
+            Ok(found) => found,
+            Err(crscan_store::StoreError::NotFound { .. })
+                if !has_global(principal, permission) =>
+            {
+                return self
+                    .authorize(principal, permission, Scope::Global)
+                    .await
+                    .map(drop);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let scope = match &name {
+            Some(name) => Scope::Repository {
+                registry: &registry,
+                name,
+            },
+            None => Scope::Registry(&registry),
+        };
+        self.authorize(principal, permission, scope).await.map(drop)
     }
 
     /// Refuses a `/v2/` request for `action` from `client` when the registry has an
