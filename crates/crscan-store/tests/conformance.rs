@@ -423,7 +423,11 @@ async fn access(store: &Store) {
         .await
         .unwrap();
     store
-        .update_access_bindings(&secure.id, &[ci.clone()], &[public.clone()])
+        .update_access_bindings(
+            &secure.id,
+            std::slice::from_ref(&ci),
+            std::slice::from_ref(&public),
+        )
         .await
         .unwrap();
     assert_eq!(
