@@ -4,6 +4,7 @@
 //! [`Endpoint::parse`] splits it from the right.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::Router;
 use axum::body::Body;
@@ -16,12 +17,8 @@ use crscan_model::Digest;
 use crscan_registry::{
     ChunkRange, Reference, Registry, RegistryError, RepositoryPath, media_type_accepted,
 };
-use crscan_store::Repository;
+use crscan_store::{IpAction, Repository};
 use futures::StreamExt;
-
-use std::net::{IpAddr, Ipv4Addr};
-
-use crscan_store::IpAction;
 
 use crate::access::Permission;
 use crate::errors::{ApiError, OciError};
