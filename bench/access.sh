@@ -12,15 +12,17 @@
 #                  else target/debug/crscan]
 #
 # Measured 2026-12-05, debug build (no release build on this machine), SQLite, 2 shared
-# cores with load average 3-8 from other builds, 3000 GETs at 4 connections; two runs:
-#   global admin token                 654 / 676 r/s   p50 6 / 6 ms   p99 15 / 12 ms
-#   token bound on the repository      538 / 691 r/s   p50 7 / 5 ms   p99 22 / 17 ms
-#   anonymous through allUsers         599 / 774 r/s   p50 6 / 5 ms   p99 19 / 13 ms
-#   global token, 100-entry IP list    376 / 493 r/s   p50 10 / 8 ms  p99 26 / 15 ms
+# cores with load average 3-5 from other builds, 3000 GETs at 4 connections:
+#   global admin token                 933 r/s   p50 4 ms   p99  9 ms
+#   token bound on the repository      744 r/s   p50 5 ms   p99 13 ms
+#   anonymous through allUsers         943 r/s   p50 4 ms   p99  9 ms
+#   global token, 100-entry IP list    641 r/s   p50 6 ms   p99 13 ms
 # Against the branch's base (main at 1c92a1a, same debug build, one global token,
-# alternated three times each): 987 / 697 / 552 r/s before, 807 / 403 / 641 r/s after:
-# about 15-20 % fewer manifest GETs per second for the registry lookup and the IP
-# list read that every /v2/ request now makes, within the machine's noise per run.
+# alternated three times each): 833 / 915 / 1040 r/s before, 814 / 1102 / 996 r/s
+# after, so a global token's one extra query (the registry's IP list) is within the
+# noise. A first version that also looked the registry up for global tokens cost
+# about 15-20 % (987 / 697 / 552 before, 807 / 403 / 641 after); a bound token pays
+# for the registry, repository and two binding reads.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

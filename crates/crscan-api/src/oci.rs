@@ -183,28 +183,29 @@ async fn authorize(
     head: bool,
     client: IpAddr,
 ) -> Result<(), OciError> {
-    let registry_id = state
+    state
         .service
         .authorize(principal, permission, scope(name))
         .await
         .map_err(refused)?;
-    let Some(registry_id) = registry_id else {
+    // The registry as the path names it, by ID or name.
+    let Some((registry_id, _)) = name.and_then(|name| name.split_once('/')) else {
         return Ok(());
     };
     let service = &state.service;
     match permission {
         Permission::Push => service
-            .check_ip_permission(&registry_id, IpAction::Push, client)
+            .check_ip_permission(registry_id, IpAction::Push, client)
             .await
             .map_err(refused),
         _ => match service
-            .check_ip_permission(&registry_id, IpAction::Pull, client)
+            .check_ip_permission(registry_id, IpAction::Pull, client)
             .await
         {
             Err(error)
                 if head
                     && service
-                        .check_ip_permission(&registry_id, IpAction::Push, client)
+                        .check_ip_permission(registry_id, IpAction::Push, client)
                         .await
                         .is_ok() =>
             {

@@ -81,16 +81,19 @@ impl Service {
     /// `scope`, from its global roles, else from the roles bound on the repository and
     /// on its registry to its subjects (its token's subject ID as `serviceAccount`,
     /// `allAuthenticatedUsers` when it has credentials, `allUsers` always, though for
-    /// an anonymous caller only `Pull` counts). Returns the registry's ID when the
-    /// scope names one that exists. Refusals are UNAUTHENTICATED for an anonymous
-    /// caller and PERMISSION_DENIED otherwise, naming the subject and the resource.
+    /// an anonymous caller only `Pull` counts). The global roles are asked first,
+    /// so a caller they admit costs no query. Refusals are UNAUTHENTICATED for an
+    /// anonymous caller and PERMISSION_DENIED otherwise, naming the subject and the
+    /// resource.
     pub async fn authorize(
         &self,
         principal: &Principal,
         permission: Permission,
         scope: Scope<'_>,
-    ) -> Result<Option<String>, ApiError> {
-        let global = has_global(principal, permission);
+    ) -> Result<(), ApiError> {
+        if has_global(principal, permission) {
+            return Ok(());
+        }
         let (registry_ref, name) = match scope {
             Scope::Global => (None, None),
             Scope::Registry(registry) => (Some(registry), None),
@@ -104,9 +107,6 @@ impl Service {
             },
             None => None,
         };
-        if global {
-            return Ok(registry.map(|registry| registry.id));
-        }
         if let Some(registry) = &registry {
             let mut resources = vec![registry.id.clone()];
             if let Some(name) = name {
@@ -120,7 +120,7 @@ impl Service {
             for resource in &resources {
                 for binding in self.store().list_access_bindings(resource).await? {
                     if binding_applies(principal, &binding, permission) {
-                        return Ok(Some(registry.id.clone()));
+                        return Ok(());
                     }
                 }
             }
@@ -155,7 +155,6 @@ impl Service {
         }
         self.authorize(principal, permission, Scope::Registry(registry))
             .await
-            .map(drop)
     }
 
     /// [`Service::authorize`] on a repository by its full name (`<registry>/<name>`).
@@ -172,7 +171,7 @@ impl Service {
             Some((registry, name)) => Scope::Repository { registry, name },
             None => Scope::Global,
         };
-        self.authorize(principal, permission, scope).await.map(drop)
+        self.authorize(principal, permission, scope).await
     }
 
     /// [`Service::authorize`] on the repository of an image; an image that does not
@@ -192,10 +191,9 @@ impl Service {
                 self.allow_repository_name(principal, permission, &repository.name)
                     .await
             }
-            Err(crscan_store::StoreError::NotFound { .. }) => self
-                .authorize(principal, permission, Scope::Global)
-                .await
-                .map(drop),
+            Err(crscan_store::StoreError::NotFound { .. }) => {
+                self.authorize(principal, permission, Scope::Global).await
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -216,10 +214,9 @@ impl Service {
                 self.allow_repository_name(principal, permission, &repository.name)
                     .await
             }
-            Err(crscan_store::StoreError::NotFound { .. }) => self
-                .authorize(principal, permission, Scope::Global)
-                .await
-                .map(drop),
+            Err(crscan_store::StoreError::NotFound { .. }) => {
+                self.authorize(principal, permission, Scope::Global).await
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -239,10 +236,9 @@ impl Service {
                 self.allow_repository_id(principal, permission, &result.repository_id)
                     .await
             }
-            Err(crscan_store::StoreError::NotFound { .. }) => self
-                .authorize(principal, permission, Scope::Global)
-                .await
-                .map(drop),
+            Err(crscan_store::StoreError::NotFound { .. }) => {
+                self.authorize(principal, permission, Scope::Global).await
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -284,10 +280,7 @@ impl Service {
             Err(crscan_store::StoreError::NotFound { .. })
                 if !has_global(principal, permission) =>
             {
-                return self
-                    .authorize(principal, permission, Scope::Global)
-                    .await
-                    .map(drop);
+                return self.authorize(principal, permission, Scope::Global).await;
             }
             Err(error) => return Err(error.into()),
         };
@@ -298,12 +291,12 @@ impl Service {
             },
             None => Scope::Registry(&registry),
         };
-        self.authorize(principal, permission, scope).await.map(drop)
+        self.authorize(principal, permission, scope).await
     }
 
-    /// Refuses a `/v2/` request for `action` from `client` when the registry has an
-    /// allow-list for that action and no entry holds the address: PERMISSION_DENIED
-    /// naming the rule.
+    /// Refuses a `/v2/` request for `action` from `client` when the registry (by ID
+    /// or name) has an allow-list for that action and no entry holds the address:
+    /// PERMISSION_DENIED naming the rule.
     pub async fn check_ip_permission(
         &self,
         registry_id: &str,
@@ -312,7 +305,7 @@ impl Service {
     ) -> Result<(), ApiError> {
         let entries: Vec<IpPermission> = self
             .store()
-            .list_ip_permissions(registry_id)
+            .registry_ip_permissions(registry_id)
             .await?
             .into_iter()
             .filter(|entry| entry.action == action)

@@ -134,15 +134,24 @@ impl Store {
         .bind(registry_id.to_owned())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let action: String = row.try_get("action")?;
-                Ok(IpPermission {
-                    action: IpAction::parse(&action).ok_or(StoreError::Corrupt(action))?,
-                    ip: row.try_get("ip")?,
-                })
-            })
-            .collect()
+        rows.iter().map(permission_from_row).collect()
+    }
+
+    /// The allow-list of the registry `reference` names by ID or, failing that, by
+    /// name (as `/v2/` paths name it), in one query; empty for an unknown registry.
+    pub async fn registry_ip_permissions(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<IpPermission>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT action, ip FROM ip_permissions WHERE registry_id = \
+             (SELECT id FROM registries WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1) \
+             ORDER BY action, ip",
+        )
+        .bind(reference.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(permission_from_row).collect()
     }
 
     /// Replaces the allow-list of `registry_id` with `permissions`.
@@ -189,6 +198,14 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+fn permission_from_row(row: &sqlx::any::AnyRow) -> Result<IpPermission, StoreError> {
+    let action: String = row.try_get("action")?;
+    Ok(IpPermission {
+        action: IpAction::parse(&action).ok_or(StoreError::Corrupt(action))?,
+        ip: row.try_get("ip")?,
+    })
 }
 
 async fn insert_binding(
@@ -264,6 +281,22 @@ mod tests {
             store.list_ip_permissions("crp1").await?,
             vec![pull("10.0.0.0/8"), pull("127.0.0.1")]
         );
+        // By ID or name, as `/v2/` names a registry.
+        let registry = store
+            .create_registry("folder", "named", &Default::default())
+            .await?;
+        store
+            .set_ip_permissions(&registry.id, &[pull("::1")])
+            .await?;
+        assert_eq!(
+            store.registry_ip_permissions("named").await?,
+            vec![pull("::1")]
+        );
+        assert_eq!(
+            store.registry_ip_permissions(&registry.id).await?,
+            vec![pull("::1")]
+        );
+        assert!(store.registry_ip_permissions("unknown").await?.is_empty());
         Ok(())
     }
 }
