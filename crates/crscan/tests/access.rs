@@ -374,6 +374,42 @@ fn scenario(store: Option<&str>) {
         &ci,
     );
     assert_eq!(status, 403);
+    // allAuthenticatedUsers reaches every token, and container-registry.admin bound on
+    // a registry lets a token manage access inside it.
+    done(
+        &server,
+        "POST",
+        &format!("/container-registry/v1/registries/{other}:setAccessBindings"),
+        &json!({"accessBindings": [
+            binding("viewer", "system", "allAuthenticatedUsers"),
+            binding("container-registry.admin", "serviceAccount", "ci"),
+        ]}),
+    );
+    assert_eq!(pull(&server, "other/app", Some(CI)).status, 200);
+    assert_eq!(pull(&server, "other/app", None).status, 401);
+    let other_app = repository_id(&server, &other, "app");
+    let (status, operation) = server.call(
+        "POST",
+        &format!("/container-registry/v1/repositories/{other_app}:setAccessBindings"),
+        Some(&json!({"accessBindings": [binding("viewer", "serviceAccount", "ci")]})),
+        &ci,
+    );
+    assert_eq!(status, 200, "{operation}");
+    assert_eq!(operation["createdBy"], "ci", "{operation}");
+    done(
+        &server,
+        "POST",
+        &format!("/container-registry/v1/registries/{other}:setAccessBindings"),
+        &json!({"accessBindings": []}),
+    );
+    assert_eq!(pull(&server, "other/app", Some(CI)).status, 200);
+    done(
+        &server,
+        "POST",
+        &format!("/container-registry/v1/repositories/{other_app}:setAccessBindings"),
+        &json!({"accessBindings": []}),
+    );
+    assert_eq!(pull(&server, "other/app", Some(CI)).status, 403);
     // A missing resource is NOT_FOUND for an admin, and refused like any other for a
     // token that could not see it.
     let missing = "/container-registry/v1/registries/crp00000000000000000:listAccessBindings";
