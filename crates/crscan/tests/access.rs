@@ -333,6 +333,13 @@ fn scenario(store: Option<&str>) {
     assert_eq!(denied.status, 403, "{}", denied.text);
     assert_eq!(denied.body["errors"][0]["code"], "DENIED");
     assert_eq!(pull(&server, "other/app", Some(CI)).status, 403);
+    // A cross-repository mount reads its source: from a repository the token cannot
+    // pull, the blob is not mounted and an upload starts instead.
+    let mount = format!("/v2/default/app/blobs/uploads/?mount={config_digest}&from=other/app");
+    let refused_mount = curl(&server, "POST", &mount, Some(CI), &[], None);
+    assert_eq!(refused_mount.status, 202, "{}", refused_mount.text);
+    let mounted = curl(&server, "POST", &mount, Some(ADMIN), &[], None);
+    assert_eq!(mounted.status, 201, "{}", mounted.text);
     // The API honours the same binding: the repository reads, the other registry
     // does not.
     let ci = [("Authorization", format!("Bearer {CI}"))];
