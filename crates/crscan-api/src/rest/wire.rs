@@ -383,6 +383,7 @@ pub(crate) struct MetadataJson<'a> {
     dry_run_lifecycle_policy_result_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lifecycle_policy_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     resource_id: Option<&'a str>,
 }
 
