@@ -62,6 +62,40 @@ pub enum AuthError {
     Denied,
 }
 
+/// One configured token: the secret, its global roles, and the subject ID it acts as
+/// in access bindings (type `serviceAccount`); `None` gives it `token-<n>`, its
+/// position among the configured tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    pub token: String,
+    pub roles: Vec<Role>,
+    pub subject: Option<String>,
+}
+
+/// Checks a token's subject ID: 1 to 50 characters of letters, digits, `.`, `_`,
+/// `-` and `@`, and not a system subject's ID.
+pub fn check_subject(subject: &str) -> Result<(), String> {
+    if subject.is_empty() || subject.chars().count() > 50 {
+        return Err(format!(
+            "subject {subject:?} is empty or longer than 50 characters"
+        ));
+    }
+    if !subject
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(format!(
+            "subject {subject:?} holds a character other than letters, digits, '.', '_', '-' and '@'"
+        ));
+    }
+    if subject == crate::access::ALL_USERS || subject == crate::access::ALL_AUTHENTICATED_USERS {
+        return Err(format!(
+            "subject {subject:?} is a system subject and cannot name a token"
+        ));
+    }
+    Ok(())
+}
+
 /// The configured tokens, and this process's key for the IAM tokens it issues.
 #[derive(Clone)]
 pub struct Auth {
@@ -85,15 +119,37 @@ pub struct IssuedToken {
     pub expires_at: i64,
 }
 
-/// An authenticated caller: a name fit for logs and `createdBy`, and the roles its
-/// token carries. Which role a call needs is decided by the call (`crate::service`).
+/// A caller: a name fit for logs and `createdBy` (a token's subject ID), and the
+/// global roles its token carries; or, on `/v2/` only, an anonymous caller (no
+/// credentials, no roles, rights only from `allUsers` bindings). Which permission a
+/// call needs is decided by the call (`crate::service`).
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub name: String,
     roles: Vec<Role>,
+    authenticated: bool,
 }
 
 impl Principal {
+    /// A caller without credentials.
+    pub fn anonymous() -> Principal {
+        Principal {
+            name: "anonymous".to_owned(),
+            roles: Vec::new(),
+            authenticated: false,
+        }
+    }
+
+    /// Whether the caller presented credentials crscan knows.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// The global roles of the caller's token.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
     /// Whether the caller holds one of `roles`; admin holds every role, and an empty
     /// list asks for admin.
     pub fn has_any(&self, roles: &[Role]) -> bool {
@@ -116,10 +172,31 @@ impl Auth {
     /// Builds the token table from `(token, roles)` pairs; each token is named
     /// `token-<n>` in logs so the secret itself is never printed.
     pub fn new(tokens: Vec<(String, Vec<Role>)>) -> Auth {
+        Auth::with_subjects(
+            tokens
+                .into_iter()
+                .map(|(token, roles)| TokenSpec {
+                    token,
+                    roles,
+                    subject: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Builds the token table; a token's name (in logs, `createdBy` and as its subject
+    /// ID in access bindings) is its subject, else `token-<n>`, so the secret itself
+    /// is never printed.
+    pub fn with_subjects(tokens: Vec<TokenSpec>) -> Auth {
         let table = tokens
             .into_iter()
             .enumerate()
-            .map(|(index, (token, roles))| (token, (format!("token-{}", index + 1), roles)))
+            .map(|(index, spec)| {
+                let name = spec
+                    .subject
+                    .unwrap_or_else(|| format!("token-{}", index + 1));
+                (spec.token, (name, spec.roles))
+            })
             .collect();
         let secret: [[u8; 32]; 2] = rand::random();
         Auth {
@@ -176,28 +253,42 @@ impl Auth {
         Some(Principal {
             name: name.to_owned(),
             roles,
+            authenticated: true,
         })
     }
 
-    /// Parses `token:role[+role…],token:role…` (the `CRSCAN_TOKENS` form).
-    pub fn parse_list(text: &str) -> Result<Vec<(String, Vec<Role>)>, String> {
+    /// Parses `token:role[+role…][@subject],token:role…` (the `CRSCAN_TOKENS` form);
+    /// the roles may be empty (`token:@ci`: rights only from access bindings).
+    pub fn parse_list(text: &str) -> Result<Vec<TokenSpec>, String> {
         let mut tokens = Vec::new();
         for entry in text
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
         {
-            let (token, roles) = entry
+            let (token, rest) = entry
                 .rsplit_once(':')
                 .ok_or_else(|| "token entry has no \":role\" part".to_owned())?;
             if token.is_empty() {
                 return Err("token entry has an empty token".to_owned());
             }
+            let (roles, subject) = match rest.split_once('@') {
+                Some((roles, subject)) => {
+                    check_subject(subject)?;
+                    (roles, Some(subject.to_owned()))
+                }
+                None => (rest, None),
+            };
             let roles = roles
                 .split('+')
+                .filter(|role| !role.is_empty() || subject.is_none())
                 .map(|role| Role::parse(role).ok_or_else(|| format!("unknown role {role:?}")))
                 .collect::<Result<Vec<_>, _>>()?;
-            tokens.push((token.to_owned(), roles));
+            tokens.push(TokenSpec {
+                token: token.to_owned(),
+                roles,
+                subject,
+            });
         }
         Ok(tokens)
     }
@@ -214,6 +305,7 @@ impl Auth {
             return Ok(Principal {
                 name: "anonymous".to_owned(),
                 roles: vec![Role::Admin],
+                authenticated: true,
             });
         }
         let value = headers
@@ -232,6 +324,7 @@ impl Auth {
             return Ok(Principal {
                 name: "anonymous".to_owned(),
                 roles: vec![Role::Admin],
+                authenticated: true,
             });
         }
         let token = authorization
@@ -241,6 +334,7 @@ impl Auth {
             return Ok(Principal {
                 name: name.clone(),
                 roles: granted.clone(),
+                authenticated: true,
             });
         }
         let now = crscan_store::now() / 1000;
@@ -302,15 +396,29 @@ mod tests {
 
     #[test]
     fn parses_token_lists() {
-        let tokens = Auth::parse_list("abc:admin, def:viewer+pusher").unwrap();
-        assert_eq!(tokens[1].1, vec![Role::Viewer, Role::Pusher]);
+        let tokens =
+            Auth::parse_list("abc:admin, def:viewer+pusher, ghi:@ci, jkl:viewer@ro").unwrap();
+        assert_eq!(tokens[1].roles, vec![Role::Viewer, Role::Pusher]);
+        assert_eq!(tokens[1].subject, None);
+        assert_eq!(tokens[2].roles, vec![]);
+        assert_eq!(tokens[2].subject.as_deref(), Some("ci"));
+        assert_eq!(tokens[3].roles, vec![Role::Viewer]);
         assert!(Auth::parse_list("abc").is_err());
         assert!(Auth::parse_list("abc:root").is_err());
+        assert!(Auth::parse_list("abc:").is_err());
+        assert!(Auth::parse_list("abc:viewer@allUsers").is_err());
+        assert!(Auth::parse_list("abc:viewer@").is_err());
+        let auth = Auth::with_subjects(tokens);
+        let principal = auth.authenticate_authorization(Some("Bearer ghi")).unwrap();
+        assert_eq!(principal.name, "ci");
+        assert!(principal.roles().is_empty());
+        let principal = auth.authenticate_authorization(Some("Bearer abc")).unwrap();
+        assert_eq!(principal.name, "token-1");
     }
 
     #[test]
     fn checks_basic_and_bearer() {
-        let auth = Auth::new(Auth::parse_list("s3cret:pusher,view:viewer").unwrap());
+        let auth = Auth::with_subjects(Auth::parse_list("s3cret:pusher,view:viewer").unwrap());
         let mut headers = HeaderMap::new();
         assert_eq!(
             auth.check(&headers, &[Role::Viewer]).unwrap_err(),
@@ -334,7 +442,8 @@ mod tests {
 
     #[test]
     fn issued_tokens_carry_roles_expire_and_have_the_iam_shape() {
-        let auth = Auth::new(Auth::parse_list("view:viewer,scan:scanner+pusher").unwrap());
+        let auth =
+            Auth::with_subjects(Auth::parse_list("view:viewer,scan:scanner+pusher").unwrap());
         assert!(auth.issue("unknown", 1000).is_none());
         let issued = auth.issue("scan", 1000).unwrap();
         assert_eq!(issued.expires_at, 1000 + 12 * 3600);
@@ -365,7 +474,7 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("token-2:admin:99999999999"),
         );
         assert!(auth.verify_issued(&tampered, 2000).is_none());
-        let other = Auth::new(Auth::parse_list("scan:scanner").unwrap());
+        let other = Auth::with_subjects(Auth::parse_list("scan:scanner").unwrap());
         assert!(other.verify_issued(&issued.token, 2000).is_none());
     }
 }

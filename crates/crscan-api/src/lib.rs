@@ -14,6 +14,7 @@
 //! Architecture invariant: no HTTP in [`service`], and no domain logic in the
 //! transports: they parse, call the service, and render.
 
+pub mod access;
 mod auth;
 mod errors;
 pub mod grpc;
@@ -37,7 +38,10 @@ use crscan_registry::Registry;
 use crscan_scanner::DatabaseCheck;
 use crscan_scanner::worker::Scanner;
 
-pub use auth::{Auth, AuthError, IAM_TOKEN_LIFETIME_SECONDS, IssuedToken, Principal, Role};
+pub use auth::{
+    Auth, AuthError, IAM_TOKEN_LIFETIME_SECONDS, IssuedToken, Principal, Role, TokenSpec,
+    check_subject,
+};
 pub use errors::ApiError;
 pub use service::Service;
 
@@ -56,6 +60,8 @@ pub struct AppState {
     /// `host:port` that `ApiEndpointService` hands to clients; `None` answers with
     /// the address each client dialled.
     pub public_address: Option<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub trusted_proxies: access::TrustedProxies,
 }
 
 impl AppState {
@@ -72,7 +78,14 @@ impl AppState {
             scanner,
             database,
             public_address: None,
+            trusted_proxies: access::TrustedProxies::default(),
         }
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed (`trusted_proxies`).
+    pub fn with_trusted_proxies(mut self, proxies: access::TrustedProxies) -> AppState {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// The address `ApiEndpointService` answers with (`public_address`).

@@ -71,6 +71,11 @@ pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerCo
     Ok(Arc::new(config))
 }
 
+/// The address of the connection a request came on (a request extension set by
+/// [`serve`]); `X-Forwarded-For` is read against it (`trusted_proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// How long open connections get to finish after shutdown is asked for.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -84,7 +89,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let service = TowerToHyperService::new(app);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -100,7 +104,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        // Each request carries its connection's peer, for IP permissions.
+        let service = TowerToHyperService::new(tower::util::MapRequest::new(
+            app.clone(),
+            move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                request
+            },
+        ));
         let builder = auto::Builder::new(TokioExecutor::new());
         match &acceptor {
             None => {

@@ -4,6 +4,7 @@
 //! [`Endpoint::parse`] splits it from the right.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::Router;
 use axum::body::Body;
@@ -16,12 +17,15 @@ use crscan_model::Digest;
 use crscan_registry::{
     ChunkRange, Reference, Registry, RegistryError, RepositoryPath, media_type_accepted,
 };
-use crscan_store::Repository;
+use crscan_store::{IpAction, Repository};
 use futures::StreamExt;
 
-use crate::errors::OciError;
+use crate::access::Permission;
+use crate::errors::{ApiError, OciError};
+use crate::listen::PeerAddr;
 use crate::ranges::{self, Resolved};
-use crate::{AppState, Role};
+use crate::service::Scope;
+use crate::{AppState, Principal};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -32,10 +36,12 @@ pub(crate) fn router() -> Router<AppState> {
 
 type OciResult = Result<Response, OciError>;
 
+/// `/v2/`: any caller with valid credentials (a token whose rights come only from
+/// access bindings too), so that `docker login` works for every token.
 async fn base(State(state): State<AppState>, headers: HeaderMap) -> OciResult {
     state
         .auth
-        .check(&headers, &[Role::Viewer, Role::Pusher, Role::Scanner])
+        .authenticate(&headers)
         .map_err(OciError::from_auth)?;
     Ok(with_headers(
         (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
@@ -94,11 +100,18 @@ async fn dispatch(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(query): Query<HashMap<String, String>>,
     axum::extract::Path(rest): axum::extract::Path<String>,
     body: Body,
 ) -> Response {
-    match handle(&state, &method, &headers, &query, &rest, body).await {
+    // Without a connection (a router called in process) the peer is unknown, which no
+    // allow-list holds.
+    let peer = extensions
+        .get::<PeerAddr>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.0.ip());
+    let client = state.trusted_proxies.client_address(peer, &headers);
+    match handle(&state, &method, &headers, &query, &rest, body, client).await {
         Ok(response) => response,
         Err(error) => {
             let mut response = error.into_response();
@@ -110,11 +123,97 @@ async fn dispatch(
     }
 }
 
-fn needed_roles(method: &Method) -> &'static [Role] {
-    if method == Method::GET || method == Method::HEAD {
-        &[Role::Viewer, Role::Pusher, Role::Scanner]
-    } else {
-        &[Role::Pusher]
+/// The caller of a `/v2/` request: no `Authorization` header is an anonymous caller
+/// (who may pull where `allUsers` is bound), bad credentials are refused.
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, OciError> {
+    if state.auth.enabled() && !headers.contains_key(header::AUTHORIZATION) {
+        return Ok(Principal::anonymous());
+    }
+    state
+        .auth
+        .authenticate(headers)
+        .map_err(OciError::from_auth)
+}
+
+/// A refusal of the service's authorization or IP check on `/v2/`.
+fn refused(error: ApiError) -> OciError {
+    match error.code {
+        16 => OciError::unauthorized(),
+        7 => OciError::new(StatusCode::FORBIDDEN, "DENIED", error.message),
+        5 => OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", error.message),
+        _ => OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", error.message),
+    }
+}
+
+/// The repository an endpoint names and what it needs there: reads of manifests,
+/// blobs, tags and referrers pull; everything else pushes; the catalog reads every
+/// repository.
+fn needs<'a>(endpoint: &'a Endpoint, method: &Method) -> (Option<&'a str>, Permission) {
+    let read = method == Method::GET || method == Method::HEAD;
+    match endpoint {
+        Endpoint::Catalog => (None, Permission::Read),
+        Endpoint::Tags(name) | Endpoint::Referrers(name, _) => (Some(name), Permission::Pull),
+        Endpoint::Manifest(name, _) | Endpoint::Blob(name, _) if read => {
+            (Some(name), Permission::Pull)
+        }
+        Endpoint::Manifest(name, _)
+        | Endpoint::Blob(name, _)
+        | Endpoint::Uploads(name)
+        | Endpoint::Upload(name, _) => (Some(name), Permission::Push),
+    }
+}
+
+fn scope(name: Option<&str>) -> Scope<'_> {
+    match name.and_then(|name| name.split_once('/')) {
+        Some((registry, name)) => Scope::Repository { registry, name },
+        None => Scope::Global,
+    }
+}
+
+/// Authorizes a `/v2/` request through the one check every surface uses, then the
+/// registry's IP permission for the action.
+///
+/// A `HEAD` is part of a push too (clients ask whether a blob is there before sending
+/// it), so it passes the IP check when either the PULL or the PUSH list allows the
+/// address.
+async fn authorize(
+    state: &AppState,
+    principal: &Principal,
+    (name, permission): (Option<&str>, Permission),
+    head: bool,
+    client: IpAddr,
+) -> Result<(), OciError> {
+    state
+        .service
+        .authorize(principal, permission, scope(name))
+        .await
+        .map_err(refused)?;
+    // The registry as the path names it, by ID or name.
+    let Some((registry_id, _)) = name.and_then(|name| name.split_once('/')) else {
+        return Ok(());
+    };
+    let service = &state.service;
+    match permission {
+        Permission::Push => service
+            .check_ip_permission(registry_id, IpAction::Push, client)
+            .await
+            .map_err(refused),
+        _ => match service
+            .check_ip_permission(registry_id, IpAction::Pull, client)
+            .await
+        {
+            Err(error)
+                if head
+                    && service
+                        .check_ip_permission(registry_id, IpAction::Push, client)
+                        .await
+                        .is_ok() =>
+            {
+                drop(error);
+                Ok(())
+            }
+            outcome => outcome.map_err(refused),
+        },
     }
 }
 
@@ -125,18 +224,39 @@ async fn handle(
     query: &HashMap<String, String>,
     rest: &str,
     body: Body,
+    client: IpAddr,
 ) -> OciResult {
-    state
-        .auth
-        .check(headers, needed_roles(method))
-        .map_err(OciError::from_auth)?;
-    let endpoint = Endpoint::parse(rest).ok_or_else(|| {
-        OciError::new(
+    let principal = caller(state, headers)?;
+    let Some(endpoint) = Endpoint::parse(rest) else {
+        if !principal.is_authenticated() {
+            return Err(OciError::unauthorized());
+        }
+        return Err(OciError::new(
             StatusCode::NOT_FOUND,
             "NAME_UNKNOWN",
             format!("no endpoint at /v2/{rest}"),
+        ));
+    };
+    let head = *method == Method::HEAD;
+    authorize(state, &principal, needs(&endpoint, method), head, client).await?;
+    // A cross-repository mount reads the source: without pull there, the mount is
+    // not tried and the client uploads the blob itself.
+    let mut query = query.clone();
+    if let (Endpoint::Uploads(_), Some(from)) = (&endpoint, query.get("from").cloned())
+        && authorize(
+            state,
+            &principal,
+            (Some(&from), Permission::Pull),
+            false,
+            client,
         )
-    })?;
+        .await
+        .is_err()
+    {
+        query.remove("mount");
+        query.remove("from");
+    }
+    let query = &query;
     let registry = &state.registry;
     let unsupported = || {
         OciError::new(

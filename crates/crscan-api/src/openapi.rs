@@ -93,7 +93,7 @@ pub(crate) async fn document() -> Json<Value> {
         },
         "components": {"schemas": {
             "Status": {"type": "object", "properties": {"code": {"type": "integer"}, "message": string, "details": {"type": "array", "items": {"type": "object"}}}},
-            "Registry": {"type": "object", "properties": {"id": string, "folderId": string, "name": string, "status": {"type": "string", "enum": ["STATUS_UNSPECIFIED", "CREATING", "ACTIVE", "DELETING"]}, "createdAt": time, "labels": {"type": "object", "additionalProperties": string}}},
+            "Registry": {"type": "object", "properties": {"id": string, "folderId": string, "name": string, "status": {"type": "string", "enum": ["STATUS_UNSPECIFIED", "CREATING", "ACTIVE", "DELETING"]}, "createdAt": time, "labels": {"type": "object", "additionalProperties": string}, "secure": {"type": "boolean"}}},
             "Repository": {"type": "object", "properties": {"name": string, "id": string}},
             "Blob": {"type": "object", "properties": {"id": string, "digest": string, "size": int64, "urls": {"type": "array", "items": string}}},
             "Image": {"type": "object", "properties": {"id": string, "name": string, "digest": string, "compressedSize": int64, "config": {"$ref": "#/components/schemas/Blob"}, "layers": {"type": "array", "items": {"$ref": "#/components/schemas/Blob"}}, "tags": {"type": "array", "items": string}, "createdAt": time}},
@@ -101,7 +101,7 @@ pub(crate) async fn document() -> Json<Value> {
             "ListRegistriesResponse": {"type": "object", "properties": {"registries": {"type": "array", "items": {"$ref": "#/components/schemas/Registry"}}, "nextPageToken": string}},
             "ListRepositoriesResponse": {"type": "object", "properties": {"repositories": {"type": "array", "items": {"$ref": "#/components/schemas/Repository"}}, "nextPageToken": string}},
             "ListImagesResponse": {"type": "object", "properties": {"images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}}, "nextPageToken": string}},
-            "CreateRegistryRequest": {"type": "object", "required": ["folderId"], "properties": {"folderId": string, "name": string, "labels": {"type": "object", "additionalProperties": string}}},
+            "CreateRegistryRequest": {"type": "object", "required": ["folderId"], "properties": {"folderId": string, "name": string, "labels": {"type": "object", "additionalProperties": string}, "secure": {"type": "boolean"}}},
             "UpdateRegistryRequest": {"type": "object", "properties": {"updateMask": string, "name": string, "labels": {"type": "object", "additionalProperties": string}}},
             "UpsertRepositoryRequest": {"type": "object", "required": ["name"], "properties": {"name": string}},
         }},
@@ -110,6 +110,7 @@ pub(crate) async fn document() -> Json<Value> {
     if let Some(paths) = document["paths"].as_object_mut() {
         scanner_paths(paths, &mut schemas);
         lifecycle_paths(paths, &mut schemas);
+        access_paths(paths, &mut schemas);
     }
     if let Some(existing) = document["components"]["schemas"].as_object_mut() {
         existing.extend(schemas);
@@ -306,4 +307,97 @@ fn lifecycle_paths(
         "dryRunLifecyclePolicyResults": {"type": "array", "items": {"$ref": "#/components/schemas/DryRunLifecyclePolicyResult"}}, "nextPageToken": string}}));
     schemas.insert("ListDryRunLifecyclePolicyResultAffectedImagesResponse".into(), json!({"type": "object", "properties": {
         "affectedImages": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}}, "nextPageToken": string}}));
+}
+
+/// The access-binding and IP-permission paths and schemas for `/openapi.json`
+/// (docs/access.md).
+fn access_paths(
+    paths: &mut serde_json::Map<String, Value>,
+    schemas: &mut serde_json::Map<String, Value>,
+) {
+    let idem = ("Idempotency-Key", "header");
+    for (collection, tag) in [
+        ("registries", "RegistryService"),
+        ("repositories", "RepositoryService"),
+    ] {
+        let id = ("resourceId", "path");
+        paths.insert(
+            format!("/container-registry/v1/{collection}/{{resourceId}}:listAccessBindings"),
+            json!({"get": operation("List the access bindings of the resource", tag,
+                &[id, ("pageSize", "query"), ("pageToken", "query")], "ListAccessBindingsResponse")}),
+        );
+        paths.insert(
+            format!("/container-registry/v1/{collection}/{{resourceId}}:setAccessBindings"),
+            json!({"post": with_body(operation("Replace the access bindings of the resource", tag,
+                &[id, idem], "Operation"), "SetAccessBindingsRequest")}),
+        );
+        paths.insert(
+            format!("/container-registry/v1/{collection}/{{resourceId}}:updateAccessBindings"),
+            json!({"post": with_body(operation("Add and remove access bindings of the resource", tag,
+                &[id, idem], "Operation"), "UpdateAccessBindingsRequest")}),
+        );
+    }
+    let registry = ("registryId", "path");
+    paths.insert(
+        "/container-registry/v1/registries/{registryId}:listIpPermission".into(),
+        json!({"get": operation("List the IP permissions of a registry", "RegistryService",
+            &[registry], "ListIpPermissionsResponse")}),
+    );
+    paths.insert(
+        "/container-registry/v1/registries/{registryId}:setIpPermission".into(),
+        json!({"post": with_body(operation("Replace the IP permissions of a registry", "RegistryService",
+            &[registry, idem], "Operation"), "SetIpPermissionRequest")}),
+    );
+    paths.insert(
+        "/container-registry/v1/registries/{registryId}:updateIpPermission".into(),
+        json!({"post": with_body(operation("Add and remove IP permissions of a registry", "RegistryService",
+            &[registry, idem], "Operation"), "UpdateIpPermissionRequest")}),
+    );
+    let string = json!({"type": "string"});
+    let delta = json!({"type": "string", "enum": ["ADD", "REMOVE"]});
+    let binding = json!({"$ref": "#/components/schemas/AccessBinding"});
+    let permission = json!({"$ref": "#/components/schemas/IpPermission"});
+    schemas.insert(
+        "AccessBinding".into(),
+        json!({"type": "object", "properties": {
+        "roleId": string, "subject": {"type": "object", "properties": {
+            "id": string, "type": {"type": "string", "enum": ["serviceAccount", "system"]}}}}}),
+    );
+    schemas.insert(
+        "ListAccessBindingsResponse".into(),
+        json!({"type": "object", "properties": {
+        "accessBindings": {"type": "array", "items": binding}, "nextPageToken": string}}),
+    );
+    schemas.insert(
+        "SetAccessBindingsRequest".into(),
+        json!({"type": "object", "properties": {
+        "accessBindings": {"type": "array", "items": binding}}}),
+    );
+    schemas.insert(
+        "UpdateAccessBindingsRequest".into(),
+        json!({"type": "object", "properties": {
+        "accessBindingDeltas": {"type": "array", "items": {"type": "object", "properties": {
+            "action": delta, "accessBinding": binding}}}}}),
+    );
+    schemas.insert(
+        "IpPermission".into(),
+        json!({"type": "object", "properties": {
+        "action": {"type": "string", "enum": ["PULL", "PUSH"]}, "ip": string}}),
+    );
+    schemas.insert(
+        "ListIpPermissionsResponse".into(),
+        json!({"type": "object", "properties": {
+        "permissions": {"type": "array", "items": permission}}}),
+    );
+    schemas.insert(
+        "SetIpPermissionRequest".into(),
+        json!({"type": "object", "properties": {
+        "ipPermission": {"type": "array", "items": permission}}}),
+    );
+    schemas.insert(
+        "UpdateIpPermissionRequest".into(),
+        json!({"type": "object", "properties": {
+        "ipPermissionDeltas": {"type": "array", "items": {"type": "object", "properties": {
+            "action": delta, "ipPermission": permission}}}}}),
+    );
 }

@@ -8,6 +8,7 @@
 //!
 //! Errors are [`ApiError`]s: a `google.rpc.Code` and a message naming the field.
 
+mod access;
 mod console;
 mod lifecycle;
 
@@ -25,11 +26,14 @@ use crscan_store::{
 use crate::auth::{Principal, Role};
 use crate::errors::ApiError;
 
+pub use access::{AccessResource, Delta, DeltaAction, Scope};
 pub use console::{Capabilities, ImageConfig, LayerHistory};
 pub use lifecycle::{
     LifecycleDeletion, LifecyclePolicyUpdate, LifecycleRuleRequest, NewLifecyclePolicy,
     lifecycle_rules, lifecycle_slot, spawn_lifecycle_runs,
 };
+
+use crate::access::Permission;
 
 /// Roles that may read.
 const READ: &[Role] = &[Role::Viewer, Role::Pusher, Role::Scanner];
@@ -495,8 +499,9 @@ impl Service {
         principal: &Principal,
         registry_id: &str,
     ) -> Result<crscan_store::Registry, ApiError> {
-        principal.require(READ)?;
         check_id("registryId", registry_id)?;
+        self.allow_registry(principal, Permission::Read, registry_id)
+            .await?;
         Ok(self.store().get_registry(registry_id).await?)
     }
 
@@ -506,6 +511,7 @@ impl Service {
         folder_id: &str,
         name: &str,
         labels: &BTreeMap<String, String>,
+        secure: bool,
     ) -> Result<Operation, ApiError> {
         const METHOD: &str = "RegistryService.Create";
         call.principal.require(ADMIN)?;
@@ -518,8 +524,13 @@ impl Service {
         let name = if name.is_empty() { folder_id } else { name };
         let registry = self
             .store()
-            .create_registry(folder_id, name, labels)
+            .create_registry_with(folder_id, name, labels, secure)
             .await?;
+        if secure {
+            self.store()
+                .create_scan_policy(&secure_scan_policy(&registry.id)?)
+                .await?;
+        }
         self.record(
             call,
             METHOD,
@@ -612,7 +623,12 @@ impl Service {
         folder_id: &str,
         list: &ListRequest,
     ) -> Result<Page<Repository>, ApiError> {
-        principal.require(READ)?;
+        if !registry_id.is_empty() && folder_id.is_empty() {
+            self.allow_registry(principal, Permission::Read, registry_id)
+                .await?;
+        } else {
+            principal.require(READ)?;
+        }
         let registry_id = check_optional_id("registryId", registry_id)?;
         let folder_id = check_optional_id("folderId", folder_id)?;
         let (start, limit) = paging(list)?;
@@ -639,19 +655,30 @@ impl Service {
         principal: &Principal,
         key: &RepositoryKey,
     ) -> Result<Repository, ApiError> {
-        principal.require(READ)?;
-        Ok(match key {
-            RepositoryKey::Name(name) => self.store().get_repository_by_name(name).await?,
+        let repository = match key {
+            RepositoryKey::Name(name) => self.store().get_repository_by_name(name).await,
             RepositoryKey::Id(id) => {
                 check_id("repositoryId", id)?;
-                self.store().get_repository(id).await?
+                self.store().get_repository(id).await
             }
-        })
+        };
+        match repository {
+            Ok(repository) => {
+                self.allow_repository_name(principal, Permission::Read, &repository.name)
+                    .await?;
+                Ok(repository)
+            }
+            Err(error) => {
+                principal.require(READ)?;
+                Err(error.into())
+            }
+        }
     }
 
     pub async fn upsert_repository(&self, call: &Call, name: &str) -> Result<Operation, ApiError> {
         const METHOD: &str = "RepositoryService.Upsert";
-        call.principal.require(PUSH)?;
+        self.allow_repository_name(&call.principal, Permission::Push, name)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -679,8 +706,9 @@ impl Service {
         repository_id: &str,
     ) -> Result<Operation, ApiError> {
         const METHOD: &str = "RepositoryService.Delete";
-        call.principal.require(PUSH)?;
         check_id("repositoryId", repository_id)?;
+        self.allow_repository_id(&call.principal, Permission::Push, repository_id)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -706,7 +734,15 @@ impl Service {
         folder_id: &str,
         list: &ListRequest,
     ) -> Result<Page<Image>, ApiError> {
-        principal.require(READ)?;
+        if !repository_name.is_empty() {
+            self.allow_repository_name(principal, Permission::Read, repository_name)
+                .await?;
+        } else if !registry_id.is_empty() && folder_id.is_empty() {
+            self.allow_registry(principal, Permission::Read, registry_id)
+                .await?;
+        } else {
+            principal.require(READ)?;
+        }
         let registry_id = check_optional_id("registryId", registry_id)?;
         let folder_id = check_optional_id("folderId", folder_id)?;
         let (start, limit) = paging(list)?;
@@ -752,15 +788,17 @@ impl Service {
         principal: &Principal,
         image_id: &str,
     ) -> Result<Image, ApiError> {
-        principal.require(READ)?;
         check_id("imageId", image_id)?;
+        self.allow_image(principal, Permission::Read, image_id)
+            .await?;
         Ok(self.store().get_image(image_id).await?)
     }
 
     pub async fn delete_image(&self, call: &Call, image_id: &str) -> Result<Operation, ApiError> {
         const METHOD: &str = "ImageService.Delete";
-        call.principal.require(PUSH)?;
         check_id("imageId", image_id)?;
+        self.allow_image(&call.principal, Permission::Push, image_id)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -780,8 +818,9 @@ impl Service {
 
     pub async fn scan(&self, call: &Call, image_id: &str) -> Result<Operation, ApiError> {
         const METHOD: &str = "ScannerService.Scan";
-        call.principal.require(SCAN)?;
         check_id("imageId", image_id)?;
+        self.allow_image(&call.principal, Permission::Scan, image_id)
+            .await?;
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
@@ -808,8 +847,9 @@ impl Service {
         principal: &Principal,
         scan_result_id: &str,
     ) -> Result<ScanResult, ApiError> {
-        principal.require(READ)?;
         check_id("scanResultId", scan_result_id)?;
+        self.allow_scan_result(principal, Permission::Read, scan_result_id)
+            .await?;
         Ok(self.store().get_scan_result(scan_result_id).await?)
     }
 
@@ -818,8 +858,9 @@ impl Service {
         principal: &Principal,
         image_id: &str,
     ) -> Result<ScanResult, ApiError> {
-        principal.require(READ)?;
         check_id("imageId", image_id)?;
+        self.allow_image(principal, Permission::Read, image_id)
+            .await?;
         let store = self.store();
         store.get_image(image_id).await?;
         Ok(store.last_scan_result(image_id).await?)
@@ -832,7 +873,6 @@ impl Service {
         repository_id: &str,
         list: &ListRequest,
     ) -> Result<Page<ScanResult>, ApiError> {
-        principal.require(READ)?;
         match (image_id.is_empty(), repository_id.is_empty()) {
             (false, false) => {
                 return Err(ApiError::invalid(
@@ -844,8 +884,16 @@ impl Service {
                     "one of imageId and repositoryId is required",
                 ));
             }
-            (false, true) => check_id("imageId", image_id)?,
-            (true, false) => check_id("repositoryId", repository_id)?,
+            (false, true) => {
+                check_id("imageId", image_id)?;
+                self.allow_image(principal, Permission::Read, image_id)
+                    .await?;
+            }
+            (true, false) => {
+                check_id("repositoryId", repository_id)?;
+                self.allow_repository_id(principal, Permission::Read, repository_id)
+                    .await?;
+            }
         }
         let (start, limit) = paging(list)?;
         let mut status = None;
@@ -890,8 +938,9 @@ impl Service {
         scan_result_id: &str,
         list: &ListRequest,
     ) -> Result<Page<Finding>, ApiError> {
-        principal.require(READ)?;
         check_id("scanResultId", scan_result_id)?;
+        self.allow_scan_result(principal, Permission::Read, scan_result_id)
+            .await?;
         let (start, limit) = paging(list)?;
         let mut severity = None;
         let mut name = None;
@@ -1087,6 +1136,35 @@ impl Service {
         Ok(store.get_operation(operation_id).await?)
     }
 }
+
+/// The scan policy a `secure` registry is created with, as the hosted service's
+/// pre-set one: every repository scanned on push and rescanned every 7 days.
+fn secure_scan_policy(registry_id: &str) -> Result<ScanPolicy, ApiError> {
+    let everything = vec!["*".to_owned()];
+    let rules = ScanRules {
+        push_rule: Some(
+            crscan_store::PushRule::new(everything.clone(), false)
+                .map_err(|error| rule_error("rules.pushRule", error))?,
+        ),
+        schedule_rules: vec![
+            crscan_store::ScheduledRule::new(everything, SECURE_RESCAN_PERIOD_SECONDS, false)
+                .map_err(|error| rule_error("rules.scheduleRules[0]", error))?,
+        ],
+    };
+    Ok(ScanPolicy {
+        id: new_id(crscan_store::IdKind::ScanPolicy),
+        registry_id: registry_id.to_owned(),
+        name: "secure-registry".to_owned(),
+        description: "Pre-set policy of a secure registry: scan on push and every 7 days"
+            .to_owned(),
+        rules,
+        disabled: false,
+        created_at: now(),
+    })
+}
+
+/// The rescan period of a `secure` registry's policy: 7 days.
+const SECURE_RESCAN_PERIOD_SECONDS: i64 = 7 * 24 * 3600;
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@ mod store;
 pub use ids::{IdKind, new_id};
 pub use model::*;
 pub use store::Store;
+pub use store::access::{AccessBinding, IpAction, IpPermission};
 pub use store::lifecycle::{
     DryRunResult, LIFECYCLE_DAY_SECONDS, LifecyclePolicy, LifecyclePolicyOrder,
     LifecyclePolicyQuery, LifecycleRule, LifecycleRuleError, LifecycleStatus, lifecycle_victims,

@@ -20,6 +20,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0005_cluster_tasks.sql"),
     ),
     (6, include_str!("../migrations/sqlite/0006_lifecycle.sql")),
+    (7, include_str!("../migrations/sqlite/0007_access.sql")),
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -36,6 +37,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0005_cluster_tasks.sql"),
     ),
     (6, include_str!("../migrations/postgres/0006_lifecycle.sql")),
+    (7, include_str!("../migrations/postgres/0007_access.sql")),
 ];
 
 /// Applies the migrations of `backend` that the database has not seen yet.

@@ -59,6 +59,10 @@ pub struct Registry {
     pub status: RegistryStatus,
     pub labels: BTreeMap<String, String>,
     pub created_at: i64,
+    /// Created with `secure`: it got the pre-set scan policy (on push, and every 7
+    /// days) at creation.
+    #[serde(default)]
+    pub secure: bool,
 }
 
 /// A repository, named `<registryId>/<name>`.
@@ -244,6 +248,18 @@ pub enum OperationMetadata {
         dry_run_lifecycle_policy_result_id: String,
         lifecycle_policy_id: String,
     },
+    SetAccessBindings {
+        resource_id: String,
+    },
+    UpdateAccessBindings {
+        resource_id: String,
+    },
+    SetIpPermission {
+        registry_id: String,
+    },
+    UpdateIpPermission {
+        registry_id: String,
+    },
 }
 
 /// The resource an operation's metadata names, by its ID.
@@ -260,6 +276,9 @@ pub enum MetadataSubject<'a> {
         result_id: &'a str,
         policy_id: &'a str,
     },
+    /// A registry or repository in a `yandex.cloud.access` message (`resource_id`):
+    /// the metadata message lives in that package, not in the Container Registry's.
+    AccessResource(&'a str),
 }
 
 impl OperationMetadata {
@@ -346,6 +365,26 @@ impl OperationMetadata {
                     result_id: dry_run_lifecycle_policy_result_id,
                     policy_id: lifecycle_policy_id,
                 },
+            ),
+            OperationMetadata::SetAccessBindings { resource_id } => (
+                "SetAccessBindingsMetadata",
+                "Set access bindings",
+                S::AccessResource(resource_id),
+            ),
+            OperationMetadata::UpdateAccessBindings { resource_id } => (
+                "UpdateAccessBindingsMetadata",
+                "Update access bindings",
+                S::AccessResource(resource_id),
+            ),
+            OperationMetadata::SetIpPermission { registry_id } => (
+                "SetIpPermissionMetadata",
+                "Set IP permissions",
+                S::Registry(registry_id),
+            ),
+            OperationMetadata::UpdateIpPermission { registry_id } => (
+                "UpdateIpPermissionMetadata",
+                "Update IP permissions",
+                S::Registry(registry_id),
             ),
         }
     }

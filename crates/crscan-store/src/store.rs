@@ -15,6 +15,7 @@ use crate::model::*;
 pub(crate) use crate::now_millis;
 use crate::{IdKind, StoreError, new_id};
 
+pub(crate) mod access;
 mod cluster;
 pub(crate) mod lifecycle;
 mod operation_rows;
@@ -116,8 +117,13 @@ impl Store {
                 }
             }
         }
+        // Migrations run on a connection of their own, closed before the pool opens:
+        // a pooled connection that had read the schema before a migration altered a
+        // table would prepare `SELECT *` with the old columns.
+        let migrator = options.clone().max_connections(1).connect(url).await?;
+        crate::migrate::migrate(&migrator, backend).await?;
+        migrator.close().await;
         let pool = options.connect(url).await?;
-        crate::migrate::migrate(&pool, backend).await?;
         Ok(Store {
             pool,
             backend,
@@ -191,6 +197,7 @@ impl Store {
             status: RegistryStatus::from_number(row.try_get("status")?),
             labels,
             created_at: row.try_get("created_at")?,
+            secure: row.try_get::<i64, _>("secure")? != 0,
         })
     }
 
@@ -201,7 +208,23 @@ impl Store {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<Registry, StoreError> {
-        match self.create_registry_once(folder_id, name, labels).await {
+        self.create_registry_with(folder_id, name, labels, false)
+            .await
+    }
+
+    /// [`Store::create_registry`], marked `secure` when asked (the caller adds the
+    /// pre-set scan policy).
+    pub async fn create_registry_with(
+        &self,
+        folder_id: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        secure: bool,
+    ) -> Result<Registry, StoreError> {
+        match self
+            .create_registry_once(folder_id, name, labels, secure)
+            .await
+        {
             // A concurrent create won the race: say which rule it broke, as a second
             // call would.
             Err(error) if error.is_unique_violation() => {
@@ -247,6 +270,7 @@ impl Store {
         folder_id: &str,
         name: &str,
         labels: &BTreeMap<String, String>,
+        secure: bool,
     ) -> Result<Registry, StoreError> {
         let _gate = self.write_lock().await;
         if let Some(clash) = self.registry_clash(folder_id, name).await? {
@@ -260,10 +284,11 @@ impl Store {
             status: RegistryStatus::Active,
             labels: labels.clone(),
             created_at: now_millis(),
+            secure,
         };
         sqlx::query(
-            "INSERT INTO registries (id, folder_id, name, status, labels, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO registries (id, folder_id, name, status, labels, created_at, secure) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(registry.id.clone())
         .bind(registry.folder_id.clone())
@@ -271,6 +296,7 @@ impl Store {
         .bind(registry.status.number())
         .bind(labels_json(labels))
         .bind(registry.created_at)
+        .bind(i64::from(secure))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -380,10 +406,16 @@ impl Store {
                 "registry {id} still holds {count} repositories"
             )));
         }
-        sqlx::query("DELETE FROM registries WHERE id = $1")
-            .bind(id.to_owned())
-            .execute(&self.pool)
-            .await?;
+        for sql in [
+            "DELETE FROM access_bindings WHERE resource_id = $1",
+            "DELETE FROM ip_permissions WHERE registry_id = $1",
+            "DELETE FROM registries WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.to_owned())
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -541,6 +573,7 @@ impl Store {
             "DELETE FROM lifecycle_dry_runs WHERE policy_id IN \
              (SELECT id FROM lifecycle_policies WHERE repository_id = $1)",
             "DELETE FROM lifecycle_policies WHERE repository_id = $1",
+            "DELETE FROM access_bindings WHERE resource_id = $1",
             "DELETE FROM repositories WHERE id = $1",
         ] {
             sqlx::query(sql)

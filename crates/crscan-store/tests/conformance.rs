@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crscan_model::Digest;
 use crscan_store::{
-    BlobRole, ImageOrder, ImageQuery, NewImage, Operation, PageStart, RepositoryQuery, Store,
-    StoreError,
+    AccessBinding, BlobRole, ImageOrder, ImageQuery, IpAction, IpPermission, NewImage, Operation,
+    PageStart, RepositoryQuery, Store, StoreError,
 };
 
 fn digest(seed: u8) -> Digest {
@@ -398,6 +398,87 @@ async fn conformance(store: &Store) {
         .unwrap();
     assert!(!fresh);
     assert_eq!(earlier.id, operation.id);
+    access(store).await;
+}
+
+/// Access bindings, IP permissions and the `secure` flag (#13).
+async fn access(store: &Store) {
+    let secure = store
+        .create_registry_with("secure-folder", "secure", &BTreeMap::new(), true)
+        .await
+        .unwrap();
+    assert!(secure.secure);
+    assert!(store.get_registry(&secure.id).await.unwrap().secure);
+    let plain = store.find_registry("default").await.unwrap();
+    assert!(!plain.secure);
+    let binding = |role: &str, kind: &str, id: &str| AccessBinding {
+        role_id: role.to_owned(),
+        subject_type: kind.to_owned(),
+        subject_id: id.to_owned(),
+    };
+    let public = binding("container-registry.images.puller", "system", "allUsers");
+    let ci = binding("container-registry.images.pusher", "serviceAccount", "ci");
+    store
+        .set_access_bindings(&secure.id, &[public.clone(), ci.clone()])
+        .await
+        .unwrap();
+    store
+        .update_access_bindings(
+            &secure.id,
+            std::slice::from_ref(&ci),
+            std::slice::from_ref(&public),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_access_bindings(&secure.id).await.unwrap(),
+        vec![ci.clone()]
+    );
+    let entry = |action: IpAction, ip: &str| IpPermission {
+        action,
+        ip: ip.to_owned(),
+    };
+    store
+        .set_ip_permissions(
+            &secure.id,
+            &[
+                entry(IpAction::Push, "10.0.0.0/8"),
+                entry(IpAction::Pull, "::1"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .update_ip_permissions(
+            &secure.id,
+            &[entry(IpAction::Pull, "127.0.0.1")],
+            &[entry(IpAction::Pull, "::1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_ip_permissions(&secure.id).await.unwrap(),
+        vec![
+            entry(IpAction::Pull, "127.0.0.1"),
+            entry(IpAction::Push, "10.0.0.0/8")
+        ]
+    );
+    // Deleting the registry deletes what was bound to it.
+    store.delete_registry(&secure.id).await.unwrap();
+    assert!(
+        store
+            .list_access_bindings(&secure.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_ip_permissions(&secure.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

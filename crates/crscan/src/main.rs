@@ -28,6 +28,7 @@ enum Command {
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
     /// Run the registry, the API and the scan workers.
+    // Boxed: the settings make it far larger than the other commands' arguments.
     Serve(Box<cmd::serve::ServeArgs>),
     /// Copy every repository under a prefix from one registry to another.
     Mirror(cmd::mirror::MirrorArgs),

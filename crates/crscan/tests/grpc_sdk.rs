@@ -196,7 +196,7 @@ fn check_errors(facts: &Value, server: &Server) {
     }
     // A method crscan lacks is logged by its full name.
     assert!(
-        log.contains("yandex.cloud.containerregistry.v1.RegistryService/ListIpPermission")
+        log.contains("yandex.cloud.containerregistry.v1.RegistryService/ForceDelete")
             && log.contains("gRPC method not implemented by crscan"),
         "{log}"
     );

@@ -53,6 +53,7 @@ pub(crate) fn registry(registry: &Registry) -> cr::Registry {
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect(),
+        secure: registry.secure,
     }
 }
 
@@ -187,6 +188,15 @@ fn metadata(metadata: &OperationMetadata) -> prost_types::Any {
                 &cr::DryRunLifecyclePolicyMetadata {
                     dry_run_lifecycle_policy_result_id: result_id.to_owned(),
                     lifecycle_policy_id: policy_id.to_owned(),
+                },
+            );
+        }
+        MetadataSubject::AccessResource(id) => {
+            let name = format!("yandex.cloud.access.{}", metadata.message_name());
+            return any(
+                &name,
+                &ResourceMetadata {
+                    resource_id: id.to_owned(),
                 },
             );
         }

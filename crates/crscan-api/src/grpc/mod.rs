@@ -9,6 +9,7 @@
 //! `google.rpc.RequestInfo` detail with the request id of the access log. Methods
 //! crscan does not have answer `UNIMPLEMENTED`, and the access log names them in full.
 
+mod access;
 mod convert;
 mod lifecycle;
 mod services;

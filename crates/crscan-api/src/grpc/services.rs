@@ -14,7 +14,8 @@ use super::proto::yandex::cloud::operation as op;
 use super::{Dialled, GrpcApi, convert, status};
 use crate::errors::ApiError;
 use crate::service::{
-    ListRequest, NewScanPolicy, Page, RegistryUpdate, RepositoryKey, ScanPolicyUpdate,
+    AccessResource, ListRequest, NewScanPolicy, Page, RegistryUpdate, RepositoryKey,
+    ScanPolicyUpdate,
 };
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -264,9 +265,10 @@ impl cr::repository_service_server::RepositoryService for GrpcApi {
 
     async fn list_access_bindings(
         &self,
-        _request: Request<access::ListAccessBindingsRequest>,
+        request: Request<access::ListAccessBindingsRequest>,
     ) -> Answer<access::ListAccessBindingsResponse> {
-        Err(unimplemented("RepositoryService/ListAccessBindings"))
+        self.list_bindings(AccessResource::Repository, request)
+            .await
     }
 
     async fn upsert(&self, request: Request<cr::UpsertRepositoryRequest>) -> Answer<op::Operation> {
@@ -293,16 +295,17 @@ impl cr::repository_service_server::RepositoryService for GrpcApi {
 
     async fn set_access_bindings(
         &self,
-        _request: Request<access::SetAccessBindingsRequest>,
+        request: Request<access::SetAccessBindingsRequest>,
     ) -> Answer<op::Operation> {
-        Err(unimplemented("RepositoryService/SetAccessBindings"))
+        self.set_bindings(AccessResource::Repository, request).await
     }
 
     async fn update_access_bindings(
         &self,
-        _request: Request<access::UpdateAccessBindingsRequest>,
+        request: Request<access::UpdateAccessBindingsRequest>,
     ) -> Answer<op::Operation> {
-        Err(unimplemented("RepositoryService/UpdateAccessBindings"))
+        self.update_bindings(AccessResource::Repository, request)
+            .await
     }
 }
 
@@ -349,7 +352,7 @@ impl cr::registry_service_server::RegistryService for GrpcApi {
         let operation = self
             .state
             .service
-            .create_registry(&call, &body.folder_id, &body.name, &labels)
+            .create_registry(&call, &body.folder_id, &body.name, &labels, body.secure)
             .await
             .map_err(status)?;
         operation_answer(&operation)
@@ -392,44 +395,45 @@ impl cr::registry_service_server::RegistryService for GrpcApi {
 
     async fn list_access_bindings(
         &self,
-        _request: Request<access::ListAccessBindingsRequest>,
+        request: Request<access::ListAccessBindingsRequest>,
     ) -> Answer<access::ListAccessBindingsResponse> {
-        Err(unimplemented("RegistryService/ListAccessBindings"))
+        self.list_bindings(AccessResource::Registry, request).await
     }
 
     async fn set_access_bindings(
         &self,
-        _request: Request<access::SetAccessBindingsRequest>,
+        request: Request<access::SetAccessBindingsRequest>,
     ) -> Answer<op::Operation> {
-        Err(unimplemented("RegistryService/SetAccessBindings"))
+        self.set_bindings(AccessResource::Registry, request).await
     }
 
     async fn update_access_bindings(
         &self,
-        _request: Request<access::UpdateAccessBindingsRequest>,
+        request: Request<access::UpdateAccessBindingsRequest>,
     ) -> Answer<op::Operation> {
-        Err(unimplemented("RegistryService/UpdateAccessBindings"))
+        self.update_bindings(AccessResource::Registry, request)
+            .await
     }
 
     async fn list_ip_permission(
         &self,
-        _request: Request<cr::ListIpPermissionRequest>,
+        request: Request<cr::ListIpPermissionRequest>,
     ) -> Answer<cr::ListIpPermissionsResponse> {
-        Err(unimplemented("RegistryService/ListIpPermission"))
+        self.list_ip(request).await
     }
 
     async fn set_ip_permission(
         &self,
-        _request: Request<cr::SetIpPermissionRequest>,
+        request: Request<cr::SetIpPermissionRequest>,
     ) -> Answer<op::Operation> {
-        Err(unimplemented("RegistryService/SetIpPermission"))
+        self.set_ip(request).await
     }
 
     async fn update_ip_permission(
         &self,
-        _request: Request<cr::UpdateIpPermissionRequest>,
+        request: Request<cr::UpdateIpPermissionRequest>,
     ) -> Answer<op::Operation> {
-        Err(unimplemented("RegistryService/UpdateIpPermission"))
+        self.update_ip(request).await
     }
 }
 

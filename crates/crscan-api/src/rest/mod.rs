@@ -6,6 +6,7 @@
 //! A path crscan does not serve is a JSON `NOT_FOUND` (an unknown resource) or
 //! `UNIMPLEMENTED` (an unknown method of a known resource), never an empty body.
 
+mod access;
 mod lifecycle;
 pub(crate) mod wire;
 
@@ -224,6 +225,10 @@ async fn route(service: &Service, path: &str, incoming: Incoming) -> ApiResult {
     );
     let principal = &incoming.principal;
     match (collection, item.is_empty(), verb) {
+        // ---- access bindings and IP permissions
+        ("registries" | "repositories", false, verb) if access::VERBS.contains(&verb) => {
+            access::route(service, collection, &item, verb, incoming).await
+        }
         // ---- RegistryService
         ("registries", true, "") if get => {
             let page = service
@@ -242,6 +247,7 @@ async fn route(service: &Service, path: &str, incoming: Incoming) -> ApiResult {
                     body.folder_id.as_deref().unwrap_or_default(),
                     body.name.as_deref().unwrap_or_default(),
                     &body.labels.unwrap_or_default(),
+                    body.secure.unwrap_or_default(),
                 )
                 .await?;
             Ok(json(wire::operation(&operation)))

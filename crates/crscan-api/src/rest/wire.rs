@@ -23,6 +23,8 @@ use crate::service::{Page, rule_error};
 
 /// The `@type` prefix of the Container Registry messages.
 const REGISTRY_TYPES: &str = "type.googleapis.com/yandex.cloud.containerregistry.v1.";
+/// The `@type` prefix of the `yandex.cloud.access` messages.
+const ACCESS_TYPES: &str = "type.googleapis.com/yandex.cloud.access.";
 
 fn timestamp(millis: i64) -> String {
     crscan_model::time::rfc3339_millis(millis)
@@ -52,6 +54,9 @@ pub(crate) struct RegistryJson<'a> {
     status: &'static str,
     created_at: String,
     labels: &'a BTreeMap<String, String>,
+    /// Omitted when false, as the protobuf JSON mapping omits defaults.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    secure: bool,
 }
 
 pub(crate) fn registry(registry: &Registry) -> RegistryJson<'_> {
@@ -62,6 +67,7 @@ pub(crate) fn registry(registry: &Registry) -> RegistryJson<'_> {
         status: registry.status.name(),
         created_at: timestamp(registry.created_at),
         labels: &registry.labels,
+        secure: registry.secure,
     }
 }
 
@@ -377,6 +383,8 @@ pub(crate) struct MetadataJson<'a> {
     dry_run_lifecycle_policy_result_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lifecycle_policy_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_id: Option<&'a str>,
 }
 
 fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
@@ -388,7 +396,9 @@ fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
         scan_policy_id: None,
         dry_run_lifecycle_policy_result_id: None,
         lifecycle_policy_id: None,
+        resource_id: None,
     };
+    let mut types = REGISTRY_TYPES;
     match metadata.subject() {
         MetadataSubject::ScanResult(id) => json.scan_result_id = Some(id),
         MetadataSubject::Registry(id) => json.registry_id = Some(id),
@@ -403,9 +413,13 @@ fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
             json.dry_run_lifecycle_policy_result_id = Some(result_id);
             json.lifecycle_policy_id = Some(policy_id);
         }
+        MetadataSubject::AccessResource(id) => {
+            json.resource_id = Some(id);
+            types = ACCESS_TYPES;
+        }
     }
     let name = metadata.message_name();
-    any(format!("{REGISTRY_TYPES}{name}"), json)
+    any(format!("{types}{name}"), json)
 }
 
 /// `google.protobuf.Empty`.
@@ -548,6 +562,8 @@ pub(crate) struct CreateRegistryBody {
     pub name: Option<String>,
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub secure: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -142,6 +142,7 @@ mod legacy {
                 )
                 .unwrap_or_default(),
                 created_at: millis(&value, "createdAt").unwrap_or(0),
+                secure: false,
             }),
             "Repository" => {
                 let name = text(&value, "name");

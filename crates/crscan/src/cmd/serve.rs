@@ -1,8 +1,9 @@
 //! `crscan serve`: the registry, the management API and the scan workers in one process.
 //!
 //! Settings come from flags, then `CRSCAN_*` environment variables, then the TOML config
-//! file, then defaults. Tokens come from the config file (`[[tokens]]`) and from
-//! `CRSCAN_TOKENS="token:role+role,…"`; they are never logged.
+//! file, then defaults. Tokens come from the config file (`[[tokens]]`, with an
+//! optional `subject`) and from `CRSCAN_TOKENS="token:role+role@subject,…"`; they are
+//! never logged.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crscan_api::{AppState, Auth, Role};
+use crscan_api::{AppState, Auth, Role, TokenSpec};
 use crscan_blob::{BlobLocation, BlobStore, S3Settings};
 use crscan_registry::{Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
@@ -118,6 +119,11 @@ pub struct Settings {
     /// the cluster); 0 turns them off [default: 3600].
     #[arg(long, env = "CRSCAN_LIFECYCLE_INTERVAL_SECONDS")]
     pub lifecycle_interval_seconds: Option<u64>,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For`
+    /// names the client for IP permissions [default: none, the peer is the client].
+    #[arg(long, env = "CRSCAN_TRUSTED_PROXIES", value_delimiter = ',', num_args = 1..)]
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Settings {
@@ -154,6 +160,11 @@ impl Settings {
             lifecycle_interval_seconds: self
                 .lifecycle_interval_seconds
                 .or(file.lifecycle_interval_seconds),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies
+            } else {
+                self.trusted_proxies
+            },
         }
     }
 }
@@ -184,7 +195,11 @@ impl ConfigFile {
 #[serde(deny_unknown_fields)]
 struct TokenEntry {
     token: String,
+    #[serde(default)]
     roles: Vec<String>,
+    /// The subject ID the token acts as in access bindings [default: `token-<n>`].
+    #[serde(default)]
+    subject: Option<String>,
 }
 
 /// Opens the metadata store and the blob store for a data directory; `blobs` is the
@@ -272,7 +287,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Role::parse(role).with_context(|| format!("unknown role {role:?} in config"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        tokens.push((entry.token.clone(), roles));
+        if let Some(subject) = &entry.subject {
+            crscan_api::check_subject(subject)
+                .map_err(|message| anyhow::anyhow!("[[tokens]] in config: {message}"))?;
+        }
+        tokens.push(TokenSpec {
+            token: entry.token.clone(),
+            roles,
+            subject: entry.subject.clone(),
+        });
     }
     if let Ok(list) = std::env::var("CRSCAN_TOKENS") {
         tokens.extend(
@@ -280,7 +303,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|message| anyhow::anyhow!("CRSCAN_TOKENS: {message}"))?,
         );
     }
-    let auth = Auth::new(tokens);
+    let auth = Auth::with_subjects(tokens);
+    let trusted_proxies = crscan_api::access::TrustedProxies::parse(&settings.trusted_proxies)
+        .map_err(|message| anyhow::anyhow!("trusted_proxies: {message}"))?;
     if !listen.ip().is_loopback() && !auth.enabled() {
         anyhow::bail!(
             "refusing to listen on non-loopback address {listen} without tokens; set CRSCAN_TOKENS or [[tokens]] in the config"
@@ -404,7 +429,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let app = crscan_api::router(
             AppState::new(registry, auth.clone(), Some(scanner.clone()), database_check)
-                .with_public_address(public_address),
+                .with_public_address(public_address)
+                .with_trusted_proxies(trusted_proxies),
         );
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -611,6 +637,7 @@ mod tests {
         "blobs",
         "blobs_redirect",
         "lifecycle_interval_seconds",
+        "trusted_proxies",
     ];
 
     #[test]
@@ -669,15 +696,22 @@ cache_max_bytes = 3000
 blobs = "s3://crscan/blobs"
 blobs_redirect = true
 lifecycle_interval_seconds = 60
+trusted_proxies = ["10.0.0.0/8", "::1"]
 
 [[tokens]]
 token = "secret-token-1"
 roles = ["admin"]
+
+[[tokens]]
+token = "secret-token-2"
+subject = "ci"
 "#,
         )
         .unwrap();
         let file = ConfigFile::read(&path).unwrap();
-        assert_eq!(file.tokens.len(), 1);
+        assert_eq!(file.tokens.len(), 2);
+        assert_eq!(file.tokens[1].subject.as_deref(), Some("ci"));
+        assert!(file.tokens[1].roles.is_empty());
         let cli =
             Cli::try_parse_from(["crscan", "--scan-max-layers", "9", "--workers", "0"]).unwrap();
         let settings = cli.serve.settings.or(file.settings);
@@ -702,6 +736,7 @@ roles = ["admin"]
             Some("crscan.example.com:443")
         );
         assert_eq!(settings.listen, Some("127.0.0.1:5001".parse().unwrap()));
+        assert_eq!(settings.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
 
         // An unknown key is refused, naming it.
         std::fs::write(&path, "scan_max_layer = 5\n").unwrap();

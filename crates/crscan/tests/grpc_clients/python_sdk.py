@@ -314,9 +314,11 @@ codes["viewer_scan"] = same_error(
     {"imageId": image_id},
 ).name
 code, message, _ = grpc_error(
-    lambda: call(registries.ListIpPermission, registry_service_pb2.ListIpPermissionRequest(registry_id=registry_id))
+    lambda: call(registries.ForceDelete, registry_service_pb2.DeleteRegistryRequest(registry_id="crpnonexistent0000"))
 )
-check(code == grpc.StatusCode.UNIMPLEMENTED, f"ListIpPermission: {code} {message}")
+check(code == grpc.StatusCode.UNIMPLEMENTED, f"ForceDelete: {code} {message}")
+answer = call(registries.ListIpPermission, registry_service_pb2.ListIpPermissionRequest(registry_id=registry_id))
+same("RegistryService.ListIpPermission", answer, rest("GET", f"/container-registry/v1/registries/{registry_id}:listIpPermission", ADMIN)[1])
 
 if MODE == "tls":
     # ---- ScanPolicy: Create, Get, GetByRegistry, Update with a mask, Delete
