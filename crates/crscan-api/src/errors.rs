@@ -71,7 +71,24 @@ impl From<RegistryError> for OciError {
             RegistryError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
             RegistryError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            RegistryError::Store(store) if store.is_unavailable() => {
+                crscan_metrics::global().errors.inc(&["store"]);
+                tracing::warn!(%error, "the metadata store is unavailable");
+                let mut oci = OciError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the metadata store is unavailable; try again",
+                );
+                oci.headers.push((header::RETRY_AFTER, "1".to_owned()));
+                return oci;
+            }
             RegistryError::Store(_) | RegistryError::Internal(_) => {
+                let source = if matches!(error, RegistryError::Store(_)) {
+                    "store"
+                } else {
+                    "blob"
+                };
+                crscan_metrics::global().errors.inc(&[source]);
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             _ => StatusCode::BAD_REQUEST,
@@ -196,7 +213,13 @@ impl From<StoreError> for ApiError {
                 ApiError::new(6, error.to_string())
             }
             StoreError::FailedPrecondition(_) => ApiError::new(9, error.to_string()),
+            _ if error.is_unavailable() => {
+                crscan_metrics::global().errors.inc(&["store"]);
+                tracing::warn!(%error, "the metadata store is unavailable");
+                ApiError::new(14, "the metadata store is unavailable; try again")
+            }
             _ => {
+                crscan_metrics::global().errors.inc(&["store"]);
                 tracing::error!(%error, "store failure");
                 ApiError::internal("internal store error")
             }
