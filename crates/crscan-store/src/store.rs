@@ -16,7 +16,9 @@ pub(crate) use crate::now_millis;
 use crate::{IdKind, StoreError, new_id};
 
 mod cluster;
+mod handback;
 mod operation_rows;
+pub(crate) mod published;
 pub(crate) mod scans;
 
 /// The metadata store. Cheap to clone.
@@ -611,12 +613,15 @@ impl Store {
     }
 
     /// Every digest that something still needs: each image's manifest and the blobs and
-    /// children it references. Garbage collection keeps these.
+    /// children it references, and the published vulnerability databases. Garbage
+    /// collection keeps these.
     pub async fn referenced_digests(&self) -> Result<HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT digest FROM images UNION SELECT digest FROM image_blobs")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT digest FROM images UNION SELECT digest FROM image_blobs \
+                 UNION SELECT digest FROM database_publications",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(|(digest,)| digest).collect())
     }
 
