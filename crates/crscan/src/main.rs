@@ -28,7 +28,7 @@ enum Command {
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
     /// Run the registry, the API and the scan workers.
-    Serve(cmd::serve::ServeArgs),
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Copy every repository under a prefix from one registry to another.
     Mirror(cmd::mirror::MirrorArgs),
     /// Delete blobs and manifests that no image references.
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         Command::Sbom(args) => cmd::sbom::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Db(command) => cmd::db::run(command),
-        Command::Serve(args) => cmd::serve::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
         Command::Mirror(args) => cmd::mirror::run(args),
         Command::Gc(args) => cmd::gc::run(args),
         Command::Version(command) => cmd::version::run(command),

@@ -111,12 +111,12 @@ fn wait_for_log(server: &Server, needle: &str) {
     }
 }
 
+/// Metric families by name, each with its samples (name, labels, value).
+type Families = HashMap<String, Vec<(String, HashMap<String, String>, f64)>>;
+
 /// `/metrics` parsed by prometheus_client: family name → its samples
 /// (name, labels, value).
-fn parse_metrics(
-    text: &str,
-    dir: &Path,
-) -> HashMap<String, Vec<(String, HashMap<String, String>, f64)>> {
+fn parse_metrics(text: &str, dir: &Path) -> Families {
     let output = Command::new("bash")
         .arg(INSTALL_PROMETHEUS_CLIENT)
         .output()
@@ -177,12 +177,7 @@ print(json.dumps(families))
 }
 
 /// The sum of a family's samples named `sample` whose labels include `labels`.
-fn total(
-    families: &HashMap<String, Vec<(String, HashMap<String, String>, f64)>>,
-    family: &str,
-    sample: &str,
-    labels: &[(&str, &str)],
-) -> f64 {
+fn total(families: &Families, family: &str, sample: &str, labels: &[(&str, &str)]) -> f64 {
     families
         .get(family)
         .unwrap_or_else(|| panic!("family {family} missing: {:?}", families.keys()))
