@@ -92,7 +92,12 @@ impl Store {
                     });
             }
             Backend::Postgres => {
-                options = options.max_connections(10);
+                // While PostgreSQL cannot be reached a request waits this long for a
+                // connection, then fails UNAVAILABLE (503) for the client to retry,
+                // instead of hanging for the default 30 s.
+                options = options
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(3));
                 if let Some(schema) = schema {
                     let bootstrap = AnyPoolOptions::new()
                         .max_connections(1)

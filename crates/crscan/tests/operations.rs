@@ -527,3 +527,214 @@ fn a_published_database_is_swapped_in() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A PostgreSQL server of the test's own (initdb in a temporary directory, its own
+/// port), so it can be stopped without touching the shared one.
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+impl OwnPostgres {
+    fn start() -> Option<OwnPostgres> {
+        if !Path::new(PG_BIN).join("initdb").exists() {
+            assert!(
+                std::env::var("CRSCAN_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "{PG_BIN}/initdb is missing"
+            );
+            println!("skipped: no {PG_BIN}/initdb");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if common::is_root() {
+            // PostgreSQL refuses to run as root: its files belong to `postgres`.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let server = OwnPostgres { dir, port };
+        server.pg(&[
+            "initdb",
+            "-D",
+            &server.data(),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+        ]);
+        server.start_again();
+        Some(server)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs a PostgreSQL program (as `postgres` when the test runs as root).
+    fn pg(&self, args: &[&str]) {
+        let program = format!("{PG_BIN}/{}", args[0]);
+        let mut command = if common::is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--", &program]);
+            command
+        } else {
+            Command::new(&program)
+        };
+        let output = command.args(&args[1..]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("postgres.log").display().to_string();
+        self.pg(&[
+            "pg_ctl",
+            "-D",
+            &self.data(),
+            "-o",
+            &options,
+            "-l",
+            &log,
+            "-w",
+            "start",
+        ]);
+    }
+
+    fn stop(&self) {
+        self.pg(&["pg_ctl", "-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let program = format!("{PG_BIN}/pg_ctl");
+        let data = self.data();
+        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
+        let _ = if common::is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", &program])
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        };
+    }
+}
+
+/// The HTTP status of a request with curl (0 when it did not complete in time).
+fn status_of(method: &str, url: &str) -> u16 {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "40",
+            "-w",
+            "%{http_code}",
+            "-X",
+            method,
+        ])
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// PostgreSQL stopped for 5 seconds: the API, the registry and `/readyz` answer
+/// 503, never 500, and the node serves and scans again by itself once it is back.
+#[test]
+fn postgres_stopped_for_five_seconds() {
+    if !tools_present() {
+        return;
+    }
+    let Some(postgres) = OwnPostgres::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    db_build(&data_dir.join("vulndb/crscan.db"), &[]);
+    let server = Server::start(&data_dir, 1, Some(&postgres.url()));
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&server, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&server, &digest, "app");
+
+    postgres.stop();
+    let urls = [
+        (
+            "GET",
+            format!(
+                "{}/container-registry/v1/images?folderId=default",
+                server.url
+            ),
+        ),
+        (
+            "GET",
+            format!("{}/container-registry/v1/images/{image}", server.url),
+        ),
+        (
+            "GET",
+            format!("{}/v2/default/app/manifests/1.0", server.url),
+        ),
+        ("GET", format!("{}/v2/default/app/tags/list", server.url)),
+        ("GET", format!("{}/readyz", server.url)),
+    ];
+    let stopped_at = Instant::now();
+    let mut seen = Vec::new();
+    while stopped_at.elapsed() < Duration::from_secs(5) {
+        for (method, url) in &urls {
+            seen.push((status_of(method, url), url.clone()));
+        }
+    }
+    postgres.start_again();
+    let errors: Vec<_> = seen.iter().filter(|(status, _)| *status != 503).collect();
+    assert!(
+        errors.is_empty(),
+        "while PostgreSQL was stopped every request is 503: {errors:?}\n{}",
+        server.log_text()
+    );
+
+    // Back by itself: the same calls succeed and a scan runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of("GET", &urls[0].1) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never recovered: {}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (method, url) in &urls {
+        assert_eq!(status_of(method, url), 200, "{url}");
+    }
+    let operation = start_scan(&server, &image);
+    let done = server.wait(&operation);
+    assert_eq!(done["response"]["status"], "READY", "{done}");
+}
