@@ -130,6 +130,11 @@ const NEVER_DEPENDS_ON: &[(&str, &[&str])] = &[
             "axum",
         ],
     ),
+    // Metrics are counters in memory: no runtime, no storage, no HTTP.
+    (
+        "crscan-metrics",
+        &["tokio", "sqlx", "reqwest", "hyper", "axum", "crscan-store"],
+    ),
     // The registry and the scanner know no HTTP.
     ("crscan-registry", &["axum", "hyper", "reqwest"]),
     (
