@@ -26,6 +26,12 @@
 #     schedulers notice and queue the rescans under the same keys; the time until every
 #     image has a new READY result, and how many new results there are (one per image
 #     means nothing was done twice).
+#
+# Measured here (2026-12-05, 2 cores shared with four other builds, load 5-8, debug
+# binary, 1 worker per worker node, shared data dir, PostgreSQL 15):
+#   one worker node 456 scans/min (50 in 6.6 s); two 692 scans/min (50 in 4.3 s):
+#   ratio 1.52; rescan of 500 images after a database change on two nodes: 27.7 s
+#   (1082 images/min), 500 new results, none rescanned twice.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
