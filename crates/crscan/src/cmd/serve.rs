@@ -381,7 +381,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let scan_blobs = blobs.clone();
         let registry = Registry::new(store.clone(), blobs, limits);
         let cache = open_cache(&data_dir, cache_max_bytes)?;
-        check_database(&database_check, &db_from);
+        // In a cluster whose database is published, the watch below fetches it: this
+        // node neither downloads nor builds its own (it would differ from the others').
+        let published = db_watch_seconds > 0
+            && matches!(store.latest_database_publication().await, Ok(Some(_)));
+        if published {
+            tracing::info!("the cluster publishes its vulnerability database; this node fetches it instead of updating its own");
+        } else {
+            check_database(&database_check, &db_from);
+        }
         if db_watch_seconds > 0 {
             // A database published for the cluster (`crscan db update --publish`) is
             // fetched, checked and swapped in; the workers and the scheduler notice
@@ -407,12 +415,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         if db_update_hours > 0 {
             let db_path = database_check.path.clone();
+            let store = store.clone();
             tokio::spawn(async move {
                 let mut ticker =
                     tokio::time::interval(Duration::from_secs(db_update_hours.saturating_mul(3600)));
                 ticker.tick().await;
                 loop {
                     ticker.tick().await;
+                    if db_watch_seconds > 0
+                        && matches!(store.latest_database_publication().await, Ok(Some(_)))
+                    {
+                        tracing::info!("the cluster publishes its vulnerability database; skipping this node's own refresh");
+                        continue;
+                    }
                     tracing::info!(db = %db_path.display(), "refreshing the vulnerability database with `crscan db update`");
                     let path = db_path.clone();
                     if let Err(error) =
