@@ -364,8 +364,22 @@ fn metrics_json_logs_and_a_graceful_stop() {
     assert!(families.contains_key("crscan_vulnerability_database_age_seconds"));
     assert!(families.contains_key("crscan_backend_errors"), "{text}");
 
-    // A second scan, then SIGTERM while it may still run: it is finished, not lost.
-    let second = start_scan(&server, &image);
+    // A scan of a large image, then SIGTERM while it runs: the node finishes it
+    // within the shutdown timeout before it exits.
+    let big_layout = dir.path().join("big");
+    write_image_with_filler(&big_layout, "1.0", 120_000);
+    let big_digest = push(&server, &big_layout, "1.0", "default/big:1.0");
+    let big_image = image_id(&server, &big_digest, "big");
+    let second = start_scan(&server, &big_image);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !server
+        .log_text()
+        .lines()
+        .any(|line| line.contains("scan started") && line.contains(&big_image))
+    {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let status = terminate(&mut server);
     assert!(status.success(), "{status:?}: {}", server.log_text());
     let log = server.log_text();
@@ -401,10 +415,17 @@ fn metrics_json_logs_and_a_graceful_stop() {
             .any(|line| line["fields"]["message"] == "crscan stopped"),
         "{log}"
     );
-    // The second scan was queued before the stop: either it ran to the end on this
-    // node, or it is still queued for the next; never left RUNNING with a lease.
+    assert!(
+        lines.iter().any(|line| {
+            line["fields"]["message"] == "scan finished"
+                && field(line, "scan.id").is_some_and(|id| id != scan_id)
+        }),
+        "the running scan did not finish before the node stopped:\n{log}"
+    );
+    assert!(!log.contains("handed back"), "{log}");
+    // It is done in the store: a node started next finds it READY and runs nothing.
     let restarted = Server::start(&data_dir, 1, None);
-    let finished = restarted.wait(&second);
+    let finished = restarted.get(&format!("/operations/{second}"));
     assert_eq!(finished["response"]["status"], "READY", "{finished}");
 }
 
