@@ -135,7 +135,9 @@ pub struct Scanner {
     /// Set when shutdown ran out of time: scans still running are cancelled and their
     /// jobs released instead of finished.
     handing_back: Arc<AtomicBool>,
-    /// The cancel flag of each running scan, by job id.
+    /// The cancel flag of each worker that is claiming or running a job, by lease
+    /// owner: shutdown waits for these, so a job claimed as the stop began is finished
+    /// or handed back too.
     running: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     /// Notified whenever a scan of this process ends.
     scan_ended: Arc<Notify>,
@@ -308,23 +310,34 @@ impl Scanner {
         let mut database: Option<OpenDatabase> = None;
         while !self.stopping.load(Ordering::SeqCst) {
             let lease_ms = millis(self.config.lease);
-            match self
+            let cancel = Arc::new(AtomicBool::new(false));
+            self.running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(owner.clone(), cancel.clone());
+            let claimed = self
                 .store
                 .claim_job(&owner, lease_ms, self.config.registry_cap)
-                .await
-            {
-                Ok(Some(job)) => {
-                    let job_id = job.id.clone();
-                    if let Err(error) = self.run(&owner, job, &mut database).await {
-                        crscan_metrics::global().errors.inc(&["store"]);
-                        tracing::warn!(%error, "scan job bookkeeping failed");
-                    }
-                    self.running
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .remove(&job_id);
-                    self.scan_ended.notify_waiters();
+                .await;
+            if let Ok(Some(job)) = claimed {
+                if let Err(error) = self.run(&owner, job, cancel, &mut database).await {
+                    crscan_metrics::global().errors.inc(&["store"]);
+                    tracing::warn!(%error, "scan job bookkeeping failed");
                 }
+                self.running
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&owner);
+                self.scan_ended.notify_waiters();
+                continue;
+            }
+            self.running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&owner);
+            self.scan_ended.notify_waiters();
+            match claimed {
+                Ok(Some(_)) => {}
                 Ok(None) => {
                     let _ = tokio::time::timeout(self.config.poll, self.wake.notified()).await;
                 }
@@ -341,6 +354,7 @@ impl Scanner {
         &self,
         owner: &str,
         job: Job,
+        cancel: Arc<AtomicBool>,
         database: &mut Option<OpenDatabase>,
     ) -> Result<(), StoreError> {
         let scan = match self.store.get_scan_result(&job.scan_result_id).await {
@@ -393,11 +407,6 @@ impl Scanner {
         let started = std::time::Instant::now();
         tracing::info!(scan.id = %scan.id, image.id = %image.id, image.digest = %image.digest, attempt = job.attempts, "scan started");
 
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(job.id.clone(), cancel.clone());
         if self.handing_back.load(Ordering::SeqCst) {
             cancel.store(true, Ordering::SeqCst);
         }
