@@ -759,3 +759,72 @@ fn postgres_stopped_for_five_seconds() {
     let done = server.wait(&operation);
     assert_eq!(done["response"]["status"], "READY", "{done}");
 }
+
+/// Node shapes on one PostgreSQL database and one data dir: a scan requested from the
+/// API node (`--workers 0`) runs on the worker node; the API node scans nothing and
+/// runs no scheduler, and `gc_enabled = false` keeps GC off the worker node.
+#[test]
+fn an_api_node_and_a_worker_node() {
+    if !tools_present() {
+        return;
+    }
+    let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
+        println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let name = format!("crscan_ops_{}", std::process::id());
+    let psql = |sql: &str| {
+        let status = Command::new("psql")
+            .arg(&admin_url)
+            .args(["-q", "-c", sql])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{sql}");
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let url = format!(
+        "{}/{name}",
+        admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    db_build(&data_dir.join("vulndb/crscan.db"), &[]);
+    let api_config = dir.path().join("api.toml");
+    std::fs::write(&api_config, "workers = 0\n").unwrap();
+    let worker_config = dir.path().join("worker.toml");
+    std::fs::write(&worker_config, "workers = 1\ngc_enabled = false\n").unwrap();
+    let api = Server::start_with(&data_dir, 0, Some(&url), Some(&api_config));
+    let worker = Server::start_with(&data_dir, 1, Some(&url), Some(&worker_config));
+    let layout = dir.path().join("image");
+    write_image(&layout, "1.0");
+    let digest = push(&api, &layout, "1.0", "default/app:1.0");
+    let image = image_id(&api, &digest, "app");
+    let operation = start_scan(&api, &image);
+    let done = api.wait(&operation);
+    assert_eq!(done["response"]["status"], "READY", "{done}");
+    let api_log = api.log_text();
+    let worker_log = worker.log_text();
+    assert!(!api_log.contains("scan started"), "{api_log}");
+    assert!(worker_log.contains("scan started"), "{worker_log}");
+    assert!(worker_log.contains("background gc is off"), "{worker_log}");
+    assert!(!api_log.contains("background gc is off"), "{api_log}");
+    // Both nodes' /metrics see the cluster's queue.
+    for node in [&api, &worker] {
+        let text = Command::new("curl")
+            .args(["-sSf"])
+            .arg(format!("{}/metrics", node.url))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout).into_owned();
+        assert!(
+            text.contains("crscan_scan_queue_jobs{state=\"done\"} 1\n"),
+            "{text}"
+        );
+    }
+    drop(api);
+    drop(worker);
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+}
