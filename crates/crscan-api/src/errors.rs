@@ -91,6 +91,7 @@ impl From<RegistryError> for OciError {
                 crscan_metrics::global().errors.inc(&[source]);
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            RegistryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -237,6 +238,10 @@ impl From<RegistryError> for ApiError {
             RegistryError::NameUnknown(_)
             | RegistryError::ManifestUnknown(_)
             | RegistryError::BlobUnknown(_) => ApiError::not_found(error.to_string()),
+            RegistryError::Unavailable(message) => {
+                tracing::warn!(error = %message, "blob backend unavailable");
+                ApiError::new(14, message)
+            }
             other => {
                 tracing::error!(error = %other, "registry failure");
                 ApiError::internal(other.to_string())

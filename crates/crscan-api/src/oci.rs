@@ -182,7 +182,22 @@ async fn handle(
             let digest = parse_digest(&digest)?;
             let repository = registry.repository(&path).await?;
             match *method {
-                Method::GET | Method::HEAD => {
+                // With `blobs_redirect` on S3, the client fetches from the bucket.
+                Method::GET => match registry.blob_redirect(&repository, &digest).await? {
+                    Some(url) => Ok((
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [
+                            (header::LOCATION, url),
+                            (
+                                header::HeaderName::from_static("docker-content-digest"),
+                                digest.to_string(),
+                            ),
+                        ],
+                    )
+                        .into_response()),
+                    None => get_blob(registry, &repository, &digest, headers, false).await,
+                },
+                Method::HEAD => {
                     get_blob(
                         registry,
                         &repository,

@@ -1,28 +1,40 @@
-//! Content-addressed blob storage with digest verification and atomic writes.
+//! Content-addressed blob storage with digest verification, behind one interface
+//! ([`BlobStore`]) with two backends:
 //!
-//! Blobs live at `<data>/blobs/<algorithm>/<first two hex>/<hex>`. Every write goes to a
-//! temporary name in the directory that will hold the blob (or in the upload's own
-//! directory, on the same filesystem), is hashed while it is written, is compared with
-//! the digest the client claimed, is flushed with `fsync`, and only then is renamed into
-//! place. An interrupted write therefore never leaves a visible blob.
+//! - the filesystem (`file://PATH`, the default `<data-dir>/blobs`, module `file`):
+//!   blobs at `<data>/blobs/<algorithm>/<first two hex>/<hex>`, written to a temporary
+//!   name, hashed, compared, `fsync`ed and renamed into place; upload sessions are
+//!   directories `<data>/uploads/<uuid>/`;
+//! - S3-compatible object storage (`s3://BUCKET[/PREFIX]`, module `s3`, through
+//!   `object_store`): blobs at `PREFIX/blobs/<algorithm>/<hex>`; an upload session is
+//!   `PREFIX/uploads/<uuid>/info.json` plus one object per accepted chunk, named by
+//!   the offset it starts at, so any node sharing the bucket can continue it. A
+//!   finished upload is read back in order, hashed, and written to its digest key as
+//!   a multipart upload that is completed only when the hash matches (aborted
+//!   otherwise), so no blob is ever visible under a digest it does not have.
 //!
-//! Upload sessions are directories `<data>/uploads/<uuid>/` holding the bytes received so
-//! far (`data`) and who owns the session (`info.json`). They survive a restart: the offset
-//! is the length of `data`, and the running hash is rebuilt from the file when the
-//! in-memory one is gone.
+//! [`BlobStore`] is a struct over a private enum of the two backends rather than a
+//! trait object: the set is closed, callers keep one concrete type (`Arc<BlobStore>`),
+//! the async methods need no boxing, and the checks both backends share (digests,
+//! ranges, chunk lengths) live once here. The conformance tests in
+//! `tests/conformance.rs` run the same cases against both backends (S3 on a real
+//! Garage).
 //!
 //! Architecture invariant: this crate knows digests and bytes only. It does not know
 //! manifests, tags or repositories; the owner string of an upload is opaque to it.
 
-use std::collections::HashMap;
+mod file;
+mod s3;
+
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crscan_model::{Digest, DigestAlgorithm};
 use sha2::{Digest as _, Sha256, Sha512};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+pub use s3::S3Settings;
 
 /// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +61,20 @@ pub enum BlobError {
     },
     #[error("blob store I/O failed on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// The object storage could not be reached or refused the request; retrying later
+    /// may succeed. Nothing was made visible by the failed operation.
+    #[error("object storage is unavailable while {action} {key}: {message}")]
+    Unavailable {
+        action: &'static str,
+        key: String,
+        message: String,
+    },
+    /// A `--blobs` location that is neither `file://PATH` nor `s3://BUCKET[/PREFIX]`.
+    #[error("blob location {0:?} is neither file://PATH nor s3://BUCKET[/PREFIX]")]
+    BadLocation(String),
+    /// The S3 client could not be configured (missing region, bad endpoint).
+    #[error("cannot configure the S3 client for bucket {bucket}: {message}")]
+    S3Config { bucket: String, message: String },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {
@@ -117,141 +143,163 @@ pub struct UploadStatus {
     pub started: SystemTime,
 }
 
-/// In-memory state of an upload that is being written: the offset and the running
-/// SHA-256 of the bytes so far. Missing after a restart; rebuilt from disk on demand.
-struct Session {
-    offset: u64,
-    hasher: Option<(u64, Hasher)>,
+/// Where blobs are kept: `file://PATH` or `s3://BUCKET[/PREFIX]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// A data directory; blobs under `PATH/blobs`, uploads under `PATH/uploads`.
+    File(PathBuf),
+    /// A bucket and a key prefix (empty for the bucket's root).
+    S3 { bucket: String, prefix: String },
 }
 
-/// The filesystem blob store.
+impl BlobLocation {
+    /// The default location of a data directory.
+    pub fn default_for(data_dir: &Path) -> BlobLocation {
+        BlobLocation::File(data_dir.to_owned())
+    }
+}
+
+impl std::str::FromStr for BlobLocation {
+    type Err = BlobError;
+
+    /// Parses `file://PATH` (PATH the data directory holding `blobs/` and `uploads/`;
+    /// a trailing `/blobs` is taken as naming that directory) or
+    /// `s3://BUCKET[/PREFIX]`.
+    fn from_str(text: &str) -> Result<BlobLocation, BlobError> {
+        let bad = || BlobError::BadLocation(text.to_owned());
+        if let Some(path) = text.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(bad());
+            }
+            let path = Path::new(path);
+            let root = match path.file_name() {
+                Some(name) if name == "blobs" => path.parent().unwrap_or(path),
+                _ => path,
+            };
+            return Ok(BlobLocation::File(root.to_owned()));
+        }
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_matches('/');
+            let valid_bucket = !bucket.is_empty()
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            if !valid_bucket || prefix.split('/').any(|part| part == "." || part == "..") {
+                return Err(bad());
+            }
+            return Ok(BlobLocation::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            });
+        }
+        Err(bad())
+    }
+}
+
+impl std::fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobLocation::File(path) => write!(f, "file://{}", path.join("blobs").display()),
+            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            BlobLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+enum Backend {
+    File(file::FileBlobs),
+    S3(s3::S3Blobs),
+}
+
+/// The blob store: one interface over the filesystem and S3 backends.
 pub struct BlobStore {
-    root: PathBuf,
-    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>,
+    backend: Backend,
+    location: BlobLocation,
 }
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct UploadInfo {
-    owner: String,
-}
-
-const READ_CHUNK: usize = 256 * 1024;
 
 impl BlobStore {
-    /// Opens (and creates when missing) the blob store under `data_dir`.
+    /// Opens (and creates when missing) the filesystem blob store under `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<BlobStore, BlobError> {
-        for sub in ["blobs", "uploads"] {
-            let path = data_dir.join(sub);
-            tokio::fs::create_dir_all(&path)
-                .await
-                .map_err(io_error(&path))?;
-        }
         Ok(BlobStore {
-            root: data_dir.to_owned(),
-            sessions: Mutex::new(HashMap::new()),
+            backend: Backend::File(file::FileBlobs::open(data_dir).await?),
+            location: BlobLocation::default_for(data_dir),
         })
     }
 
-    /// Where the blob with `digest` lives.
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().name())
-            .join(&hex[..2])
-            .join(hex)
+    /// Opens the blob store at `location`; an S3 location is configured from
+    /// `settings` (credentials, region, endpoint).
+    pub async fn open_location(
+        location: &BlobLocation,
+        settings: &S3Settings,
+    ) -> Result<BlobStore, BlobError> {
+        match location {
+            BlobLocation::File(data_dir) => BlobStore::open(data_dir).await,
+            BlobLocation::S3 { bucket, prefix } => Ok(BlobStore {
+                backend: Backend::S3(s3::S3Blobs::open(bucket, prefix, settings)?),
+                location: location.clone(),
+            }),
+        }
     }
 
-    fn upload_dir(&self, id: &str) -> Result<PathBuf, BlobError> {
-        // Upload ids are UUIDs we generated; anything else cannot name a session.
-        if uuid::Uuid::parse_str(id).is_err() {
-            return Err(BlobError::UploadNotFound(id.to_owned()));
+    /// Where the blobs are.
+    pub fn location(&self) -> &BlobLocation {
+        &self.location
+    }
+
+    /// The file holding the blob with `digest` on the filesystem backend; `None` on S3.
+    pub fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::File(store) => Some(store.blob_path(digest)),
+            Backend::S3(_) => None,
         }
-        Ok(self.root.join("uploads").join(id))
     }
 
     /// The size of a stored blob, or `None` when it is absent.
     pub async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
-        let path = self.blob_path(digest);
-        match tokio::fs::metadata(&path).await {
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(io_error(&path)(error)),
+        match &self.backend {
+            Backend::File(store) => store.stat(digest).await,
+            Backend::S3(store) => store.stat(digest).await,
         }
     }
 
-    /// Marks a blob as just used (sets its modification time to now) and returns its
-    /// size, or `None` when it is absent. A manifest push calls this on every blob it
-    /// references, so garbage collection's grace period protects them.
+    /// Marks a blob as just used and returns its size, or `None` when it is absent. A
+    /// manifest push calls this on every blob it references, so garbage collection's
+    /// grace period protects them.
     pub async fn touch(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
-        let path = self.blob_path(digest);
-        tokio::task::spawn_blocking(move || {
-            let file = match std::fs::OpenOptions::new().append(true).open(&path) {
-                Ok(file) => file,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(error) => return Err(io_error(&path)(error)),
-            };
-            file.set_modified(SystemTime::now())
-                .map_err(io_error(&path))?;
-            let size = file.metadata().map_err(io_error(&path))?.len();
-            Ok(Some(size))
-        })
-        .await
-        .map_err(|error| BlobError::Io {
-            path: PathBuf::from("blobs"),
-            source: io::Error::other(error),
-        })?
+        match &self.backend {
+            Backend::File(store) => store.touch(digest).await,
+            Backend::S3(store) => store.touch(digest).await,
+        }
     }
 
-    /// Removes temporary files (`.tmp-*`) that interrupted writes left in the blob
-    /// directories, when older than `age`. Returns how many were removed.
-    pub async fn remove_stale_temporaries(
-        &self,
-        age: std::time::Duration,
-    ) -> Result<usize, BlobError> {
-        let root = self.root.join("blobs");
-        tokio::task::spawn_blocking(move || {
-            let mut removed = 0;
-            for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
-                let Ok(prefixes) = std::fs::read_dir(root.join(algorithm.name())) else {
-                    continue;
-                };
-                for prefix in prefixes.flatten() {
-                    let Ok(entries) = std::fs::read_dir(prefix.path()) else {
-                        continue;
-                    };
-                    for entry in entries.flatten() {
-                        let is_temp = entry.file_name().to_string_lossy().starts_with(".tmp-");
-                        let old = entry
-                            .metadata()
-                            .and_then(|meta| meta.modified())
-                            .ok()
-                            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-                            .is_some_and(|elapsed| elapsed >= age);
-                        if is_temp && old && std::fs::remove_file(entry.path()).is_ok() {
-                            removed += 1;
-                        }
-                    }
-                }
-            }
-            removed
-        })
-        .await
-        .map_err(|error| BlobError::Io {
-            path: PathBuf::from("blobs"),
-            source: io::Error::other(error),
-        })
+    /// When the blob was last written or touched; `None` when it is absent.
+    pub async fn modified(&self, digest: &Digest) -> Result<Option<SystemTime>, BlobError> {
+        match &self.backend {
+            Backend::File(store) => match tokio::fs::metadata(store.blob_path(digest)).await {
+                Ok(meta) => Ok(meta.modified().ok()),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(io_error(&store.blob_path(digest))(error)),
+            },
+            Backend::S3(store) => store.modified(digest).await,
+        }
+    }
+
+    /// Removes what interrupted writes left behind, when older than `age`; returns how
+    /// many were removed. On S3 an interrupted write is an unfinished multipart upload,
+    /// which the bucket's own lifecycle expires: nothing to do here.
+    pub async fn remove_stale_temporaries(&self, age: Duration) -> Result<usize, BlobError> {
+        match &self.backend {
+            Backend::File(store) => store.remove_stale_temporaries(age).await,
+            Backend::S3(_) => Ok(0),
+        }
     }
 
     /// Reads a whole blob into memory; meant for manifests, which are small.
     pub async fn read_all(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
-        let path = self.blob_path(digest);
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(bytes),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                Err(BlobError::NotFound(digest.clone()))
-            }
-            Err(error) => Err(io_error(&path)(error)),
+        match &self.backend {
+            Backend::File(store) => store.read_all(digest).await,
+            Backend::S3(store) => store.read_all(digest).await,
         }
     }
 
@@ -262,38 +310,52 @@ impl BlobStore {
         digest: &Digest,
         range: Option<(u64, Option<u64>)>,
     ) -> Result<BlobRead, BlobError> {
-        let path = self.blob_path(digest);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(BlobError::NotFound(digest.clone()));
-            }
-            Err(error) => return Err(io_error(&path)(error)),
-        };
-        let size = file.metadata().await.map_err(io_error(&path))?.len();
-        let (start, end) = match range {
-            None => (0, size.saturating_sub(1)),
-            Some((start, end)) => {
-                let end = end.unwrap_or(size.saturating_sub(1));
-                if start > end || end >= size {
-                    return Err(BlobError::BadRange { start, end, size });
-                }
-                (start, end)
-            }
-        };
-        let length = if size == 0 { 0 } else { end - start + 1 };
-        if start > 0 {
-            file.seek(io::SeekFrom::Start(start))
-                .await
-                .map_err(io_error(&path))?;
+        match &self.backend {
+            Backend::File(store) => store.open_read(digest, range).await,
+            Backend::S3(store) => store.open_read(digest, range).await,
         }
-        Ok(BlobRead {
-            file,
-            start,
-            length,
-            total: size,
-            remaining: length,
-        })
+    }
+
+    /// Opens a whole blob for a blocking reader (the scanner's layer loop runs on a
+    /// blocking thread); returns the reader and the blob's size. Must not be called
+    /// on an async worker thread.
+    pub fn open_blocking(&self, digest: &Digest) -> io::Result<(Box<dyn io::Read + Send>, u64)> {
+        match &self.backend {
+            Backend::File(store) => {
+                let file = std::fs::File::open(store.blob_path(digest))?;
+                let size = file.metadata()?.len();
+                Ok((Box::new(file), size))
+            }
+            Backend::S3(store) => {
+                let handle = store.runtime();
+                let read = handle
+                    .block_on(store.open_read(digest, None))
+                    .map_err(into_io)?;
+                let size = read.total;
+                Ok((
+                    Box::new(BlockingRead {
+                        read,
+                        handle,
+                        pending: Vec::new(),
+                        at: 0,
+                    }),
+                    size,
+                ))
+            }
+        }
+    }
+
+    /// A presigned `GET` URL for the blob, valid for `expires`, on S3; `None` on the
+    /// filesystem backend.
+    pub async fn presigned_url(
+        &self,
+        digest: &Digest,
+        expires: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        match &self.backend {
+            Backend::File(_) => Ok(None),
+            Backend::S3(store) => store.presigned_url(digest, expires).await.map(Some),
+        }
     }
 
     /// Stores `bytes` under `expected` after checking that they hash to it.
@@ -305,370 +367,176 @@ impl BlobStore {
                 actual,
             });
         }
-        if self.stat(expected).await?.is_some() {
-            return Ok(());
+        match &self.backend {
+            Backend::File(store) => store.put_bytes(expected, bytes).await,
+            Backend::S3(store) => store.put_bytes(expected, bytes).await,
         }
-        let target = self.blob_path(expected);
-        let dir = target.parent().map(Path::to_owned).unwrap_or_default();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(io_error(&dir))?;
-        let temp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+    }
+
+    /// Stores the file at `path` under `expected`, streaming it: it becomes visible
+    /// only after its bytes hashed to `expected`. Returns its size.
+    pub async fn put_file(&self, expected: &Digest, path: &Path) -> Result<u64, BlobError> {
+        let id = self.create_upload("put-file").await?;
         let result = async {
-            let mut file = tokio::fs::File::create(&temp)
-                .await
-                .map_err(io_error(&temp))?;
-            file.write_all(bytes).await.map_err(io_error(&temp))?;
-            file.sync_all().await.map_err(io_error(&temp))?;
-            tokio::fs::rename(&temp, &target)
-                .await
-                .map_err(io_error(&target))?;
-            sync_dir(&dir).await
+            let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
+            let mut append = self.append(&id, Some(0)).await?;
+            let mut buffer = vec![0; 1 << 20];
+            loop {
+                let read = file.read(&mut buffer).await.map_err(io_error(path))?;
+                if read == 0 {
+                    break;
+                }
+                append.write(&buffer[..read]).await?;
+            }
+            append.finish().await?;
+            self.finish_upload(&id, expected).await
         }
         .await;
         if result.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
+            let _ = self.cancel_upload(&id).await;
         }
         result
     }
 
     /// Deletes a blob; `false` when it was not there.
     pub async fn delete(&self, digest: &Digest) -> Result<bool, BlobError> {
-        let path = self.blob_path(digest);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(true),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(error) => Err(io_error(&path)(error)),
+        match &self.backend {
+            Backend::File(store) => store.delete(digest).await,
+            Backend::S3(store) => store.delete(digest).await,
         }
     }
 
-    /// Lists every stored blob (for garbage collection). Temporary files are skipped.
+    /// Lists every stored blob (for garbage collection).
     pub async fn list(&self) -> Result<Vec<StoredBlob>, BlobError> {
-        let root = self.root.join("blobs");
-        tokio::task::spawn_blocking(move || list_blobs(&root))
-            .await
-            .map_err(|error| BlobError::Io {
-                path: PathBuf::from("blobs"),
-                source: io::Error::other(error),
-            })?
+        match &self.backend {
+            Backend::File(store) => store.list().await,
+            Backend::S3(store) => store.list().await,
+        }
     }
 
     /// Starts an upload session owned by `owner` and returns its id.
     pub async fn create_upload(&self, owner: &str) -> Result<String, BlobError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let dir = self.root.join("uploads").join(&id);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(io_error(&dir))?;
-        let info = serde_json::to_vec(&UploadInfo {
-            owner: owner.to_owned(),
-        })
-        .map_err(|error| io_error(&dir)(io::Error::other(error)))?;
-        let info_path = dir.join("info.json");
-        tokio::fs::write(&info_path, info)
-            .await
-            .map_err(io_error(&info_path))?;
-        let data = dir.join("data");
-        tokio::fs::write(&data, b"")
-            .await
-            .map_err(io_error(&data))?;
-        self.lock_sessions().insert(
-            id.clone(),
-            Arc::new(tokio::sync::Mutex::new(Session {
-                offset: 0,
-                hasher: Some((0, Hasher::new(DigestAlgorithm::Sha256))),
-            })),
-        );
-        Ok(id)
-    }
-
-    fn lock_sessions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Session>>>> {
-        // A poisoned map only means another request panicked while holding it; the map
-        // itself is still consistent because every operation on it is a single call.
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The status of an upload session, read from disk.
-    pub async fn upload_status(&self, id: &str) -> Result<UploadStatus, BlobError> {
-        let dir = self.upload_dir(id)?;
-        let info_path = dir.join("info.json");
-        let info = match tokio::fs::read(&info_path).await {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(BlobError::UploadNotFound(id.to_owned()));
-            }
-            Err(error) => return Err(io_error(&info_path)(error)),
-        };
-        let info: UploadInfo = serde_json::from_slice(&info)
-            .map_err(|error| io_error(&info_path)(io::Error::other(error)))?;
-        let data = dir.join("data");
-        let meta = tokio::fs::metadata(&data).await.map_err(io_error(&data))?;
-        let started = tokio::fs::metadata(&info_path)
-            .await
-            .and_then(|meta| meta.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        Ok(UploadStatus {
-            id: id.to_owned(),
-            owner: info.owner,
-            size: meta.len(),
-            started,
-        })
-    }
-
-    async fn session(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<Session>>, BlobError> {
-        if let Some(session) = self.lock_sessions().get(id) {
-            return Ok(session.clone());
+        match &self.backend {
+            Backend::File(store) => store.create_upload(owner).await,
+            Backend::S3(store) => store.create_upload(owner).await,
         }
-        let status = self.upload_status(id).await?;
-        let session = Arc::new(tokio::sync::Mutex::new(Session {
-            offset: status.size,
-            hasher: None,
-        }));
-        Ok(self
-            .lock_sessions()
-            .entry(id.to_owned())
-            .or_insert(session)
-            .clone())
+    }
+
+    /// The status of an upload session.
+    pub async fn upload_status(&self, id: &str) -> Result<UploadStatus, BlobError> {
+        match &self.backend {
+            Backend::File(store) => store.upload_status(id).await,
+            Backend::S3(store) => store.upload_status(id).await,
+        }
     }
 
     /// Opens an upload for appending. When `offset` is given it must equal the bytes
     /// received so far (the OCI chunked-upload rule); otherwise `BadOffset`.
     pub async fn append(&self, id: &str, offset: Option<u64>) -> Result<UploadAppend, BlobError> {
-        let session = self.session(id).await?;
-        let guard = session.lock_owned().await;
-        let dir = self.upload_dir(id)?;
-        let data = dir.join("data");
-        // The file on disk is the truth: a crash may have left more or fewer bytes than
-        // the in-memory state remembers.
-        let on_disk = match tokio::fs::metadata(&data).await {
-            Ok(meta) => meta.len(),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(BlobError::UploadNotFound(id.to_owned()));
-            }
-            Err(error) => return Err(io_error(&data)(error)),
+        let inner = match &self.backend {
+            Backend::File(store) => AppendInner::File(Box::new(store.append(id, offset).await?)),
+            Backend::S3(store) => AppendInner::S3(store.append(id, offset).await?),
         };
-        if let Some(given) = offset
-            && given != on_disk
-        {
-            return Err(BlobError::BadOffset {
-                expected: on_disk,
-                given,
-            });
-        }
-        let mut guard = guard;
-        guard.offset = on_disk;
-        if !matches!(&guard.hasher, Some((at, _)) if *at == on_disk) {
-            guard.hasher = None;
-        }
-        let file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&data)
-            .await
-            .map_err(io_error(&data))?;
-        Ok(UploadAppend {
-            file: tokio::io::BufWriter::with_capacity(1 << 20, file),
-            path: data,
-            start: on_disk,
-            declared: None,
-            written: 0,
-            hasher_at_start: None,
-            discarded: false,
-            session: guard,
-        })
+        Ok(UploadAppend { inner })
     }
 
-    /// Finishes an upload: checks the bytes against `expected`, flushes them to disk and
-    /// moves them to the blob's place. The session is removed on success; on a digest
-    /// mismatch the session is removed too (the bytes can never become that blob).
+    /// Finishes an upload: checks the bytes against `expected` and makes them the
+    /// blob. The session is removed on success, and on a digest mismatch too (the
+    /// bytes can never become that blob). Returns the blob's size.
     pub async fn finish_upload(&self, id: &str, expected: &Digest) -> Result<u64, BlobError> {
-        let session = self.session(id).await?;
-        let mut guard = session.lock().await;
-        let dir = self.upload_dir(id)?;
-        let data = dir.join("data");
-        let size = tokio::fs::metadata(&data)
-            .await
-            .map_err(|_| BlobError::UploadNotFound(id.to_owned()))?
-            .len();
-        let actual = match guard.hasher.take() {
-            Some((at, hasher)) if at == size && expected.algorithm() == DigestAlgorithm::Sha256 => {
-                hasher.finish()
-            }
-            _ => hash_file(&data, expected.algorithm()).await?,
-        };
-        if &actual != expected {
-            drop(guard);
-            self.cancel_upload(id).await?;
-            return Err(BlobError::DigestMismatch {
-                expected: expected.clone(),
-                actual,
-            });
+        match &self.backend {
+            Backend::File(store) => store.finish_upload(id, expected).await,
+            Backend::S3(store) => store.finish_upload(id, expected).await,
         }
-        let target = self.blob_path(expected);
-        if tokio::fs::metadata(&target).await.is_err() {
-            let file = tokio::fs::File::open(&data)
-                .await
-                .map_err(io_error(&data))?;
-            file.sync_all().await.map_err(io_error(&data))?;
-            let parent = target.parent().map(Path::to_owned).unwrap_or_default();
-            tokio::fs::create_dir_all(&parent)
-                .await
-                .map_err(io_error(&parent))?;
-            tokio::fs::rename(&data, &target)
-                .await
-                .map_err(io_error(&target))?;
-            sync_dir(&parent).await?;
-        }
-        drop(guard);
-        self.lock_sessions().remove(id);
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        Ok(size)
     }
 
     /// Cancels an upload session and deletes what it received.
     pub async fn cancel_upload(&self, id: &str) -> Result<(), BlobError> {
-        let dir = self.upload_dir(id)?;
-        self.lock_sessions().remove(id);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                Err(BlobError::UploadNotFound(id.to_owned()))
-            }
-            Err(error) => Err(io_error(&dir)(error)),
+        match &self.backend {
+            Backend::File(store) => store.cancel_upload(id).await,
+            Backend::S3(store) => store.cancel_upload(id).await,
         }
     }
 
-    /// Lists the ids of all upload sessions on disk, with their start times.
+    /// Lists the upload sessions, with their start times.
     pub async fn list_uploads(&self) -> Result<Vec<UploadStatus>, BlobError> {
-        let dir = self.root.join("uploads");
-        let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_error(&dir))?;
-        let mut uploads = Vec::new();
-        while let Some(entry) = entries.next_entry().await.map_err(io_error(&dir))? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Ok(status) = self.upload_status(&name).await {
-                uploads.push(status);
-            }
+        match &self.backend {
+            Backend::File(store) => store.list_uploads().await,
+            Backend::S3(store) => store.list_uploads().await,
         }
-        Ok(uploads)
     }
 }
 
-/// An open append to an upload session; holds the session's lock until finished.
+enum AppendInner {
+    // Boxed: its write buffer makes it much larger than the S3 variant.
+    File(Box<file::FileAppend>),
+    S3(s3::S3Append),
+}
+
+/// An open append to an upload session.
 ///
 /// With [`UploadAppend::expect_length`] the append is one chunk of a declared length:
 /// a body that runs past it or ends short of it is cut back off the upload, so the
 /// session is left exactly as it was before the chunk (the OCI chunked-upload rule
 /// that a chunk matches its `Content-Range`).
 pub struct UploadAppend {
-    file: tokio::io::BufWriter<tokio::fs::File>,
-    path: PathBuf,
-    /// The upload's size before this append.
-    start: u64,
-    /// The chunk length the client declared, if it declared one.
-    declared: Option<u64>,
-    /// Bytes accepted by this append so far.
-    written: u64,
-    /// The running hash as it was before this append, to restore on a cut-back.
-    hasher_at_start: Option<(u64, Hasher)>,
-    /// Set once the chunk was cut back; nothing more is written.
-    discarded: bool,
-    session: tokio::sync::OwnedMutexGuard<Session>,
+    inner: AppendInner,
 }
 
 impl UploadAppend {
     /// Declares that this append is one chunk of exactly `length` bytes.
     pub fn expect_length(&mut self, length: u64) {
-        self.declared = Some(length);
-        if self.hasher_at_start.is_none() {
-            self.hasher_at_start = self.session.hasher.clone();
+        match &mut self.inner {
+            AppendInner::File(append) => append.expect_length(length),
+            AppendInner::S3(append) => append.expect_length(length),
         }
     }
 
     /// Appends bytes; past the declared length the chunk is cut back and refused.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
-        if self.discarded {
-            return Err(self.length_error(self.written));
+        match &mut self.inner {
+            AppendInner::File(append) => append.write(bytes).await,
+            AppendInner::S3(append) => append.write(bytes).await,
         }
-        let received = self.written + bytes.len() as u64;
-        if self.declared.is_some_and(|declared| received > declared) {
-            self.cut_back().await?;
-            return Err(self.length_error(received));
-        }
-        self.file
-            .write_all(bytes)
-            .await
-            .map_err(io_error(&self.path))?;
-        self.written = received;
-        self.session.offset += bytes.len() as u64;
-        if let Some((at, hasher)) = &mut self.session.hasher {
-            hasher.update(bytes);
-            *at += bytes.len() as u64;
-        }
-        Ok(())
     }
 
-    /// Flushes what was written and returns the upload's new size; a chunk shorter
-    /// than its declared length is cut back and refused.
-    pub async fn finish(mut self) -> Result<u64, BlobError> {
-        if self.discarded
-            || self
-                .declared
-                .is_some_and(|declared| declared != self.written)
-        {
-            self.cut_back().await?;
-            return Err(self.length_error(self.written));
+    /// Makes what was written durable and returns the upload's new size; a chunk
+    /// shorter than its declared length is cut back and refused.
+    pub async fn finish(self) -> Result<u64, BlobError> {
+        match self.inner {
+            AppendInner::File(append) => append.finish().await,
+            AppendInner::S3(append) => append.finish().await,
         }
-        self.file.flush().await.map_err(io_error(&self.path))?;
-        Ok(self.session.offset)
     }
 
     /// Drops this append's bytes, leaving the upload as it was before it (used when
     /// the body of a declared chunk cannot be read to its end).
-    pub async fn discard(mut self) -> Result<u64, BlobError> {
-        self.cut_back().await?;
-        Ok(self.start)
+    pub async fn discard(self) -> Result<u64, BlobError> {
+        match self.inner {
+            AppendInner::File(append) => append.discard().await,
+            AppendInner::S3(append) => append.discard().await,
+        }
     }
 
     /// Bytes in the upload so far, including this append's.
     pub fn offset(&self) -> u64 {
-        self.session.offset
-    }
-
-    fn length_error(&self, received: u64) -> BlobError {
-        BlobError::ChunkLength {
-            declared: self.declared.unwrap_or(0),
-            received,
-            offset: self.start,
+        match &self.inner {
+            AppendInner::File(append) => append.offset(),
+            AppendInner::S3(append) => append.offset(),
         }
     }
+}
 
-    /// Truncates the upload's file back to its size before this append and restores
-    /// the running hash. Buffered bytes are never flushed after this.
-    async fn cut_back(&mut self) -> Result<(), BlobError> {
-        if self.discarded {
-            return Ok(());
-        }
-        self.discarded = true;
-        self.file
-            .get_mut()
-            .set_len(self.start)
-            .await
-            .map_err(io_error(&self.path))?;
-        self.session.offset = self.start;
-        self.session.hasher = match self.hasher_at_start.take() {
-            Some((at, hasher)) if at == self.start => Some((at, hasher)),
-            _ => None,
-        };
-        Ok(())
-    }
+const READ_CHUNK: usize = 256 * 1024;
+
+enum ReadSource {
+    File(tokio::fs::File),
+    S3(s3::S3Read),
 }
 
 /// A blob opened for a (possibly partial) read.
 pub struct BlobRead {
-    file: tokio::fs::File,
+    source: ReadSource,
     /// First byte of the range.
     pub start: u64,
     /// Bytes in the range.
@@ -679,6 +547,26 @@ pub struct BlobRead {
 }
 
 impl BlobRead {
+    fn from_file(file: tokio::fs::File, start: u64, length: u64, total: u64) -> BlobRead {
+        BlobRead {
+            source: ReadSource::File(file),
+            start,
+            length,
+            total,
+            remaining: length,
+        }
+    }
+
+    fn from_s3(read: s3::S3Read, start: u64, length: u64, total: u64) -> BlobRead {
+        BlobRead {
+            source: ReadSource::S3(read),
+            start,
+            length,
+            total,
+            remaining: length,
+        }
+    }
+
     /// Narrows a read of the whole blob to the inclusive byte range `start..=end`,
     /// which the caller has checked lies inside the blob.
     pub async fn restrict(&mut self, start: u64, end: u64) -> Result<(), BlobError> {
@@ -689,14 +577,19 @@ impl BlobRead {
                 size: self.total,
             });
         }
-        if start > 0 {
-            self.file
-                .seek(io::SeekFrom::Start(start))
-                .await
-                .map_err(|source| BlobError::Io {
-                    path: PathBuf::from("blob"),
-                    source,
-                })?;
+        match &mut self.source {
+            ReadSource::File(file) => {
+                if start > 0 {
+                    file.seek(io::SeekFrom::Start(start))
+                        .await
+                        .map_err(|source| BlobError::Io {
+                            path: PathBuf::from("blob"),
+                            source,
+                        })?;
+                }
+            }
+            // Nothing was requested yet: the ranged GET starts at the first read.
+            ReadSource::S3(_) => {}
         }
         self.start = start;
         self.length = end - start + 1;
@@ -709,66 +602,59 @@ impl BlobRead {
         if self.remaining == 0 {
             return Ok(Vec::new());
         }
-        let want = usize::try_from(self.remaining.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
-        let mut buffer = vec![0; want];
-        let read = self.file.read(&mut buffer).await?;
-        if read == 0 {
+        let mut buffer = match &mut self.source {
+            ReadSource::File(file) => {
+                let want =
+                    usize::try_from(self.remaining.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
+                let mut buffer = vec![0; want];
+                let read = file.read(&mut buffer).await?;
+                buffer.truncate(read);
+                buffer
+            }
+            ReadSource::S3(read) => read.next(self.start, self.length).await?,
+        };
+        if buffer.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "blob shorter than its recorded size",
             ));
         }
-        buffer.truncate(read);
-        self.remaining -= read as u64;
+        if buffer.len() as u64 > self.remaining {
+            buffer.truncate(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        }
+        self.remaining -= buffer.len() as u64;
         Ok(buffer)
     }
 }
 
-async fn hash_file(path: &Path, algorithm: DigestAlgorithm) -> Result<Digest, BlobError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
-    let mut hasher = Hasher::new(algorithm);
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).await.map_err(io_error(path))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher.finish())
+/// A [`BlobRead`] as a blocking reader, driven on the runtime it was opened from.
+struct BlockingRead {
+    read: BlobRead,
+    handle: tokio::runtime::Handle,
+    pending: Vec<u8>,
+    at: usize,
 }
 
-async fn sync_dir(dir: &Path) -> Result<(), BlobError> {
-    let handle = tokio::fs::File::open(dir).await.map_err(io_error(dir))?;
-    handle.sync_all().await.map_err(io_error(dir))
-}
-
-fn list_blobs(root: &Path) -> Result<Vec<StoredBlob>, BlobError> {
-    let mut blobs = Vec::new();
-    for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
-        let algorithm_dir = root.join(algorithm.name());
-        let prefixes = match std::fs::read_dir(&algorithm_dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(io_error(&algorithm_dir)(error)),
-        };
-        for prefix in prefixes {
-            let prefix = prefix.map_err(io_error(&algorithm_dir))?;
-            let prefix_path = prefix.path();
-            for entry in std::fs::read_dir(&prefix_path).map_err(io_error(&prefix_path))? {
-                let entry = entry.map_err(io_error(&prefix_path))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Ok(digest) = format!("{}:{name}", algorithm.name()).parse::<Digest>() else {
-                    continue;
-                };
-                let meta = entry.metadata().map_err(io_error(&entry.path()))?;
-                blobs.push(StoredBlob {
-                    digest,
-                    size: meta.len(),
-                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                });
+impl io::Read for BlockingRead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.pending.len() {
+            self.pending = self.handle.block_on(self.read.next_chunk())?;
+            self.at = 0;
+            if self.pending.is_empty() {
+                return Ok(0);
             }
         }
+        let count = out.len().min(self.pending.len() - self.at);
+        out[..count].copy_from_slice(&self.pending[self.at..self.at + count]);
+        self.at += count;
+        Ok(count)
     }
-    Ok(blobs)
+}
+
+fn into_io(error: BlobError) -> io::Error {
+    match error {
+        BlobError::NotFound(_) => io::Error::new(io::ErrorKind::NotFound, error.to_string()),
+        BlobError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    }
 }

@@ -42,7 +42,7 @@ async fn put_bytes_checks_the_digest() {
         assert_eq!(store.stat(&digest).await.unwrap(), Some(bytes.len() as u64));
         assert_eq!(store.read_all(&digest).await.unwrap(), bytes);
         let hex = digest.hex();
-        assert!(store.blob_path(&digest).ends_with(format!(
+        assert!(store.local_path(&digest).unwrap().ends_with(format!(
             "{}/{}/{hex}",
             algorithm.name(),
             &hex[..2]

@@ -49,6 +49,9 @@ pub enum RegistryError {
     Unsupported(String),
     #[error("store failure: {0}")]
     Store(#[from] StoreError),
+    /// The blob backend (object storage) is unreachable; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -78,6 +81,8 @@ impl RegistryError {
             RegistryError::Unsupported(_) => "UNSUPPORTED",
             RegistryError::Store(StoreError::NotFound { .. }) => "NAME_UNKNOWN",
             RegistryError::Store(_) | RegistryError::Internal(_) => "UNKNOWN",
+            // The reference registry's code for 503.
+            RegistryError::Unavailable(_) => "UNAVAILABLE",
         }
     }
 }
@@ -103,7 +108,10 @@ impl From<BlobError> for RegistryError {
                 received,
                 offset,
             },
-            error @ BlobError::Io { .. } => RegistryError::Internal(error.to_string()),
+            error @ BlobError::Unavailable { .. } => RegistryError::Unavailable(error.to_string()),
+            error @ (BlobError::Io { .. }
+            | BlobError::BadLocation(_)
+            | BlobError::S3Config { .. }) => RegistryError::Internal(error.to_string()),
         }
     }
 }

@@ -88,11 +88,11 @@ pub(crate) async fn run(
     let mut deleted = Vec::new();
     for (digest, size) in &report.unreferenced {
         // Re-check: a push may have started to use the blob since the listing.
-        let path = registry.blobs.blob_path(digest);
-        let still_old = tokio::fs::metadata(&path)
-            .await
-            .and_then(|meta| meta.modified())
-            .is_ok_and(|modified| older_than(modified, options.grace));
+        let still_old = registry
+            .blobs
+            .modified(digest)
+            .await?
+            .is_some_and(|modified| older_than(modified, options.grace));
         if !still_old {
             continue;
         }

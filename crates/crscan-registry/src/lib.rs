@@ -141,7 +141,12 @@ pub struct Registry {
     store: Store,
     blobs: Arc<BlobStore>,
     limits: Limits,
+    /// Blob GETs answer with a presigned URL of the object storage (S3 only).
+    blob_redirect: bool,
 }
+
+/// How long a presigned blob URL stays valid.
+const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Registry {
     pub fn new(store: Store, blobs: Arc<BlobStore>, limits: Limits) -> Registry {
@@ -149,7 +154,35 @@ impl Registry {
             store,
             blobs,
             limits,
+            blob_redirect: false,
         }
+    }
+
+    /// With `redirect`, [`Registry::blob_redirect`] hands out presigned URLs of the
+    /// object storage (the filesystem backend has none: blobs stream as before).
+    pub fn with_blob_redirect(mut self, redirect: bool) -> Registry {
+        self.blob_redirect = redirect;
+        self
+    }
+
+    /// A presigned URL a client may fetch the blob from directly, when redirects are
+    /// on and the backend has them; `None` means stream it. Checks the repository may
+    /// serve the blob first.
+    pub async fn blob_redirect(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<Option<String>, RegistryError> {
+        if !self.blob_redirect {
+            return Ok(None);
+        }
+        if !self.store.blob_linked(&repository.id, digest).await? {
+            return Err(RegistryError::BlobUnknown(digest.to_string()));
+        }
+        if self.blobs.stat(digest).await?.is_none() {
+            return Err(RegistryError::BlobUnknown(digest.to_string()));
+        }
+        Ok(self.blobs.presigned_url(digest, PRESIGNED_FOR).await?)
     }
 
     pub fn store(&self) -> &Store {

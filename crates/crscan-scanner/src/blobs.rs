@@ -1,9 +1,9 @@
 //! The registry's content-addressed blob store as a [`BlobSource`], so that the
 //! server's scans read images through the same resolver and layer reader as
 //! `crscan scan`. The store verified each blob's digest when it was written, so the
-//! reader does not hash it again.
+//! reader does not hash it again. On S3 the blob streams from the bucket (a blocking
+//! reader over the async client: the layer loop runs on a blocking thread).
 
-use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
@@ -17,10 +17,9 @@ pub struct RegistryBlobs(pub Arc<BlobStore>);
 
 impl BlobSource for RegistryBlobs {
     fn open_blob(&self, digest: &Digest) -> io::Result<Blob> {
-        let file = File::open(self.0.blob_path(digest))?;
-        let size = file.metadata()?.len();
+        let (reader, size) = self.0.open_blocking(digest)?;
         Ok(Blob {
-            reader: Box::new(io::BufReader::with_capacity(256 << 10, file)),
+            reader: Box::new(io::BufReader::with_capacity(256 << 10, reader)),
             size,
             check: BlobCheck::Stored,
         })

@@ -101,6 +101,11 @@ pub struct PublishArgs {
     /// serve --data-dir`.
     #[arg(long, env = "CRSCAN_DATA_DIR", default_value = "./crscan-data")]
     pub data_dir: PathBuf,
+    /// With --publish: the cluster's blob store, as `crscan serve --blobs`
+    /// (file://DIR or s3://BUCKET[/PREFIX], S3 credentials from the AWS_* variables)
+    /// [default: file://<data-dir>/blobs].
+    #[arg(long, env = "CRSCAN_BLOBS")]
+    pub blobs: Option<String>,
 }
 
 impl PublishArgs {
@@ -114,8 +119,12 @@ impl PublishArgs {
             .build()
             .context("cannot start the async runtime")?;
         let publication = runtime.block_on(async {
-            let (store, blobs) =
-                super::serve::open_stores(&self.data_dir, self.store.as_deref()).await?;
+            let (store, blobs) = super::serve::open_stores(
+                &self.data_dir,
+                self.store.as_deref(),
+                self.blobs.as_deref(),
+            )
+            .await?;
             let published = crscan_scanner::published::publish(&store, &blobs, db)
                 .await
                 .with_context(|| format!("cannot publish the database {}", db.display()));

@@ -21,6 +21,10 @@ pub struct GcArgs {
     /// Metadata store: sqlite://FILE or postgres://… [default: SQLite in the data dir].
     #[arg(long, env = "CRSCAN_STORE")]
     pub store: Option<String>,
+    /// Where blobs live, as `crscan serve --blobs`: file://DIR or s3://BUCKET[/PREFIX]
+    /// [default: file://<data-dir>/blobs].
+    #[arg(long, env = "CRSCAN_BLOBS")]
+    pub blobs: Option<String>,
     /// Delete instead of only listing.
     #[arg(long)]
     pub delete: bool,
@@ -49,7 +53,11 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (store, blobs) = super::serve::open_stores(&args.data_dir, args.store.as_deref()).await?;
+        let (store, blobs) = super::serve::open_stores(
+            &args.data_dir,
+            args.store.as_deref(),
+            args.blobs.as_deref(),
+        ).await?;
         let registry = Registry::new(store.clone(), blobs, Limits::default());
         let cache = super::serve::open_cache(&args.data_dir, Some(args.cache_max_bytes))?;
         let options = GcOptions {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crscan_api::{AppState, Auth, Role};
-use crscan_blob::BlobStore;
+use crscan_blob::{BlobLocation, BlobStore, S3Settings};
 use crscan_registry::{Limits, Registry};
 use crscan_scanner::worker::{Scanner, WorkerConfig};
 use crscan_scanner::{DatabaseCheck, LayerCache};
@@ -122,6 +122,15 @@ pub struct Settings {
     /// `crscan db update --publish` newer than this node's; 0 turns it off [default: 30].
     #[arg(long, env = "CRSCAN_DB_WATCH_SECONDS")]
     pub db_watch_seconds: Option<u64>,
+    /// Where blobs and uploads live: file://DIR or s3://BUCKET[/PREFIX]; S3 takes
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL
+    /// (path-style with an endpoint) [default: file://<data-dir>/blobs].
+    #[arg(long, env = "CRSCAN_BLOBS")]
+    pub blobs: Option<String>,
+    /// On S3, answer a blob GET with a 307 redirect to a presigned URL instead of
+    /// streaming it through this node [default: false].
+    #[arg(long, env = "CRSCAN_BLOBS_REDIRECT")]
+    pub blobs_redirect: Option<bool>,
 }
 
 /// How `crscan serve` writes its log.
@@ -168,6 +177,8 @@ impl Settings {
                 .shutdown_timeout_seconds
                 .or(file.shutdown_timeout_seconds),
             db_watch_seconds: self.db_watch_seconds.or(file.db_watch_seconds),
+            blobs: self.blobs.or(file.blobs),
+            blobs_redirect: self.blobs_redirect.or(file.blobs_redirect),
         }
     }
 }
@@ -201,10 +212,12 @@ struct TokenEntry {
     roles: Vec<String>,
 }
 
-/// Opens the metadata store and the blob store for a data directory.
+/// Opens the metadata store and the blob store for a data directory; `blobs` is the
+/// `--blobs` location (default: the data directory).
 pub(crate) async fn open_stores(
     data_dir: &Path,
     store_url: Option<&str>,
+    blobs: Option<&str>,
 ) -> anyhow::Result<(Store, Arc<BlobStore>)> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -216,9 +229,13 @@ pub(crate) async fn open_stores(
             .await
             .with_context(|| format!("cannot open the SQLite store in {}", data_dir.display()))?,
     };
-    let blobs = BlobStore::open(data_dir)
+    let location = match blobs {
+        Some(text) => text.parse::<BlobLocation>()?,
+        None => BlobLocation::default_for(data_dir),
+    };
+    let blobs = BlobStore::open_location(&location, &S3Settings::from_env())
         .await
-        .with_context(|| format!("cannot open the blob store in {}", data_dir.display()))?;
+        .with_context(|| format!("cannot open the blob store at {location}"))?;
     Ok((store, Arc::new(blobs)))
 }
 
@@ -276,6 +293,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("./crscan-data"));
     let store_url = settings.store.clone();
+    let blobs_location = settings.blobs.clone();
+    let blobs_redirect = settings.blobs_redirect.unwrap_or(false);
     let mut tokens = Vec::new();
     for entry in &config.tokens {
         let roles = entry
@@ -371,7 +390,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (store, blobs) = open_stores(&data_dir, store_url.as_deref()).await?;
+        let (store, blobs) =
+            open_stores(&data_dir, store_url.as_deref(), blobs_location.as_deref()).await?;
         let (default, created) = store.ensure_default_registry().await?;
         if created {
             tracing::info!(registry.id = %default.id, "created the default registry");
@@ -379,7 +399,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(registry.id = %default.id, "default registry");
         }
         let scan_blobs = blobs.clone();
-        let registry = Registry::new(store.clone(), blobs, limits);
+        let registry =
+            Registry::new(store.clone(), blobs, limits).with_blob_redirect(blobs_redirect);
         let cache = open_cache(&data_dir, cache_max_bytes)?;
         // In a cluster whose database is published, the watch below fetches it: this
         // node neither downloads nor builds its own (it would differ from the others').
@@ -671,6 +692,8 @@ mod tests {
         "log_format",
         "shutdown_timeout_seconds",
         "db_watch_seconds",
+        "blobs",
+        "blobs_redirect",
     ];
 
     #[test]
@@ -698,6 +721,35 @@ mod tests {
             arguments.is_empty(),
             "settings without a default in --help: {arguments:?}"
         );
+    }
+
+    /// The two-node example under `deploy/` holds settings this version knows.
+    #[test]
+    fn the_deployment_example_reads() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let api = ConfigFile::read(&deploy.join("node-a.toml"))
+            .unwrap()
+            .settings;
+        let worker = ConfigFile::read(&deploy.join("node-b.toml"))
+            .unwrap()
+            .settings;
+        assert_eq!(api.workers, Some(0));
+        assert_eq!(api.gc_enabled, Some(true));
+        assert_eq!(worker.gc_enabled, Some(false));
+        assert!(worker.workers.is_some_and(|workers| workers > 0));
+        for node in [&api, &worker] {
+            assert!(
+                node.store
+                    .as_deref()
+                    .is_some_and(|store| store.starts_with("postgres://"))
+            );
+            assert!(
+                node.blobs
+                    .as_deref()
+                    .is_some_and(|blobs| blobs.starts_with("s3://"))
+            );
+            assert_eq!(node.log_format, Some(LogFormat::Json));
+        }
     }
 
     #[test]
@@ -730,6 +782,8 @@ gc_enabled = false
 log_format = "json"
 shutdown_timeout_seconds = 7
 db_watch_seconds = 5
+blobs = "s3://crscan/blobs"
+blobs_redirect = true
 
 [[tokens]]
 token = "secret-token-1"
@@ -757,6 +811,8 @@ roles = ["admin"]
         assert_eq!(settings.log_format, Some(LogFormat::Json));
         assert_eq!(settings.shutdown_timeout_seconds, Some(7));
         assert_eq!(settings.db_watch_seconds, Some(5));
+        assert_eq!(settings.blobs.as_deref(), Some("s3://crscan/blobs"));
+        assert_eq!(settings.blobs_redirect, Some(true));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
         assert_eq!(

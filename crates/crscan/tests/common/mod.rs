@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod garage;
 pub mod images;
 pub mod server;
 
