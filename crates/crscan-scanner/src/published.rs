@@ -1,6 +1,7 @@
 //! The vulnerability database of a cluster: `crscan db update --publish` and `crscan
-//! db build --publish` put the database file into the blob store under its SHA-256
-//! (the upload checks it, as a pushed layer's is checked) and record it in the store
+//! db build --publish` put the database file into the blob store (the nodes' own:
+//! `file://` or `s3://`) under its SHA-256 (the upload checks it, as a pushed layer's
+//! is checked) and record it in the store
 //! ([`crscan_store::DatabasePublication`]); every node polls the store, and when a
 //! newer database than its own was published it fetches the blob into a file beside
 //! its database, checks the digest and that the file opens as a database with the

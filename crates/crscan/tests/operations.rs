@@ -39,8 +39,14 @@ const FEEDS: &[&str] = &[
 ];
 
 fn db_build(db: &Path, extra: &[&str]) -> String {
+    db_build_in(db, extra, &[])
+}
+
+/// [`db_build`] with environment variables (the S3 credentials of a publish).
+fn db_build_in(db: &Path, extra: &[&str], env: &[(&'static str, String)]) -> String {
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let mut command = Command::new(CRSCAN);
+    command.envs(env.iter().map(|(name, value)| (*name, value.as_str())));
     command.args(["db", "build"]);
     for feed in FEEDS {
         command.arg("--from").arg(format!("{DATA}/vulndb/{feed}"));
@@ -51,6 +57,7 @@ fn db_build(db: &Path, extra: &[&str]) -> String {
         .args(extra)
         .env_remove("CRSCAN_STORE")
         .env_remove("CRSCAN_DATA_DIR")
+        .env_remove("CRSCAN_BLOBS")
         .output()
         .unwrap();
     assert!(
@@ -827,4 +834,111 @@ fn an_api_node_and_a_worker_node() {
     drop(api);
     drop(worker);
     psql(&format!("DROP DATABASE IF EXISTS {name}"));
+}
+
+/// The published database goes into the cluster's S3 bucket (a real one-node Garage)
+/// and a node with no database of its own fetches it from there; nothing is written
+/// to the local blob directory.
+#[test]
+fn a_database_published_into_s3_is_swapped_in() {
+    if !tools_present() {
+        return;
+    }
+    let Some(garage) = common::garage::Garage::start("crscan-db") else {
+        return;
+    };
+    let blobs = format!("s3://{}/cluster", garage.bucket);
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let node_db = dir.path().join("node/crscan.db");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let log = dir.path().join("serve.log");
+    let mut command = Command::new(CRSCAN);
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--db")
+        .arg(&node_db)
+        .args([
+            "--workers",
+            "1",
+            "--db-watch-seconds",
+            "1",
+            "--blobs",
+            &blobs,
+        ])
+        .envs(garage.env())
+        .env_remove("CRSCAN_CONFIG")
+        .env_remove("CRSCAN_STORE")
+        .env_remove("CRSCAN_TOKENS")
+        .env("CRSCAN_DB_AUTO_UPDATE", "0")
+        .env("NO_COLOR", "1")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let (mut child, port) = common::spawn_serve(command);
+    let url = format!("http://127.0.0.1:{port}");
+
+    let published = db_build_in(
+        &dir.path().join("build/crscan.db"),
+        &[
+            "--publish",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--blobs",
+            &blobs,
+        ],
+        &garage.env(),
+    );
+    assert!(
+        published
+            .lines()
+            .any(|line| line.starts_with("published sha256:")),
+        "{published}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = Command::new("curl")
+            .args(["-sS"])
+            .arg(format!("{url}/readyz"))
+            .output()
+            .unwrap();
+        let ready: Value = serde_json::from_slice(&ready.stdout).unwrap_or(Value::Null);
+        if ready["vulnerabilityDatabase"]["status"] == "fresh" {
+            assert!(
+                ready["vulnerabilityDatabase"]["digest"].is_string(),
+                "{ready}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never swapped in the database published into S3: {ready}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let local_blobs = data_dir.join("blobs");
+    let stored_locally = local_blobs.exists()
+        && walk_files(&local_blobs).iter().any(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().len() == 64)
+        });
+    assert!(!stored_locally, "the database blob landed on local disk");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk_files(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
