@@ -91,7 +91,10 @@ impl From<RegistryError> for OciError {
                 crscan_metrics::global().errors.inc(&[source]);
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            RegistryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RegistryError::Unavailable(_) => {
+                crscan_metrics::global().errors.inc(&["blob"]);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -239,6 +242,7 @@ impl From<RegistryError> for ApiError {
             | RegistryError::ManifestUnknown(_)
             | RegistryError::BlobUnknown(_) => ApiError::not_found(error.to_string()),
             RegistryError::Unavailable(message) => {
+                crscan_metrics::global().errors.inc(&["blob"]);
                 tracing::warn!(error = %message, "blob backend unavailable");
                 ApiError::new(14, message)
             }
