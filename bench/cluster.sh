@@ -7,6 +7,9 @@
 #   IMAGES=50           distinct images per throughput phase
 #   RESCAN_IMAGES=500   images in the rescan phase
 #   WORKERS=1           scan workers per worker node
+#   BLOBS=file          `file`: the nodes share one data dir's blobs; `s3`: a one-node
+#                       Garage on loopback holds them (binary: $CRSCAN_GARAGE, else
+#                       garage on PATH, else ~/.cache/crscan-tools/garage/bin/garage)
 #   CRSCAN_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test  (a database
 #                       named crscan_bench_<pid> is created beside it and dropped)
 #   CRSCAN_BIN=...      use this crscan binary instead of `cargo build --release -p crscan`
@@ -39,6 +42,8 @@ DATA=${CRSCAN_SHARED_DATA:-$ROOT/../shared/data}
 IMAGES=${IMAGES:-50}
 RESCAN_IMAGES=${RESCAN_IMAGES:-500}
 WORKERS=${WORKERS:-1}
+BLOBS=${BLOBS:-file}
+GARAGE_PID=
 PG_ADMIN=${CRSCAN_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 WORK=$(mktemp -d /tmp/crscan-bench-cluster.XXXXXX)
 PIDS=()
@@ -52,6 +57,7 @@ stop_nodes() {
 }
 cleanup() {
   stop_nodes
+  [ -z "$GARAGE_PID" ] || { kill "$GARAGE_PID" 2>/dev/null; wait "$GARAGE_PID" 2>/dev/null || true; }
   psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_NAME" >/dev/null 2>&1 || true
   if [ -n "${KEEP:-}" ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -67,6 +73,41 @@ if [ -z "${CRSCAN_BIN:-}" ]; then
   CRSCAN_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/crscan"
 fi
 psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_NAME" >/dev/null
+BLOBS_ARGS=()
+if [ "$BLOBS" = s3 ]; then
+  GARAGE=${CRSCAN_GARAGE:-$(command -v garage || echo "$HOME/.cache/crscan-tools/garage/bin/garage")}
+  [ -x "$GARAGE" ] || { echo "bench/cluster.sh: BLOBS=s3 needs garage (scripts/install-garage.sh)" >&2; exit 1; }
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  RPC_PORT=$(free_port); S3_PORT=$(free_port)
+  mkdir -p "$WORK/garage"
+  cat > "$WORK/garage/garage.toml" <<TOML
+metadata_dir = "$WORK/garage/meta"
+data_dir = "$WORK/garage/data"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$RPC_PORT"
+rpc_public_addr = "127.0.0.1:$RPC_PORT"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$S3_PORT"
+root_domain = ".s3.garage.localhost"
+TOML
+  RUST_LOG=garage=warn "$GARAGE" -c "$WORK/garage/garage.toml" server > /dev/null 2> "$WORK/garage/garage.log" &
+  GARAGE_PID=$!
+  g() { RUST_LOG=warn "$GARAGE" -c "$WORK/garage/garage.toml" "$@"; }
+  for _ in $(seq 1 200); do g status > /dev/null 2>&1 && break; sleep 0.3; done
+  NODE=$(g node id -q | cut -d@ -f1)
+  g layout assign -z dc1 -c 1G "$NODE" > /dev/null
+  g layout apply --version 1 > /dev/null
+  for _ in $(seq 1 100); do g bucket create crscan > /dev/null 2>&1 && break; sleep 0.3; done
+  KEY=$(g key create crscan-bench)
+  export AWS_ACCESS_KEY_ID=$(sed -n 's/^ *Key ID: *//p' <<< "$KEY")
+  export AWS_SECRET_ACCESS_KEY=$(sed -n 's/^ *Secret key: *//p' <<< "$KEY")
+  export AWS_REGION=garage AWS_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
+  g bucket allow --read --write --owner crscan --key crscan-bench > /dev/null
+  BLOBS_ARGS=(--blobs s3://crscan/bench)
+fi
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 FEEDS_A=("$DATA/vulndb/alpine-secdb/v3.4/main.yaml" "$DATA/vulndb/pypa-advisory-database/vulns/jinja2"
@@ -80,7 +121,7 @@ mkdir -p "$SHARED/vulndb"
 start_node() {
   local log="$WORK/$1.log"
   CRSCAN_DB_AUTO_UPDATE=0 NO_COLOR=1 "$CRSCAN_BIN" serve --listen 127.0.0.1:0 \
-    --data-dir "$SHARED" --store "$PG_URL" --workers "$2" --gc-enabled false \
+    --data-dir "$SHARED" --store "$PG_URL" --workers "$2" --gc-enabled false "${BLOBS_ARGS[@]}" \
     > "$WORK/$1.out" 2> "$log" &
   PIDS+=($!)
   local deadline=$((SECONDS + 120))
@@ -248,7 +289,7 @@ export DATA
 bench() { python3 "$WORK/bench.py" "$@"; }
 field() { python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$2'], 2))" "$1"; }
 
-echo "crscan cluster benchmark: $(nproc) cores, binary $CRSCAN_BIN, $WORKERS worker(s) per worker node"
+echo "crscan cluster benchmark: $(nproc) cores, binary $CRSCAN_BIN, $WORKERS worker(s) per worker node, blobs: $BLOBS"
 API=$(start_node api 0)
 
 echo "== one worker node (load $(load))"
