@@ -17,6 +17,8 @@ const PROTOS: &[&str] = &[
     "yandex/cloud/containerregistry/v1/image.proto",
     "yandex/cloud/containerregistry/v1/image_service.proto",
     "yandex/cloud/containerregistry/v1/ip_permission.proto",
+    "yandex/cloud/containerregistry/v1/lifecycle_policy.proto",
+    "yandex/cloud/containerregistry/v1/lifecycle_policy_service.proto",
     "yandex/cloud/containerregistry/v1/registry.proto",
     "yandex/cloud/containerregistry/v1/registry_service.proto",
     "yandex/cloud/containerregistry/v1/repository.proto",

@@ -31,6 +31,8 @@ const COLLECTIONS: &[&str] = &[
     "scans",
     "scanPolicies",
     "lifecyclePolicies",
+    "dryRunLifecyclePolicy",
+    "dryRunLifecyclePolicyResults",
 ];
 
 /// The route template of a request to `path`, given the route axum matched.

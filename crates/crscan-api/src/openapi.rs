@@ -109,6 +109,7 @@ pub(crate) async fn document() -> Json<Value> {
     let mut schemas = serde_json::Map::new();
     if let Some(paths) = document["paths"].as_object_mut() {
         scanner_paths(paths, &mut schemas);
+        lifecycle_paths(paths, &mut schemas);
     }
     if let Some(existing) = document["components"]["schemas"].as_object_mut() {
         existing.extend(schemas);
@@ -229,4 +230,80 @@ fn scanner_paths(
         "updateMask": string, "name": string, "description": {"type": "string", "maxLength": 256},
         "rules": {"$ref": "#/components/schemas/ScanRules"}, "disabled": {"type": "boolean"}}}),
     );
+}
+
+/// `LifecyclePolicyService`'s paths and schemas for `/openapi.json`.
+fn lifecycle_paths(
+    paths: &mut serde_json::Map<String, Value>,
+    schemas: &mut serde_json::Map<String, Value>,
+) {
+    const TAG: &str = "LifecyclePolicyService";
+    let paging = [
+        ("pageSize", "query"),
+        ("pageToken", "query"),
+        ("filter", "query"),
+        ("orderBy", "query"),
+    ];
+    let idem = ("Idempotency-Key", "header");
+    paths.insert("/container-registry/v1/lifecyclePolicies".into(), json!({
+        "get": operation("List the lifecycle policies of a registry or a repository", TAG,
+            &[&[("registryId", "query"), ("repositoryId", "query")][..], &paging[..]].concat(), "ListLifecyclePoliciesResponse"),
+        "post": with_body(operation("Create a lifecycle policy", TAG, &[idem], "Operation"), "CreateLifecyclePolicyRequest"),
+    }));
+    paths.insert("/container-registry/v1/lifecyclePolicies/{lifecyclePolicyId}".into(), json!({
+        "get": operation("Get a lifecycle policy", TAG, &[("lifecyclePolicyId", "path")], "LifecyclePolicy"),
+        "patch": with_body(operation("Update a lifecycle policy", TAG, &[("lifecyclePolicyId", "path"), idem], "Operation"), "UpdateLifecyclePolicyRequest"),
+        "delete": operation("Delete a lifecycle policy", TAG, &[("lifecyclePolicyId", "path"), idem], "Operation"),
+    }));
+    paths.insert("/container-registry/v1/dryRunLifecyclePolicy/{lifecyclePolicyId}".into(), json!({
+        "post": operation("Compute and store what a lifecycle policy would delete now, deleting nothing", TAG, &[("lifecyclePolicyId", "path"), idem], "Operation"),
+    }));
+    paths.insert("/container-registry/v1/dryRunLifecyclePolicyResults".into(), json!({
+        "get": operation("List the dry-run results of a lifecycle policy, newest first", TAG,
+            &[&[("lifecyclePolicyId", "query")][..], &paging[..]].concat(), "ListDryRunLifecyclePolicyResultsResponse"),
+    }));
+    paths.insert("/container-registry/v1/dryRunLifecyclePolicyResults/{dryRunLifecyclePolicyResultId}".into(), json!({
+        "get": operation("Get a dry-run result", TAG, &[("dryRunLifecyclePolicyResultId", "path")], "DryRunLifecyclePolicyResult"),
+    }));
+    paths.insert("/container-registry/v1/dryRunLifecyclePolicyResults/{dryRunLifecyclePolicyResultId}:affectedImages".into(), json!({
+        "get": operation("List the images a dry run would have deleted, as they were at the run", TAG,
+            &[&[("dryRunLifecyclePolicyResultId", "path")][..], &paging[..]].concat(), "ListDryRunLifecyclePolicyResultAffectedImagesResponse"),
+    }));
+    let string = json!({"type": "string"});
+    let int64 = json!({"type": "string", "format": "int64"});
+    let time = json!({"type": "string", "format": "date-time"});
+    let status = json!({"type": "string", "enum": ["STATUS_UNSPECIFIED", "ACTIVE", "DISABLED"]});
+    let rules = json!({"type": "array", "items": {"$ref": "#/components/schemas/LifecycleRule"}});
+    schemas.insert("LifecycleRule".into(), json!({"type": "object", "properties": {
+        "description": {"type": "string", "maxLength": 256},
+        "expirePeriod": {"type": "string", "example": "172800s", "description": "a multiple of 24 hours"},
+        "tagRegexp": {"type": "string", "maxLength": 256, "description": "matched against whole tags"},
+        "untagged": {"type": "boolean"}, "retainedTop": int64}}));
+    schemas.insert(
+        "LifecyclePolicy".into(),
+        json!({"type": "object", "properties": {
+        "id": string, "name": string, "repositoryId": string, "description": string,
+        "status": status, "createdAt": time, "rules": rules}}),
+    );
+    schemas.insert("CreateLifecyclePolicyRequest".into(), json!({"type": "object", "required": ["repositoryId"], "properties": {
+        "repositoryId": {"type": "string", "maxLength": 50}, "name": string, "description": {"type": "string", "maxLength": 256},
+        "status": status, "rules": rules}}));
+    schemas.insert(
+        "UpdateLifecyclePolicyRequest".into(),
+        json!({"type": "object", "properties": {
+        "updateMask": string, "name": string, "description": {"type": "string", "maxLength": 256},
+        "status": status, "rules": rules}}),
+    );
+    schemas.insert(
+        "DryRunLifecyclePolicyResult".into(),
+        json!({"type": "object", "properties": {
+        "dryRunLifecyclePolicyResultId": string, "lifecyclePolicyId": string, "runAt": time,
+        "affectedImagesCount": int64}}),
+    );
+    schemas.insert("ListLifecyclePoliciesResponse".into(), json!({"type": "object", "properties": {
+        "lifecyclePolicies": {"type": "array", "items": {"$ref": "#/components/schemas/LifecyclePolicy"}}, "nextPageToken": string}}));
+    schemas.insert("ListDryRunLifecyclePolicyResultsResponse".into(), json!({"type": "object", "properties": {
+        "dryRunLifecyclePolicyResults": {"type": "array", "items": {"$ref": "#/components/schemas/DryRunLifecyclePolicyResult"}}, "nextPageToken": string}}));
+    schemas.insert("ListDryRunLifecyclePolicyResultAffectedImagesResponse".into(), json!({"type": "object", "properties": {
+        "affectedImages": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}}, "nextPageToken": string}}));
 }

@@ -9,6 +9,7 @@
 //! Errors are [`ApiError`]s: a `google.rpc.Code` and a message naming the field.
 
 mod console;
+mod lifecycle;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,10 @@ use crate::auth::{Principal, Role};
 use crate::errors::ApiError;
 
 pub use console::{Capabilities, ImageConfig, LayerHistory};
+pub use lifecycle::{
+    LifecycleDeletion, LifecyclePolicyUpdate, LifecycleRuleRequest, NewLifecyclePolicy,
+    lifecycle_rules, lifecycle_slot, spawn_lifecycle_runs,
+};
 
 /// Roles that may read.
 const READ: &[Role] = &[Role::Viewer, Role::Pusher, Role::Scanner];
@@ -759,7 +764,7 @@ impl Service {
         if let Some(earlier) = self.replay(call, METHOD).await? {
             return Ok(earlier);
         }
-        self.store().delete_image(image_id).await?;
+        self.remove_image(image_id).await?;
         self.record(
             call,
             METHOD,

@@ -11,6 +11,10 @@ pub enum IdKind {
     Repository,
     ScanResult,
     ScanPolicy,
+    /// A lifecycle policy (`crl`; the hosted prefix is not documented).
+    LifecyclePolicy,
+    /// A dry run's result (`crd`; the hosted prefix is not documented).
+    DryRunResult,
     Operation,
     Blob,
     /// An HTTP or gRPC request, as the access log and the API's errors name it.
@@ -25,6 +29,8 @@ impl IdKind {
             IdKind::Repository => "crt",
             IdKind::ScanResult => "che",
             IdKind::ScanPolicy => "crs",
+            IdKind::LifecyclePolicy => "crl",
+            IdKind::DryRunResult => "crd",
             IdKind::Operation => "crq",
             IdKind::Blob => "crb",
             IdKind::Request => "crr",

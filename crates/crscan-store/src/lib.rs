@@ -10,7 +10,8 @@
 //! Architecture invariant: no SQL or row type crosses this crate's boundary, and nothing
 //! here knows HTTP or an API's wire format. The registry's tables are in `store.rs`, the
 //! scanner's (scan results and their findings, policies, the job queue) in
-//! `store/scans.rs`.
+//! `store/scans.rs`; lifecycle policies, their dry runs and the one evaluation of
+//! their rules in `store/lifecycle.rs`.
 
 mod ids;
 mod migrate;
@@ -20,6 +21,10 @@ mod store;
 pub use ids::{IdKind, new_id};
 pub use model::*;
 pub use store::Store;
+pub use store::lifecycle::{
+    DryRunResult, LIFECYCLE_DAY_SECONDS, LifecyclePolicy, LifecyclePolicyOrder,
+    LifecyclePolicyQuery, LifecycleRule, LifecycleRuleError, LifecycleStatus, lifecycle_victims,
+};
 pub use store::published::DatabasePublication;
 pub use store::scans::overview::{RepositorySummary, ScanScope};
 pub use store::scans::{

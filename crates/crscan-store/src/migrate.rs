@@ -19,9 +19,10 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_cluster_tasks.sql"),
     ),
+    (6, include_str!("../migrations/sqlite/0006_lifecycle.sql")),
     (
-        6,
-        include_str!("../migrations/sqlite/0006_database_publications.sql"),
+        7,
+        include_str!("../migrations/sqlite/0007_database_publications.sql"),
     ),
 ];
 
@@ -38,9 +39,10 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_cluster_tasks.sql"),
     ),
+    (6, include_str!("../migrations/postgres/0006_lifecycle.sql")),
     (
-        6,
-        include_str!("../migrations/postgres/0006_database_publications.sql"),
+        7,
+        include_str!("../migrations/postgres/0007_database_publications.sql"),
     ),
 ];
 

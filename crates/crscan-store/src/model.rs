@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crscan_model::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::{ScanPolicy, ScanResult};
+use crate::{DryRunResult, LifecyclePolicy, ScanPolicy, ScanResult};
 
 /// A registry's lifecycle state, as `Registry.Status` in the contract (§5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,16 +201,49 @@ pub struct ErrorStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationMetadata {
-    Scan { scan_result_id: String },
-    CreateRegistry { registry_id: String },
-    UpdateRegistry { registry_id: String },
-    DeleteRegistry { registry_id: String },
-    UpsertRepository { repository_id: String },
-    DeleteRepository { repository_id: String },
-    DeleteImage { image_id: String },
-    CreateScanPolicy { scan_policy_id: String },
-    UpdateScanPolicy { scan_policy_id: String },
-    DeleteScanPolicy { scan_policy_id: String },
+    Scan {
+        scan_result_id: String,
+    },
+    CreateRegistry {
+        registry_id: String,
+    },
+    UpdateRegistry {
+        registry_id: String,
+    },
+    DeleteRegistry {
+        registry_id: String,
+    },
+    UpsertRepository {
+        repository_id: String,
+    },
+    DeleteRepository {
+        repository_id: String,
+    },
+    DeleteImage {
+        image_id: String,
+    },
+    CreateScanPolicy {
+        scan_policy_id: String,
+    },
+    UpdateScanPolicy {
+        scan_policy_id: String,
+    },
+    DeleteScanPolicy {
+        scan_policy_id: String,
+    },
+    CreateLifecyclePolicy {
+        lifecycle_policy_id: String,
+    },
+    UpdateLifecyclePolicy {
+        lifecycle_policy_id: String,
+    },
+    DeleteLifecyclePolicy {
+        lifecycle_policy_id: String,
+    },
+    DryRunLifecyclePolicy {
+        dry_run_lifecycle_policy_result_id: String,
+        lifecycle_policy_id: String,
+    },
 }
 
 /// The resource an operation's metadata names, by its ID.
@@ -221,6 +254,12 @@ pub enum MetadataSubject<'a> {
     Repository(&'a str),
     Image(&'a str),
     ScanPolicy(&'a str),
+    LifecyclePolicy(&'a str),
+    /// A dry run names its result and its policy.
+    DryRun {
+        result_id: &'a str,
+        policy_id: &'a str,
+    },
 }
 
 impl OperationMetadata {
@@ -276,6 +315,38 @@ impl OperationMetadata {
                 "Delete scan policy",
                 S::ScanPolicy(scan_policy_id),
             ),
+            OperationMetadata::CreateLifecyclePolicy {
+                lifecycle_policy_id,
+            } => (
+                "CreateLifecyclePolicyMetadata",
+                "Create lifecycle policy",
+                S::LifecyclePolicy(lifecycle_policy_id),
+            ),
+            OperationMetadata::UpdateLifecyclePolicy {
+                lifecycle_policy_id,
+            } => (
+                "UpdateLifecyclePolicyMetadata",
+                "Update lifecycle policy",
+                S::LifecyclePolicy(lifecycle_policy_id),
+            ),
+            OperationMetadata::DeleteLifecyclePolicy {
+                lifecycle_policy_id,
+            } => (
+                "DeleteLifecyclePolicyMetadata",
+                "Delete lifecycle policy",
+                S::LifecyclePolicy(lifecycle_policy_id),
+            ),
+            OperationMetadata::DryRunLifecyclePolicy {
+                dry_run_lifecycle_policy_result_id,
+                lifecycle_policy_id,
+            } => (
+                "DryRunLifecyclePolicyMetadata",
+                "Dry run lifecycle policy",
+                S::DryRun {
+                    result_id: dry_run_lifecycle_policy_result_id,
+                    policy_id: lifecycle_policy_id,
+                },
+            ),
         }
     }
 
@@ -305,6 +376,8 @@ pub enum OperationResponse {
     Repository(Repository),
     ScanResult(ScanResult),
     ScanPolicy(ScanPolicy),
+    LifecyclePolicy(LifecyclePolicy),
+    DryRunResult(DryRunResult),
 }
 
 /// How an operation ended, or failed before ending: the oneof `result`.

@@ -17,6 +17,7 @@ use crate::{IdKind, StoreError, new_id};
 
 mod cluster;
 mod handback;
+pub(crate) mod lifecycle;
 mod operation_rows;
 pub(crate) mod published;
 pub(crate) mod scans;
@@ -534,7 +535,7 @@ impl Store {
         rows.iter().map(Store::repository_from_row).collect()
     }
 
-    /// Deletes a repository with its images, tags and blob links.
+    /// Deletes a repository with its images, tags, blob links and lifecycle policies.
     pub async fn delete_repository(&self, id: &str) -> Result<(), StoreError> {
         let _gate = self.write_lock().await;
         self.get_repository(id).await?;
@@ -544,6 +545,9 @@ impl Store {
             "DELETE FROM image_blobs WHERE image_id IN (SELECT id FROM images WHERE repository_id = $1)",
             "DELETE FROM images WHERE repository_id = $1",
             "DELETE FROM repository_blobs WHERE repository_id = $1",
+            "DELETE FROM lifecycle_dry_runs WHERE policy_id IN \
+             (SELECT id FROM lifecycle_policies WHERE repository_id = $1)",
+            "DELETE FROM lifecycle_policies WHERE repository_id = $1",
             "DELETE FROM repositories WHERE id = $1",
         ] {
             sqlx::query(sql)

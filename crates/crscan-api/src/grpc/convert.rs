@@ -175,7 +175,21 @@ fn metadata(metadata: &OperationMetadata) -> prost_types::Any {
         | MetadataSubject::Registry(id)
         | MetadataSubject::Repository(id)
         | MetadataSubject::Image(id)
-        | MetadataSubject::ScanPolicy(id) => id.to_owned(),
+        | MetadataSubject::ScanPolicy(id)
+        | MetadataSubject::LifecyclePolicy(id) => id.to_owned(),
+        // The one metadata with two fields.
+        MetadataSubject::DryRun {
+            result_id,
+            policy_id,
+        } => {
+            return registry_any(
+                metadata.message_name(),
+                &cr::DryRunLifecyclePolicyMetadata {
+                    dry_run_lifecycle_policy_result_id: result_id.to_owned(),
+                    lifecycle_policy_id: policy_id.to_owned(),
+                },
+            );
+        }
     };
     registry_any(metadata.message_name(), &ResourceMetadata { resource_id })
 }
@@ -187,6 +201,13 @@ fn response(response: &OperationResponse) -> prost_types::Any {
         OperationResponse::Repository(value) => registry_any("Repository", &repository(value)),
         OperationResponse::ScanResult(value) => registry_any("ScanResult", &scan_result(value)),
         OperationResponse::ScanPolicy(value) => registry_any("ScanPolicy", &scan_policy(value)),
+        OperationResponse::LifecyclePolicy(value) => {
+            registry_any("LifecyclePolicy", &super::lifecycle::policy(value))
+        }
+        OperationResponse::DryRunResult(value) => registry_any(
+            "DryRunLifecyclePolicyResult",
+            &super::lifecycle::dry_run(value),
+        ),
     }
 }
 

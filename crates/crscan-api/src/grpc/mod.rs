@@ -10,6 +10,7 @@
 //! crscan does not have answer `UNIMPLEMENTED`, and the access log names them in full.
 
 mod convert;
+mod lifecycle;
 mod services;
 
 use axum::Router;
@@ -161,6 +162,10 @@ pub(crate) fn router(state: AppState) -> Router {
     )
     .add_service(
         cr::scan_policy_service_server::ScanPolicyServiceServer::new(api.clone())
+            .max_decoding_message_size(limit),
+    )
+    .add_service(
+        cr::lifecycle_policy_service_server::LifecyclePolicyServiceServer::new(api.clone())
             .max_decoding_message_size(limit),
     )
     .add_service(

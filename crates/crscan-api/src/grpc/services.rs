@@ -23,7 +23,7 @@ type Answer<T> = Result<Response<T>, Status>;
 /// read by the Go SDK).
 const OPERATION_POLL_INTERVAL_SECONDS: &str = "1";
 
-fn operation_answer(operation: &crscan_store::Operation) -> Answer<op::Operation> {
+pub(super) fn operation_answer(operation: &crscan_store::Operation) -> Answer<op::Operation> {
     let mut response = Response::new(convert::operation(operation));
     response.metadata_mut().insert(
         "x-operation-poll-interval",
@@ -32,7 +32,12 @@ fn operation_answer(operation: &crscan_store::Operation) -> Answer<op::Operation
     Ok(response)
 }
 
-fn list(page_size: i64, page_token: String, filter: String, order_by: String) -> ListRequest {
+pub(super) fn list(
+    page_size: i64,
+    page_token: String,
+    filter: String,
+    order_by: String,
+) -> ListRequest {
     ListRequest {
         page_size,
         page_token,
@@ -41,13 +46,13 @@ fn list(page_size: i64, page_token: String, filter: String, order_by: String) ->
     }
 }
 
-fn mask(mask: Option<prost_types::FieldMask>) -> Option<Vec<String>> {
+pub(super) fn mask(mask: Option<prost_types::FieldMask>) -> Option<Vec<String>> {
     mask.map(|mask| mask.paths)
         .filter(|paths| !paths.is_empty())
 }
 
 /// Maps a page's items into messages.
-fn items<T, M>(page: &Page<T>, render: impl Fn(&T) -> M) -> (Vec<M>, String) {
+pub(super) fn items<T, M>(page: &Page<T>, render: impl Fn(&T) -> M) -> (Vec<M>, String) {
     (
         page.items.iter().map(render).collect(),
         page.next_page_token.clone(),

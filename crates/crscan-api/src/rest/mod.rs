@@ -6,6 +6,7 @@
 //! A path crscan does not serve is a JSON `NOT_FOUND` (an unknown resource) or
 //! `UNIMPLEMENTED` (an unknown method of a known resource), never an empty body.
 
+mod lifecycle;
 pub(crate) mod wire;
 
 use std::collections::HashMap;
@@ -404,6 +405,9 @@ async fn route(service: &Service, path: &str, incoming: Incoming) -> ApiResult {
         ("scanPolicies", false, "") if delete => {
             let operation = service.delete_scan_policy(&incoming.call()?, &item).await?;
             Ok(json(wire::operation(&operation)))
+        }
+        (lifecycle_collection, _, _) if lifecycle::COLLECTIONS.contains(&lifecycle_collection) => {
+            lifecycle::route(service, path, (collection, item.as_str(), verb), incoming).await
         }
         _ => Err(not_served(path, &method, collection, verb)),
     }

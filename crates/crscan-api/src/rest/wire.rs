@@ -373,6 +373,10 @@ pub(crate) struct MetadataJson<'a> {
     image_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scan_policy_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dry_run_lifecycle_policy_result_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lifecycle_policy_id: Option<&'a str>,
 }
 
 fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
@@ -382,6 +386,8 @@ fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
         repository_id: None,
         image_id: None,
         scan_policy_id: None,
+        dry_run_lifecycle_policy_result_id: None,
+        lifecycle_policy_id: None,
     };
     match metadata.subject() {
         MetadataSubject::ScanResult(id) => json.scan_result_id = Some(id),
@@ -389,6 +395,14 @@ fn metadata(metadata: &OperationMetadata) -> Any<MetadataJson<'_>> {
         MetadataSubject::Repository(id) => json.repository_id = Some(id),
         MetadataSubject::Image(id) => json.image_id = Some(id),
         MetadataSubject::ScanPolicy(id) => json.scan_policy_id = Some(id),
+        MetadataSubject::LifecyclePolicy(id) => json.lifecycle_policy_id = Some(id),
+        MetadataSubject::DryRun {
+            result_id,
+            policy_id,
+        } => {
+            json.dry_run_lifecycle_policy_result_id = Some(result_id);
+            json.lifecycle_policy_id = Some(policy_id);
+        }
     }
     let name = metadata.message_name();
     any(format!("{REGISTRY_TYPES}{name}"), json)
@@ -407,6 +421,8 @@ pub(crate) enum ResponseJson<'a> {
     Repository(Any<RepositoryJson<'a>>),
     ScanResult(Any<ScanResultJson<'a>>),
     ScanPolicy(Any<ScanPolicyJson<'a>>),
+    LifecyclePolicy(Any<super::lifecycle::LifecyclePolicyJson<'a>>),
+    DryRunResult(Any<super::lifecycle::DryRunResultJson<'a>>),
 }
 
 fn response(response: &OperationResponse) -> ResponseJson<'_> {
@@ -428,6 +444,14 @@ fn response(response: &OperationResponse) -> ResponseJson<'_> {
         OperationResponse::ScanPolicy(value) => {
             ResponseJson::ScanPolicy(any(typed("ScanPolicy"), scan_policy(value)))
         }
+        OperationResponse::LifecyclePolicy(value) => ResponseJson::LifecyclePolicy(any(
+            typed("LifecyclePolicy"),
+            super::lifecycle::policy(value),
+        )),
+        OperationResponse::DryRunResult(value) => ResponseJson::DryRunResult(any(
+            typed("DryRunLifecyclePolicyResult"),
+            super::lifecycle::dry_run(value),
+        )),
     }
 }
 

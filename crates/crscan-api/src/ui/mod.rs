@@ -1,6 +1,7 @@
 //! The web console at `/ui/`: server-rendered HTML pages for registries,
 //! repositories, images, scans and their vulnerabilities, a dashboard, and the
-//! actions a token's roles allow (scan, delete an image, edit the scan policy).
+//! actions a token's roles allow (scan, delete an image, edit the scan policy, dry-run
+//! a lifecycle policy).
 //!
 //! Every answer comes from the domain operations of [`crate::service`], the same
 //! calls the REST API makes; downloads are rendered by `crscan-report`, as
@@ -18,6 +19,7 @@
 //! from posting the console's forms with the cookie.
 
 mod html;
+mod lifecycle;
 mod pages;
 
 use std::collections::HashMap;
@@ -66,6 +68,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ui/scans/{scan_result_id}", get(pages::scan))
         .route("/ui/scans/{scan_result_id}/download", get(download))
         .route("/ui/operations/{operation_id}", get(operation))
+        .route(
+            "/ui/lifecycle/{policy_id}/dry-run",
+            post(lifecycle::dry_run),
+        )
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 

@@ -340,7 +340,7 @@ pub(crate) async fn registry(
                  <label for=\"schedule_days\">Rescan every (days)</label>\
                  <input id=\"schedule_days\" name=\"schedule_days\" type=\"number\" min=\"1\" value=\"{}\">\
                  <label class=\"check\"><input type=\"checkbox\" name=\"schedule_enabled\" value=\"on\"{}> Enabled</label></fieldset>\
-                 <p class=\"hint\">Lifecycle policies will be edited here once crscan has them.</p>\
+                 <p class=\"hint\">Lifecycle policies are per repository: each repository's page shows them.</p>\
                  <button type=\"submit\">Save scan policy</button></form>",
                 url_encode(&registry.id),
                 esc(&registry.id),
@@ -455,6 +455,7 @@ pub(crate) async fn repository(
         if images.is_empty() {
             body.push_str("<p>No images in this repository.</p>");
         }
+        body.push_str(&super::lifecycle::section(service, &principal, &repository.id).await?);
         let registry_link = format!("/ui/registries/{}", url_encode(&repository.registry_id));
         Ok(html::page(
             &format!("Repository {}", repository.name),

@@ -131,6 +131,10 @@ pub struct Settings {
     /// streaming it through this node [default: false].
     #[arg(long, env = "CRSCAN_BLOBS_REDIRECT")]
     pub blobs_redirect: Option<bool>,
+    /// Seconds between runs of the ACTIVE lifecycle policies (each run on one node of
+    /// the cluster); 0 turns them off [default: 3600].
+    #[arg(long, env = "CRSCAN_LIFECYCLE_INTERVAL_SECONDS")]
+    pub lifecycle_interval_seconds: Option<u64>,
 }
 
 /// How `crscan serve` writes its log.
@@ -179,6 +183,9 @@ impl Settings {
             db_watch_seconds: self.db_watch_seconds.or(file.db_watch_seconds),
             blobs: self.blobs.or(file.blobs),
             blobs_redirect: self.blobs_redirect.or(file.blobs_redirect),
+            lifecycle_interval_seconds: self
+                .lifecycle_interval_seconds
+                .or(file.lifecycle_interval_seconds),
         }
     }
 }
@@ -327,6 +334,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let db_watch_seconds = settings.db_watch_seconds.unwrap_or(30);
     let db_update_hours = settings.db_update_interval_hours.unwrap_or(12);
     let cache_max_bytes = settings.cache_max_bytes;
+    let lifecycle_seconds = settings.lifecycle_interval_seconds.unwrap_or(3600);
     let db_path = settings
         .db
         .clone()
@@ -433,6 +441,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         } else {
             tracing::info!("background gc is off on this node");
+        }
+        if lifecycle_seconds > 0 {
+            // This process's name in the store's task claims.
+            let node = crscan_store::new_id(crscan_store::IdKind::Request);
+            crscan_api::service::spawn_lifecycle_runs(
+                crscan_api::Service::new(registry.clone(), None),
+                Duration::from_secs(lifecycle_seconds),
+                node,
+            );
         }
         if db_update_hours > 0 {
             let db_path = database_check.path.clone();
@@ -694,6 +711,7 @@ mod tests {
         "db_watch_seconds",
         "blobs",
         "blobs_redirect",
+        "lifecycle_interval_seconds",
     ];
 
     #[test]
@@ -784,6 +802,7 @@ shutdown_timeout_seconds = 7
 db_watch_seconds = 5
 blobs = "s3://crscan/blobs"
 blobs_redirect = true
+lifecycle_interval_seconds = 60
 
 [[tokens]]
 token = "secret-token-1"
@@ -813,6 +832,7 @@ roles = ["admin"]
         assert_eq!(settings.db_watch_seconds, Some(5));
         assert_eq!(settings.blobs.as_deref(), Some("s3://crscan/blobs"));
         assert_eq!(settings.blobs_redirect, Some(true));
+        assert_eq!(settings.lifecycle_interval_seconds, Some(60));
         assert_eq!(settings.db_from.len(), 2);
         assert_eq!(settings.tls_key, Some(PathBuf::from("/etc/crscan/key.pem")));
         assert_eq!(
