@@ -10,7 +10,9 @@ use std::time::SystemTime;
 use crscan_model::{Digest, DigestAlgorithm};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::{BlobError, BlobRead, Hasher, StoredBlob, UploadStatus, digest_of, io_error};
+use crate::{
+    BlobError, BlobRead, Hasher, StoredBlob, StoredObject, UploadStatus, digest_of, io_error,
+};
 
 /// In-memory state of an upload that is being written: the offset and the running
 /// SHA-256 of the bytes so far. Missing after a restart; rebuilt from disk on demand.
@@ -31,6 +33,89 @@ struct UploadInfo {
 }
 
 impl FileBlobs {
+    fn object_path(&self, name: &str) -> PathBuf {
+        self.root.join("objects").join(name)
+    }
+
+    pub(crate) async fn get_object(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let path = self.object_path(name);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error(&path)(error)),
+        }
+    }
+
+    pub(crate) async fn put_object(&self, name: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        let path = self.object_path(name);
+        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_error(&dir))?;
+        let temp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        let result = async {
+            tokio::fs::write(&temp, bytes)
+                .await
+                .map_err(io_error(&temp))?;
+            tokio::fs::rename(&temp, &path)
+                .await
+                .map_err(io_error(&path))
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+
+    pub(crate) async fn delete_object(&self, name: &str) -> Result<bool, BlobError> {
+        let path = self.object_path(name);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(io_error(&path)(error)),
+        }
+    }
+
+    pub(crate) async fn list_objects(&self, prefix: &str) -> Result<Vec<StoredObject>, BlobError> {
+        let base = self.root.join("objects");
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut pending = vec![base.clone()];
+            while let Some(dir) = pending.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.is_dir() {
+                        pending.push(path);
+                        continue;
+                    }
+                    let Ok(relative) = path.strip_prefix(&base) else {
+                        continue;
+                    };
+                    let name = relative.to_string_lossy().replace('\\', "/");
+                    if name.starts_with(&prefix) && !name.contains("/.tmp-") {
+                        found.push(StoredObject {
+                            name,
+                            size: meta.len(),
+                            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                        });
+                    }
+                }
+            }
+            found
+        })
+        .await
+        .map_err(|error| BlobError::Io {
+            path: PathBuf::from("objects"),
+            source: io::Error::other(error),
+        })
+    }
+
     /// Opens (and creates when missing) the blob store under `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<FileBlobs, BlobError> {
         for sub in ["blobs", "uploads"] {

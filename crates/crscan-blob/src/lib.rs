@@ -69,6 +69,11 @@ pub enum BlobError {
         key: String,
         message: String,
     },
+    /// An object name with an empty, `.`/`..` or non-ASCII segment, or in the blob area.
+    #[error(
+        "object name {0:?} is not /-separated segments of letters, digits, '.', '_' and '-' outside blobs/, marks/ and uploads/"
+    )]
+    BadObjectName(String),
     /// A `--blobs` location that is neither `file://PATH` nor `s3://BUCKET[/PREFIX]`.
     #[error("blob location {0:?} is neither file://PATH nor s3://BUCKET[/PREFIX]")]
     BadLocation(String),
@@ -131,6 +136,32 @@ pub struct StoredBlob {
     pub digest: Digest,
     pub size: u64,
     pub modified: SystemTime,
+}
+
+/// A named object, as listed.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// The full name, `/`-separated.
+    pub name: String,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// Refuses names that could leave the object area or collide with blob keys.
+fn check_object_name(name: &str) -> Result<(), BlobError> {
+    let valid_segment = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let first = name.split('/').next().unwrap_or_default();
+    if !name.split('/').all(valid_segment) || matches!(first, "blobs" | "marks" | "uploads") {
+        return Err(BlobError::BadObjectName(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// The state of an upload session.
@@ -411,6 +442,49 @@ impl BlobStore {
         match &self.backend {
             Backend::File(store) => store.list().await,
             Backend::S3(store) => store.list().await,
+        }
+    }
+
+    /// Whether named objects are shared with every node using this location (S3);
+    /// on the filesystem they are this node's own.
+    pub fn shares_objects(&self) -> bool {
+        matches!(self.backend, Backend::S3(_))
+    }
+
+    /// A named object (`cache/…`, not a blob): its bytes, or `None` when absent. Names
+    /// are `/`-separated segments of letters, digits, `.`, `_` and `-`.
+    pub async fn get_object(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        check_object_name(name)?;
+        match &self.backend {
+            Backend::File(store) => store.get_object(name).await,
+            Backend::S3(store) => store.get_object(name).await,
+        }
+    }
+
+    /// Writes a named object whole (readers see the old or the new bytes).
+    pub async fn put_object(&self, name: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        check_object_name(name)?;
+        match &self.backend {
+            Backend::File(store) => store.put_object(name, bytes).await,
+            Backend::S3(store) => store.put_object(name, bytes).await,
+        }
+    }
+
+    /// Deletes a named object; `false` when it was not there.
+    pub async fn delete_object(&self, name: &str) -> Result<bool, BlobError> {
+        check_object_name(name)?;
+        match &self.backend {
+            Backend::File(store) => store.delete_object(name).await,
+            Backend::S3(store) => store.delete_object(name).await,
+        }
+    }
+
+    /// The named objects under `prefix` (a name prefix ending in `/`).
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<StoredObject>, BlobError> {
+        check_object_name(prefix.trim_end_matches('/'))?;
+        match &self.backend {
+            Backend::File(store) => store.list_objects(prefix).await,
+            Backend::S3(store) => store.list_objects(prefix).await,
         }
     }
 

@@ -31,7 +31,7 @@ use object_store::{
     RetryConfig, WriteMultipart,
 };
 
-use crate::{BlobError, BlobRead, Hasher, StoredBlob, UploadStatus};
+use crate::{BlobError, BlobRead, Hasher, StoredBlob, StoredObject, UploadStatus};
 
 /// Where the S3 client gets credentials, region and endpoint; [`S3Settings::from_env`]
 /// reads the AWS conventions.
@@ -354,6 +354,66 @@ impl S3Blobs {
             }
         }
         Ok(blobs.into_values().collect())
+    }
+
+    pub(crate) async fn get_object(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let key = self.key(name);
+        match self.store.get(&key).await {
+            Ok(result) => Ok(Some(
+                result
+                    .bytes()
+                    .await
+                    .map_err(unavailable("reading", &key))?
+                    .to_vec(),
+            )),
+            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) => Err(unavailable("reading", &key)(error)),
+        }
+    }
+
+    pub(crate) async fn put_object(&self, name: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        let key = self.key(name);
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map_err(unavailable("writing", &key))?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_object(&self, name: &str) -> Result<bool, BlobError> {
+        let key = self.key(name);
+        if self.head(&key).await?.is_none() {
+            return Ok(false);
+        }
+        match self.store.delete(&key).await {
+            Ok(()) => Ok(true),
+            Err(error) if is_not_found(&error) => Ok(false),
+            Err(error) => Err(unavailable("deleting", &key)(error)),
+        }
+    }
+
+    pub(crate) async fn list_objects(&self, prefix: &str) -> Result<Vec<StoredObject>, BlobError> {
+        let base = self.key("");
+        let base = base.as_ref().trim_end_matches('/').to_owned();
+        let mut found = Vec::new();
+        for meta in self.list_prefix(prefix.trim_end_matches('/')).await? {
+            let full = meta.location.as_ref();
+            let name = if base.is_empty() {
+                full.to_owned()
+            } else {
+                full.strip_prefix(&format!("{base}/"))
+                    .unwrap_or(full)
+                    .to_owned()
+            };
+            if name.starts_with(prefix) {
+                found.push(StoredObject {
+                    name,
+                    size: meta.size,
+                    modified: SystemTime::from(meta.last_modified),
+                });
+            }
+        }
+        Ok(found)
     }
 
     pub(crate) async fn create_upload(&self, owner: &str) -> Result<String, BlobError> {

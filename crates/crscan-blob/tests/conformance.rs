@@ -304,7 +304,59 @@ async fn put_file(backend: &Backend) {
     assert!(store.list_uploads().await.unwrap().is_empty());
 }
 
+async fn named_objects(backend: &Backend) {
+    let store = backend.open(&backend.location("objects")).await;
+    assert_eq!(store.shares_objects(), matches!(backend, Backend::S3(_)));
+    let name = "cache/layers/v1/sha256/abc.json.gz";
+    assert_eq!(store.get_object(name).await.unwrap(), None);
+    store.put_object(name, b"one".to_vec()).await.unwrap();
+    store.put_object(name, b"two".to_vec()).await.unwrap();
+    store
+        .put_object("cache/images/v1/sha256/def.json.gz", b"three".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(store.get_object(name).await.unwrap().unwrap(), b"two");
+    let listed = store.list_objects("cache/layers/").await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|object| (object.name.as_str(), object.size))
+            .collect::<Vec<_>>(),
+        [(name, 3)]
+    );
+    assert_eq!(store.list_objects("cache/").await.unwrap().len(), 2);
+    assert!(store.delete_object(name).await.unwrap());
+    assert!(!store.delete_object(name).await.unwrap());
+    assert!(
+        store
+            .list_objects("cache/layers/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for bad in [
+        "../x",
+        "blobs/sha256/x",
+        "a//b",
+        "",
+        "uploads/x",
+        "a/./b",
+        "sp ace",
+    ] {
+        assert!(
+            matches!(
+                store.put_object(bad, Vec::new()).await,
+                Err(BlobError::BadObjectName(_))
+            ),
+            "{bad}"
+        );
+    }
+    // Objects are not blobs.
+    assert!(store.list().await.unwrap().is_empty());
+}
+
 async fn suite(backend: Backend) {
+    named_objects(&backend).await;
     put_read_delete(&backend).await;
     ranges(&backend).await;
     chunked_upload_across_nodes(&backend).await;

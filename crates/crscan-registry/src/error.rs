@@ -111,6 +111,7 @@ impl From<BlobError> for RegistryError {
             error @ BlobError::Unavailable { .. } => RegistryError::Unavailable(error.to_string()),
             error @ (BlobError::Io { .. }
             | BlobError::BadLocation(_)
+            | BlobError::BadObjectName(_)
             | BlobError::S3Config { .. }) => RegistryError::Internal(error.to_string()),
         }
     }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crscan_blob::BlobStore;
 use crscan_image::{LayerContents, LayerStore, PathSet};
 use crscan_model::{Digest, ImageFile, Inventory};
 use flate2::Compression;
@@ -27,12 +28,31 @@ use crate::ANALYZER_VERSION;
 /// Largest decompressed entry read back, so that a damaged file cannot exhaust memory.
 const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
-/// A cache directory (`<data-dir>/cache` in the server).
+/// A cache directory (`<data-dir>/cache` in the server), and, on a cluster's
+/// S3 blob store, the same entries shared by every node (see [`LayerCache::shared_through`]).
 #[derive(Debug, Clone)]
 pub struct LayerCache {
     root: PathBuf,
     /// The size the entries are kept under, least recently used evicted first.
     max_bytes: Option<u64>,
+    shared: Option<Shared>,
+}
+
+/// The cluster's tier: each entry's file mirrored byte for byte as the blob store's
+/// object `cache/<kind>/<analyzer version>/<algorithm>/<hex>.json.gz`. A local miss
+/// looks there before reading the layer, so a layer one node analysed is not read
+/// again by another; a write goes to both. The cache is best effort: a failure of
+/// the shared tier is logged and the scan goes on (it reads the layer itself).
+#[derive(Clone)]
+struct Shared {
+    blobs: Arc<BlobStore>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shared({})", self.blobs.location())
+    }
 }
 
 /// One stored entry.
@@ -70,6 +90,7 @@ impl LayerCache {
         Ok(LayerCache {
             root,
             max_bytes: None,
+            shared: None,
         })
     }
 
@@ -78,6 +99,66 @@ impl LayerCache {
     pub fn with_max_bytes(mut self, max_bytes: Option<u64>) -> LayerCache {
         self.max_bytes = max_bytes.filter(|bytes| *bytes > 0);
         self
+    }
+
+    /// Shares the entries through `blobs` when its objects are shared by the cluster
+    /// (S3); on the filesystem backend the cache stays this node's. Must be called on
+    /// the async runtime that later calls run next to (the cache blocks on it from
+    /// blocking threads).
+    pub fn shared_through(mut self, blobs: Arc<BlobStore>) -> LayerCache {
+        if let (true, Ok(runtime)) = (
+            blobs.shares_objects(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            self.shared = Some(Shared { blobs, runtime });
+        }
+        self
+    }
+
+    /// The shared object name of the entry file at `path`.
+    fn shared_name(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.root).ok()?;
+        let parts: Vec<_> = relative
+            .components()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        Some(format!("cache/{}", parts.join("/")))
+    }
+
+    /// On a local miss, copies the shared entry to `path`; whether it did.
+    fn fetch_shared(&self, path: &Path) -> bool {
+        let (Some(shared), Some(name)) = (&self.shared, self.shared_name(path)) else {
+            return false;
+        };
+        match shared.runtime.block_on(shared.blobs.get_object(&name)) {
+            Ok(Some(bytes)) => write_raw(path, &bytes).is_ok(),
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(%error, "shared layer cache unreadable; reading the layer");
+                false
+            }
+        }
+    }
+
+    /// Copies the entry file at `path` to the shared tier.
+    fn publish_shared(&self, path: &Path) {
+        let (Some(shared), Some(name)) = (&self.shared, self.shared_name(path)) else {
+            return;
+        };
+        let Ok(bytes) = fs::read(path) else { return };
+        if let Err(error) = shared
+            .runtime
+            .block_on(shared.blobs.put_object(&name, bytes))
+        {
+            tracing::warn!(%error, "cannot share a layer cache entry");
+        }
+    }
+
+    /// Removes a damaged entry from the shared tier too.
+    fn drop_shared(&self, path: &Path) {
+        if let (Some(shared), Some(name)) = (&self.shared, self.shared_name(path)) {
+            let _ = shared.runtime.block_on(shared.blobs.delete_object(&name));
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -95,6 +176,9 @@ impl LayerCache {
     /// The cached contents of the layer `digest`, if this analyzer version read it.
     pub fn layer(&self, digest: &Digest) -> Option<LayerContents> {
         let path = self.entry_path("layers", digest);
+        if !path.is_file() && !self.fetch_shared(&path) {
+            return None;
+        }
         let file = File::open(&path).ok()?;
         let mut bytes = Vec::new();
         let read = GzDecoder::new(BufReader::new(file))
@@ -113,6 +197,7 @@ impl LayerCache {
             _ => {
                 // A damaged entry is a miss; removing it lets the next write replace it.
                 let _ = fs::remove_file(&path);
+                self.drop_shared(&path);
                 None
             }
         }
@@ -128,6 +213,7 @@ impl LayerCache {
             .append(true)
             .open(&path)
             .and_then(|file| file.set_modified(SystemTime::now()));
+        self.publish_shared(&path);
         if let Some(max_bytes) = self.max_bytes {
             let mut entries = self.entries()?;
             self.evict(&mut entries, max_bytes, false)?;
@@ -239,7 +325,75 @@ impl LayerCache {
         }
         report.kept = kept.len();
         report.kept_bytes = kept.iter().map(|entry| entry.size).sum();
+        self.collect_shared(referenced, grace, dry_run, &mut report);
         Ok(report)
+    }
+
+    /// The same collection over the shared tier's layer entries (the cap by age of
+    /// the last write: S3 keeps no time of use); counted in the same report.
+    fn collect_shared(
+        &self,
+        referenced: &dyn Fn(&Digest) -> bool,
+        grace: Duration,
+        dry_run: bool,
+        report: &mut CacheReport,
+    ) {
+        let Some(shared) = &self.shared else { return };
+        let listed = match shared
+            .runtime
+            .block_on(shared.blobs.list_objects("cache/layers/"))
+        {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the shared layer cache");
+                return;
+            }
+        };
+        let now = SystemTime::now();
+        let mut kept = Vec::new();
+        let mut doomed = Vec::new();
+        for object in listed {
+            let parts: Vec<&str> = object.name.split('/').collect();
+            let (current, digest) = match parts.as_slice() {
+                ["cache", "layers", version, algorithm, file] => (
+                    *version == ANALYZER_VERSION,
+                    file.strip_suffix(".json.gz")
+                        .and_then(|hex| format!("{algorithm}:{hex}").parse::<Digest>().ok()),
+                ),
+                _ => (false, None),
+            };
+            let recent = now
+                .duration_since(object.modified)
+                .map_or(true, |age| age < grace);
+            if current && (recent || digest.as_ref().is_some_and(referenced)) {
+                kept.push(object);
+            } else {
+                report.unreferenced += 1;
+                report.freed_bytes += object.size;
+                doomed.push(object.name);
+            }
+        }
+        if let Some(max_bytes) = self.max_bytes {
+            let mut total: u64 = kept.iter().map(|object| object.size).sum();
+            kept.sort_by_key(|object| object.modified);
+            for object in kept {
+                if total <= max_bytes {
+                    break;
+                }
+                total -= object.size;
+                report.evicted += 1;
+                report.freed_bytes += object.size;
+                doomed.push(object.name);
+            }
+        }
+        if dry_run {
+            return;
+        }
+        for name in doomed {
+            if let Err(error) = shared.runtime.block_on(shared.blobs.delete_object(&name)) {
+                tracing::warn!(%error, "cannot remove a shared layer cache entry");
+            }
+        }
     }
 }
 
@@ -256,6 +410,9 @@ impl LayerCache {
     /// its last scan with this cache left it (what the console shows).
     pub fn inventory(&self, manifest_digest: &Digest) -> Option<Inventory> {
         let path = self.entry_path("images", manifest_digest);
+        if !path.is_file() && !self.fetch_shared(&path) {
+            return None;
+        }
         let file = File::open(&path).ok()?;
         let decoder = GzDecoder::new(BufReader::new(file)).take(MAX_ENTRY_BYTES);
         match serde_json::from_reader(decoder) {
@@ -271,7 +428,10 @@ impl LayerCache {
     /// Stores an image's inventory.
     pub fn put_inventory(&self, manifest_digest: &Digest, inventory: &Inventory) -> io::Result<()> {
         let bytes = serde_json::to_vec(inventory).map_err(io::Error::other)?;
-        write_bytes(&self.entry_path("images", manifest_digest), &bytes)
+        let path = self.entry_path("images", manifest_digest);
+        write_bytes(&path, &bytes)?;
+        self.publish_shared(&path);
+        Ok(())
     }
 }
 
@@ -283,6 +443,18 @@ impl LayerStore for LayerCache {
     fn put(&self, contents: &LayerContents) -> io::Result<()> {
         self.put_layer(contents)
     }
+}
+
+/// Writes an entry file's bytes as they are (already compressed), atomically.
+fn write_raw(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("cache path {} has no parent", path.display())))?;
+    fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
 }
 
 fn write_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -101,16 +101,11 @@ const NEVER_DEPENDS_ON: &[(&str, &[&str])] = &[
     // Readers of untrusted data open no sockets.
     ("crscan-image", &["tokio", "reqwest", "hyper", "sqlx"]),
     ("crscan-vulndb", &["tokio", "reqwest", "hyper"]),
-    // Storage knows neither images nor HTTP.
+    // Storage knows no images and serves nothing; its only HTTP is the S3 client
+    // (object_store's reqwest and hyper), since #14.
     (
         "crscan-blob",
-        &[
-            "crscan-image",
-            "crscan-registry",
-            "axum",
-            "hyper",
-            "reqwest",
-        ],
+        &["crscan-image", "crscan-registry", "axum", "tonic"],
     ),
     (
         "crscan-store",
@@ -135,12 +130,10 @@ const NEVER_DEPENDS_ON: &[(&str, &[&str])] = &[
         "crscan-metrics",
         &["tokio", "sqlx", "reqwest", "hyper", "axum", "crscan-store"],
     ),
-    // The registry and the scanner know no HTTP.
-    ("crscan-registry", &["axum", "hyper", "reqwest"]),
-    (
-        "crscan-scanner",
-        &["axum", "hyper", "reqwest", "crscan-api"],
-    ),
+    // The registry and the scanner serve no HTTP (the only HTTP below them is
+    // crscan-blob's S3 client, since #14).
+    ("crscan-registry", &["axum", "tonic", "crscan-api"]),
+    ("crscan-scanner", &["axum", "tonic", "crscan-api"]),
 ];
 
 /// Calls that would mean a pure crate does I/O or reads the clock.
@@ -268,6 +261,24 @@ fn pure_crates_do_no_io() {
                     file.display()
                 );
             }
+        }
+    }
+}
+
+/// Crates that reach an HTTP client only through `crscan-blob`'s S3 backend, and
+/// must never use one themselves.
+const NO_DIRECT_HTTP_CLIENT: &[&str] = &["crscan-registry", "crscan-scanner"];
+
+#[test]
+fn http_clients_stay_inside_the_blob_backend() {
+    let graph = normal_dependency_graph();
+    for name in NO_DIRECT_HTTP_CLIENT {
+        let direct = graph.get(*name).unwrap();
+        for client in ["reqwest", "hyper", "object_store"] {
+            assert!(
+                !direct.iter().any(|dependency| dependency == client),
+                "{name} depends on {client} directly; HTTP belongs to crscan-blob's S3 backend"
+            );
         }
     }
 }

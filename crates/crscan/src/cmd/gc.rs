@@ -58,8 +58,9 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
             args.store.as_deref(),
             args.blobs.as_deref(),
         ).await?;
+        let cache =
+            super::serve::open_cache(&args.data_dir, Some(args.cache_max_bytes), &blobs)?;
         let registry = Registry::new(store.clone(), blobs, Limits::default());
-        let cache = super::serve::open_cache(&args.data_dir, Some(args.cache_max_bytes))?;
         let options = GcOptions {
             dry_run: !args.delete,
             grace: Duration::from_secs(args.grace_seconds),

@@ -246,11 +246,17 @@ pub(crate) async fn open_stores(
     Ok((store, Arc::new(blobs)))
 }
 
-/// Opens the layer cache of a data directory, capped at `max_bytes`.
-pub(crate) fn open_cache(data_dir: &Path, max_bytes: Option<u64>) -> anyhow::Result<LayerCache> {
+/// Opens the layer cache of a data directory, capped at `max_bytes`, shared with
+/// the cluster through `blobs` when they are on S3.
+pub(crate) fn open_cache(
+    data_dir: &Path,
+    max_bytes: Option<u64>,
+    blobs: &Arc<BlobStore>,
+) -> anyhow::Result<LayerCache> {
     Ok(LayerCache::open(data_dir.join("cache"))
         .with_context(|| format!("cannot create the layer cache in {}", data_dir.display()))?
-        .with_max_bytes(max_bytes))
+        .with_max_bytes(max_bytes)
+        .shared_through(blobs.clone()))
 }
 
 /// Logging to stderr at `default` level (`info`, `warn`) unless `RUST_LOG` says
@@ -407,9 +413,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(registry.id = %default.id, "default registry");
         }
         let scan_blobs = blobs.clone();
+        let cache = open_cache(&data_dir, cache_max_bytes, &blobs)?;
         let registry =
             Registry::new(store.clone(), blobs, limits).with_blob_redirect(blobs_redirect);
-        let cache = open_cache(&data_dir, cache_max_bytes)?;
         // In a cluster whose database is published, the watch below fetches it: this
         // node neither downloads nor builds its own (it would differ from the others').
         let published = db_watch_seconds > 0

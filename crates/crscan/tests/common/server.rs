@@ -29,6 +29,19 @@ impl Server {
         store: Option<&str>,
         config: Option<&Path>,
     ) -> Server {
+        Server::start_node(data_dir, workers, store, config, &[], &[])
+    }
+
+    /// [`Server::start_with`] with more arguments and environment variables (a
+    /// cluster node: `--blobs s3://…` and the AWS variables).
+    pub fn start_node(
+        data_dir: &Path,
+        workers: usize,
+        store: Option<&str>,
+        config: Option<&Path>,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         // One log per start, numbered, so a restarted server's log is its own.
         let starts = std::fs::read_dir(data_dir)
@@ -59,6 +72,9 @@ impl Server {
             .env("NO_COLOR", "1")
             // Tests reach no network: no background database download.
             .env("CRSCAN_DB_AUTO_UPDATE", "0")
+            .env_remove("CRSCAN_BLOBS")
+            .args(args)
+            .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
             .stderr(std::fs::File::create(&log).unwrap());
         let (child, port) = super::spawn_serve(command);
         Server {
