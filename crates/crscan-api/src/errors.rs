@@ -71,10 +71,30 @@ impl From<RegistryError> for OciError {
             RegistryError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RegistryError::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
             RegistryError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            RegistryError::Store(store) if store.is_unavailable() => {
+                crscan_metrics::global().errors.inc(&["store"]);
+                tracing::warn!(%error, "the metadata store is unavailable");
+                let mut oci = OciError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the metadata store is unavailable; try again",
+                );
+                oci.headers.push((header::RETRY_AFTER, "1".to_owned()));
+                return oci;
+            }
             RegistryError::Store(_) | RegistryError::Internal(_) => {
+                let source = if matches!(error, RegistryError::Store(_)) {
+                    "store"
+                } else {
+                    "blob"
+                };
+                crscan_metrics::global().errors.inc(&[source]);
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            RegistryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RegistryError::Unavailable(_) => {
+                crscan_metrics::global().errors.inc(&["blob"]);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_REQUEST,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -197,7 +217,13 @@ impl From<StoreError> for ApiError {
                 ApiError::new(6, error.to_string())
             }
             StoreError::FailedPrecondition(_) => ApiError::new(9, error.to_string()),
+            _ if error.is_unavailable() => {
+                crscan_metrics::global().errors.inc(&["store"]);
+                tracing::warn!(%error, "the metadata store is unavailable");
+                ApiError::new(14, "the metadata store is unavailable; try again")
+            }
             _ => {
+                crscan_metrics::global().errors.inc(&["store"]);
                 tracing::error!(%error, "store failure");
                 ApiError::internal("internal store error")
             }
@@ -216,6 +242,7 @@ impl From<RegistryError> for ApiError {
             | RegistryError::ManifestUnknown(_)
             | RegistryError::BlobUnknown(_) => ApiError::not_found(error.to_string()),
             RegistryError::Unavailable(message) => {
+                crscan_metrics::global().errors.inc(&["blob"]);
                 tracing::warn!(error = %message, "blob backend unavailable");
                 ApiError::new(14, message)
             }

@@ -19,6 +19,7 @@ mod auth;
 mod errors;
 pub mod grpc;
 pub mod listen;
+mod metrics;
 mod oci;
 mod openapi;
 mod ranges;
@@ -117,6 +118,7 @@ fn rest_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::scrape))
         .route("/openapi.json", get(openapi::document))
         .merge(oci::router())
         .merge(rest::router())
@@ -144,12 +146,25 @@ pub(crate) fn request_id() -> String {
 /// their `google.rpc.RequestInfo`), and writes one access-log line: method, path,
 /// status, latency and the id, so that an id a user reports leads to its request.
 async fn access_log(request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let id = crscan_store::new_id(crscan_store::IdKind::Request);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let matched = metrics::matched_route(&request);
+    let request = metrics::count_received(request);
     let started = Instant::now();
-    let response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Every log line written while the request is answered carries its id (a field
+    // of the span; `--log-format json` puts it in each line's `span`).
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = REQUEST_ID
+        .scope(id.clone(), next.run(request))
+        .instrument(span)
+        .await;
+    let latency = started.elapsed();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     if response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -157,6 +172,17 @@ async fn access_log(request: Request, next: Next) -> Response {
         .is_some_and(|value| value.starts_with("application/grpc"))
     {
         let grpc_status = grpc::answer_status(&response);
+        // A method crscan lacks is not a series of its own: clients could name any.
+        let template = if grpc_status == 12 {
+            "{unknown gRPC method}".to_owned()
+        } else {
+            path.clone()
+        };
+        let labels = [template.as_str(), "POST", &grpc_status.to_string()];
+        crscan_metrics::global().http_requests.inc(&labels);
+        crscan_metrics::global()
+            .http_request_duration
+            .observe(&labels, latency);
         if grpc_status == 12 {
             // A method a client needed and crscan lacks: named in full, so a user
             // can see what their client called.
@@ -177,6 +203,8 @@ async fn access_log(request: Request, next: Next) -> Response {
         );
         return response;
     }
+    let template = metrics::route_template(&path, matched.as_deref(), response.status());
+    metrics::record(&method, &template, &response, latency);
     tracing::info!(
         target: "crscan::access",
         request_id = %id,

@@ -87,6 +87,18 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with_drain(listener, app, tls, shutdown, DRAIN).await
+}
+
+/// [`serve`], giving open connections `drain` after `shutdown` to finish the
+/// requests they are answering (`shutdown_timeout_seconds` of `crscan serve`).
+pub async fn serve_with_drain(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -147,11 +159,13 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open {DRAIN:?} after shutdown; closing them");
+        tracing::warn!("connections still open {drain:?} after shutdown; closing them");
+    } else {
+        tracing::info!("connections drained");
     }
     Ok(())
 }

@@ -51,7 +51,7 @@ async fn base(State(state): State<AppState>, headers: HeaderMap) -> OciResult {
 
 /// What a `/v2/…` path addresses.
 #[derive(Debug, PartialEq, Eq)]
-enum Endpoint {
+pub(crate) enum Endpoint {
     Catalog,
     Tags(String),
     Manifest(String, String),
@@ -62,7 +62,7 @@ enum Endpoint {
 }
 
 impl Endpoint {
-    fn parse(rest: &str) -> Option<Endpoint> {
+    pub(crate) fn parse(rest: &str) -> Option<Endpoint> {
         if rest == "_catalog" {
             return Some(Endpoint::Catalog);
         }

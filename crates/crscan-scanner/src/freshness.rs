@@ -148,14 +148,15 @@ impl DatabaseCheck {
                 built_at,
                 age_hours,
                 advisories,
-                ..
+                digest,
             }
             | DatabaseState::Stale {
                 built_at,
                 age_hours,
                 advisories,
-                ..
+                digest,
             } => json!({
+                "digest": digest,
                 "status": if matches!(state, DatabaseState::Fresh { .. }) { "fresh" } else { "stale" },
                 "builtAt": crscan_model::time::rfc3339_millis(built_at.saturating_mul(1000)),
                 "ageHours": age_hours,

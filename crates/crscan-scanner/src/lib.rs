@@ -22,6 +22,7 @@ mod cache;
 mod error;
 mod freshness;
 pub mod gc;
+pub mod published;
 mod scan;
 pub mod worker;
 

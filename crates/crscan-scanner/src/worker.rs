@@ -10,10 +10,20 @@
 //! Failures of crscan itself (`INTERNAL`) are retried with exponential backoff up to
 //! a few attempts; a failure the image or the setup causes (`FAILED_PRECONDITION`,
 //! `RESOURCE_EXHAUSTED`, `CANCELLED`) ends the scan at once.
+//!
+//! In a cluster every worker node runs the same scheduler; each scan it queues has an
+//! idempotency key every node computes alike (`scan-on-push:<imageId>`,
+//! `scheduled:<imageId>:<lastScanAt>`, `database-update:<imageId>:<digest>`), so the
+//! store keeps one per image and period however many nodes ask. A node without
+//! workers (`--workers 0`, an API and registry node) runs no scheduler: it scans
+//! nothing, so its database and its passes would only add load. On shutdown
+//! ([`Scanner::shutdown`]) a node takes no new job, lets running scans finish within
+//! a timeout, and hands the others back to the queue for another node.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crscan_blob::BlobStore;
@@ -122,7 +132,25 @@ pub struct Scanner {
     config: Arc<WorkerConfig>,
     wake: Arc<Notify>,
     stopping: Arc<AtomicBool>,
+    /// Set when shutdown ran out of time: scans still running are cancelled and their
+    /// jobs released instead of finished.
+    handing_back: Arc<AtomicBool>,
+    /// The cancel flag of each worker that is claiming or running a job, by lease
+    /// owner: shutdown waits for these, so a job claimed as the stop began is finished
+    /// or handed back too.
+    running: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+    /// Notified whenever a scan of this process ends.
+    scan_ended: Arc<Notify>,
     owner_prefix: String,
+}
+
+/// What [`Scanner::shutdown`] did with the scans that were running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Scans running when the shutdown began.
+    pub running: usize,
+    /// Of those, scans cancelled and handed back to the queue at the timeout.
+    pub handed_back: usize,
 }
 
 impl Scanner {
@@ -139,7 +167,68 @@ impl Scanner {
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
             stopping: Arc::new(AtomicBool::new(false)),
+            handing_back: Arc::new(AtomicBool::new(false)),
+            running: Arc::new(Mutex::new(HashMap::new())),
+            scan_ended: Arc::new(Notify::new()),
             owner_prefix: new_id(IdKind::Operation),
+        }
+    }
+
+    /// This process's name in the cluster: the prefix of its lease owners, and the
+    /// node that claims a periodic task's slot.
+    pub fn node_id(&self) -> &str {
+        &self.owner_prefix
+    }
+
+    fn running_scans(&self) -> usize {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Stops taking jobs, waits up to `timeout` for the running scans to finish, then
+    /// cancels those still running and puts their jobs back in the queue (releasing
+    /// the lease, so another node takes them at once instead of after it expires).
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.stop();
+        let running = self.running_scans();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.running_scans() > 0 && tokio::time::Instant::now() < deadline {
+            let ended = self.scan_ended.notified();
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                ended,
+            )
+            .await;
+        }
+        let left = self.running_scans();
+        if left > 0 {
+            tracing::warn!(
+                scans = left,
+                timeout_seconds = timeout.as_secs(),
+                "scans still running at the shutdown timeout; handing them back to the queue"
+            );
+            self.handing_back.store(true, Ordering::SeqCst);
+            for cancel in self
+                .running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .values()
+            {
+                cancel.store(true, Ordering::SeqCst);
+            }
+            // A cancelled scan stops at its next file or layer; give it a moment to
+            // release its job, else its lease runs out as after a crash.
+            let release_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while self.running_scans() > 0 && tokio::time::Instant::now() < release_deadline {
+                let ended = self.scan_ended.notified();
+                let _ = tokio::time::timeout(Duration::from_millis(200), ended).await;
+            }
+        }
+        ShutdownReport {
+            running,
+            handed_back: left,
         }
     }
 
@@ -211,24 +300,44 @@ impl Scanner {
             let owner = format!("{}-{index}", self.owner_prefix);
             tokio::spawn(async move { scanner.work(owner).await });
         }
-        let scanner = self.clone();
-        tokio::spawn(async move { scanner.schedule().await });
+        if self.config.workers > 0 {
+            let scanner = self.clone();
+            tokio::spawn(async move { scanner.schedule().await });
+        }
     }
 
     async fn work(self, owner: String) {
         let mut database: Option<OpenDatabase> = None;
         while !self.stopping.load(Ordering::SeqCst) {
             let lease_ms = millis(self.config.lease);
-            match self
+            let cancel = Arc::new(AtomicBool::new(false));
+            self.running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(owner.clone(), cancel.clone());
+            let claimed = self
                 .store
                 .claim_job(&owner, lease_ms, self.config.registry_cap)
-                .await
-            {
-                Ok(Some(job)) => {
-                    if let Err(error) = self.run(&owner, job, &mut database).await {
-                        tracing::warn!(%error, "scan job bookkeeping failed");
-                    }
+                .await;
+            if let Ok(Some(job)) = claimed {
+                if let Err(error) = self.run(&owner, job, cancel, &mut database).await {
+                    crscan_metrics::global().errors.inc(&["store"]);
+                    tracing::warn!(%error, "scan job bookkeeping failed");
                 }
+                self.running
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&owner);
+                self.scan_ended.notify_waiters();
+                continue;
+            }
+            self.running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&owner);
+            self.scan_ended.notify_waiters();
+            match claimed {
+                Ok(Some(_)) => {}
                 Ok(None) => {
                     let _ = tokio::time::timeout(self.config.poll, self.wake.notified()).await;
                 }
@@ -245,6 +354,7 @@ impl Scanner {
         &self,
         owner: &str,
         job: Job,
+        cancel: Arc<AtomicBool>,
         database: &mut Option<OpenDatabase>,
     ) -> Result<(), StoreError> {
         let scan = match self.store.get_scan_result(&job.scan_result_id).await {
@@ -297,7 +407,9 @@ impl Scanner {
         let started = std::time::Instant::now();
         tracing::info!(scan.id = %scan.id, image.id = %image.id, image.digest = %image.digest, attempt = job.attempts, "scan started");
 
-        let cancel = Arc::new(AtomicBool::new(false));
+        if self.handing_back.load(Ordering::SeqCst) {
+            cancel.store(true, Ordering::SeqCst);
+        }
         let lost = Arc::new(AtomicBool::new(false));
         let renewal = {
             let store = self.store.clone();
@@ -351,13 +463,38 @@ impl Scanner {
             outcome
         });
         renewal.abort();
+        let metrics = crscan_metrics::global();
+        let elapsed = started.elapsed();
         if lost.load(Ordering::SeqCst) {
+            metrics.scans.inc(&["lost"]);
             tracing::warn!(scan.id = %scan.id, "lost the lease of a scan; another worker has it");
             return Ok(());
         }
-        let duration_ms = started.elapsed().as_millis();
+        let finished = matches!(result, Ok(Ok(_)));
+        if self.handing_back.load(Ordering::SeqCst) && !finished {
+            metrics.scans.inc(&["released"]);
+            metrics.scan_duration.observe(&["released"], elapsed);
+            let released = self.store.release_job(&job.id, owner).await?;
+            tracing::info!(scan.id = %scan.id, image.id = %image.id, released, "scan handed back to the queue at shutdown");
+            return Ok(());
+        }
+        let label = match &result {
+            Ok(Ok(_)) => "ready",
+            Ok(Err(error)) if error.code() == ErrorCode::Internal => "retried",
+            Ok(Err(_)) => "error",
+            Err(_) => "retried",
+        };
+        metrics.scans.inc(&[label]);
+        metrics.scan_duration.observe(&[label], elapsed);
+        let duration_ms = elapsed.as_millis();
         match result {
             Ok(Ok(outcome)) => {
+                metrics
+                    .layer_cache
+                    .add(&["hit"], outcome.stats.layers_from_cache as u64);
+                metrics
+                    .layer_cache
+                    .add(&["miss"], outcome.stats.layers_read as u64);
                 if let Some(gap) = &outcome.report.os_not_covered {
                     tracing::warn!(scan.id = %scan.id, image.digest = %image.digest, "{gap}");
                 }
@@ -512,44 +649,8 @@ impl Scanner {
     }
 
     async fn apply_policies(&self) -> Result<(), StoreError> {
-        let at = now();
-        for policy in self.store.list_scan_policies().await? {
-            if policy.disabled {
-                continue;
-            }
-            let rules = &policy.rules;
-            for image in self
-                .store
-                .image_scan_ages(Some(&policy.registry_id))
-                .await?
-            {
-                let push = image.last_scan_at.is_none()
-                    && image.created_at >= policy.created_at
-                    && rules.scans_on_push(&policy.registry_id, &image.repository_name);
-                let scheduled = rules
-                    .rescan_period_ms(&policy.registry_id, &image.repository_name)
-                    .is_some_and(|period| {
-                        image.last_scan_at.is_none_or(|last| at - last >= period)
-                    });
-                if push || scheduled {
-                    // A push scan shares its key with `image_pushed`, so the pass only
-                    // catches up on pushes whose hook did not run (another node, a crash).
-                    let key = push.then(|| push_key(&image.image_id));
-                    let (_, created) = enqueue_scan(
-                        &self.store,
-                        &image.image_id,
-                        &image.repository_id,
-                        &image.registry_id,
-                        "scan-policy",
-                        key.as_deref(),
-                    )
-                    .await?;
-                    if created {
-                        tracing::info!(image.id = %image.image_id, policy.id = %policy.id, on_push = push, "scan queued by policy");
-                    }
-                }
-            }
-        }
+        let due = due_scans(&self.store).await?;
+        enqueue_due(&self.store, &due).await?;
         self.wake();
         Ok(())
     }
@@ -624,8 +725,94 @@ fn push_key(image_id: &str) -> String {
     format!("scan-on-push:{image_id}")
 }
 
+/// The idempotency key of the scheduled rescan that follows the image's result of
+/// `last_scan_at` (`never` before its first): one per image and period in the cluster.
+pub fn scheduled_key(image_id: &str, last_scan_at: Option<i64>) -> String {
+    match last_scan_at {
+        Some(at) => format!("scheduled:{image_id}:{at}"),
+        None => format!("scheduled:{image_id}:never"),
+    }
+}
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A scan the scan policies ask for now, under the idempotency key every node of a
+/// cluster computes alike for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueScan {
+    pub image_id: String,
+    pub repository_id: String,
+    pub registry_id: String,
+    pub policy_id: String,
+    /// `scan-on-push:<imageId>` or `scheduled:<imageId>:<lastScanAt>`.
+    pub key: String,
+    pub on_push: bool,
+}
+
+/// The scans the policies ask for now: a push rule's scan not queued yet (its hook
+/// did not run: another node, a crash), and each image whose newest result is older
+/// than a schedule rule's `rescanPeriod`.
+pub async fn due_scans(store: &Store) -> Result<Vec<DueScan>, StoreError> {
+    let at = now();
+    let mut due = Vec::new();
+    for policy in store.list_scan_policies().await? {
+        if policy.disabled {
+            continue;
+        }
+        let rules = &policy.rules;
+        for image in store.image_scan_ages(Some(&policy.registry_id)).await? {
+            let push = image.last_scan_at.is_none()
+                && image.created_at >= policy.created_at
+                && rules.scans_on_push(&policy.registry_id, &image.repository_name);
+            let scheduled = rules
+                .rescan_period_ms(&policy.registry_id, &image.repository_name)
+                .is_some_and(|period| image.last_scan_at.is_none_or(|last| at - last >= period));
+            if !(push || scheduled) {
+                continue;
+            }
+            // A push scan shares its key with `image_pushed`. A scheduled rescan is
+            // keyed by the result it follows, so every node's scheduler asks for the
+            // same one once per period.
+            let key = if push {
+                push_key(&image.image_id)
+            } else {
+                scheduled_key(&image.image_id, image.last_scan_at)
+            };
+            due.push(DueScan {
+                image_id: image.image_id.clone(),
+                repository_id: image.repository_id.clone(),
+                registry_id: image.registry_id.clone(),
+                policy_id: policy.id.clone(),
+                key,
+                on_push: push,
+            });
+        }
+    }
+    Ok(due)
+}
+
+/// Queues `due` scans under their keys; returns how many were new (a key another
+/// node already queued is not queued again).
+pub async fn enqueue_due(store: &Store, due: &[DueScan]) -> Result<usize, StoreError> {
+    let mut created_count = 0;
+    for scan in due {
+        let (_, created) = enqueue_scan(
+            store,
+            &scan.image_id,
+            &scan.repository_id,
+            &scan.registry_id,
+            "scan-policy",
+            Some(&scan.key),
+        )
+        .await?;
+        if created {
+            created_count += 1;
+            tracing::info!(image.id = %scan.image_id, policy.id = %scan.policy_id, on_push = scan.on_push, "scan queued by policy");
+        }
+    }
+    Ok(created_count)
 }
 
 /// Records a queued scan with its running operation.

@@ -26,6 +26,7 @@ pub use store::lifecycle::{
     DryRunResult, LIFECYCLE_DAY_SECONDS, LifecyclePolicy, LifecyclePolicyOrder,
     LifecyclePolicyQuery, LifecycleRule, LifecycleRuleError, LifecycleStatus, lifecycle_victims,
 };
+pub use store::published::DatabasePublication;
 pub use store::scans::overview::{RepositorySummary, ScanScope};
 pub use store::scans::{
     ImageScanAge, Job, MAX_RESCAN_PERIOD_SECONDS, MIN_RESCAN_PERIOD_SECONDS, NewScan, PushRule,
@@ -83,5 +84,28 @@ impl StoreError {
     /// between this writer's check and its insert (PostgreSQL has no write gate).
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(error)) if error.is_unique_violation())
+    }
+
+    /// The database could not be reached or is shutting down, restarting or full of
+    /// connections: a request may succeed when tried again (`UNAVAILABLE`, HTTP 503),
+    /// unlike a failure of crscan itself (`INTERNAL`).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // SQLSTATE class 08 (connection exception), 57P01-57P03 (the server is
+            // shutting down or starting), 53300 (too many connections).
+            StoreError::Database(sqlx::Error::Database(error)) => {
+                error.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                })
+            }
+            _ => false,
+        }
     }
 }

@@ -21,6 +21,10 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/sqlite/0006_lifecycle.sql")),
     (7, include_str!("../migrations/sqlite/0007_access.sql")),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_database_publications.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -38,6 +42,10 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/postgres/0006_lifecycle.sql")),
     (7, include_str!("../migrations/postgres/0007_access.sql")),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_database_publications.sql"),
+    ),
 ];
 
 /// Applies the migrations of `backend` that the database has not seen yet.

@@ -17,8 +17,10 @@ use crate::{IdKind, StoreError, new_id};
 
 pub(crate) mod access;
 mod cluster;
+mod handback;
 pub(crate) mod lifecycle;
 mod operation_rows;
+pub(crate) mod published;
 pub(crate) mod scans;
 
 /// The metadata store. Cheap to clone.
@@ -92,7 +94,12 @@ impl Store {
                     });
             }
             Backend::Postgres => {
-                options = options.max_connections(10);
+                // While PostgreSQL cannot be reached a request waits this long for a
+                // connection, then fails UNAVAILABLE (503) for the client to retry,
+                // instead of hanging for the default 30 s.
+                options = options
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(3));
                 if let Some(schema) = schema {
                     let bootstrap = AnyPoolOptions::new()
                         .max_connections(1)
@@ -648,12 +655,15 @@ impl Store {
     }
 
     /// Every digest that something still needs: each image's manifest and the blobs and
-    /// children it references. Garbage collection keeps these.
+    /// children it references, and the published vulnerability databases. Garbage
+    /// collection keeps these.
     pub async fn referenced_digests(&self) -> Result<HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT digest FROM images UNION SELECT digest FROM image_blobs")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT digest FROM images UNION SELECT digest FROM image_blobs \
+                 UNION SELECT digest FROM database_publications",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(|(digest,)| digest).collect())
     }
 

@@ -125,6 +125,11 @@ const NEVER_DEPENDS_ON: &[(&str, &[&str])] = &[
             "axum",
         ],
     ),
+    // Metrics are counters in memory: no runtime, no storage, no HTTP.
+    (
+        "crscan-metrics",
+        &["tokio", "sqlx", "reqwest", "hyper", "axum", "crscan-store"],
+    ),
     // The registry and the scanner serve no HTTP (the only HTTP below them is
     // crscan-blob's S3 client, since #14).
     ("crscan-registry", &["axum", "tonic", "crscan-api"]),

@@ -39,6 +39,8 @@ pub enum DbCommand {
         /// finds nothing for what those feeds cover).
         #[arg(long)]
         allow_partial: bool,
+        #[command(flatten)]
+        publish: PublishArgs,
     },
     /// Download the feeds (OSV exports of the enabled ecosystems, the Debian tracker
     /// JSON, Alpine secdb, NVD's CVE API 2.0) and rebuild the database.
@@ -70,6 +72,8 @@ pub enum DbCommand {
         /// Build even when a downloaded feed gave no advisories, or none did.
         #[arg(long)]
         allow_partial: bool,
+        #[command(flatten)]
+        publish: PublishArgs,
     },
     /// Print the database's sources, counts, digest and age.
     Status {
@@ -81,6 +85,63 @@ pub enum DbCommand {
     },
 }
 
+/// Publishing a built database for the nodes of a cluster.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// Once the database is written, publish it for a cluster: put the file into the
+    /// blob store under its digest and record it in the metadata store; every `crscan
+    /// serve` node on that store fetches it, checks it and swaps it in.
+    #[arg(long)]
+    pub publish: bool,
+    /// With --publish: the cluster's metadata store, as `crscan serve --store`
+    /// [default: SQLite in the data dir].
+    #[arg(long, env = "CRSCAN_STORE")]
+    pub store: Option<String>,
+    /// With --publish: the data directory whose blob store the nodes share, as `crscan
+    /// serve --data-dir`.
+    #[arg(long, env = "CRSCAN_DATA_DIR", default_value = "./crscan-data")]
+    pub data_dir: PathBuf,
+    /// With --publish: the cluster's blob store, as `crscan serve --blobs`
+    /// (file://DIR or s3://BUCKET[/PREFIX], S3 credentials from the AWS_* variables)
+    /// [default: file://<data-dir>/blobs].
+    #[arg(long, env = "CRSCAN_BLOBS")]
+    pub blobs: Option<String>,
+}
+
+impl PublishArgs {
+    /// Publishes `db` when `--publish` was given and the build succeeded.
+    fn after(&self, db: &Path, built: ExitCode) -> anyhow::Result<ExitCode> {
+        if !self.publish || built != ExitCode::SUCCESS {
+            return Ok(built);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let publication = runtime.block_on(async {
+            let (store, blobs) = super::serve::open_stores(
+                &self.data_dir,
+                self.store.as_deref(),
+                self.blobs.as_deref(),
+            )
+            .await?;
+            let published = crscan_scanner::published::publish(&store, &blobs, db)
+                .await
+                .with_context(|| format!("cannot publish the database {}", db.display()));
+            store.close().await;
+            published
+        })?;
+        println!(
+            "published {} ({} advisories, built {}, content {}); nodes swap it in within their db_watch_seconds",
+            publication.digest,
+            publication.advisories,
+            format_unix_seconds(publication.built_at),
+            publication.content_digest
+        );
+        Ok(built)
+    }
+}
+
 pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
     match command {
         DbCommand::Build {
@@ -88,7 +149,11 @@ pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
             db,
             verbose,
             allow_partial,
-        } => build(&from, &db, verbose, allow_partial),
+            publish,
+        } => {
+            let built = build(&from, &db, verbose, allow_partial)?;
+            publish.after(&db, built)
+        }
         DbCommand::Update {
             db,
             mirror,
@@ -98,6 +163,7 @@ pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
             no_nvd,
             timeout,
             allow_partial,
+            publish,
         } => {
             let plan = fetch::Plan::new(
                 mirror.as_deref(),
@@ -106,7 +172,8 @@ pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
                 !no_debian,
                 !no_nvd,
             );
-            update(&db, &plan, timeout, allow_partial)
+            let built = update(&db, &plan, timeout, allow_partial)?;
+            publish.after(&db, built)
         }
         DbCommand::Status { db, json } => status(&db, json),
     }

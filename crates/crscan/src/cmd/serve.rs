@@ -106,6 +106,23 @@ pub struct Settings {
     /// layers are removed (read again when next needed); 0: no cap [default: 0].
     #[arg(long, env = "CRSCAN_CACHE_MAX_BYTES")]
     pub cache_max_bytes: Option<u64>,
+    /// Whether this node takes part in background garbage collection (once per
+    /// `gc_interval_hours` over the whole cluster, on the node that claims the period);
+    /// false keeps GC off this node [default: true].
+    #[arg(long, env = "CRSCAN_GC_ENABLED")]
+    pub gc_enabled: Option<bool>,
+    /// Log lines on stderr: `text` for people, `json` for one JSON object per line
+    /// carrying the request id, scan id and image id as fields [default: text].
+    #[arg(long, env = "CRSCAN_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds a node gets on SIGTERM to drain its connections and finish its running
+    /// scans; scans still running then are handed back to the queue [default: 30].
+    #[arg(long, env = "CRSCAN_SHUTDOWN_TIMEOUT_SECONDS")]
+    pub shutdown_timeout_seconds: Option<u64>,
+    /// Seconds between looks in the store for a vulnerability database published with
+    /// `crscan db update --publish` newer than this node's; 0 turns it off [default: 30].
+    #[arg(long, env = "CRSCAN_DB_WATCH_SECONDS")]
+    pub db_watch_seconds: Option<u64>,
     /// Where blobs and uploads live: file://DIR or s3://BUCKET[/PREFIX]; S3 takes
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL
     /// (path-style with an endpoint) [default: file://<data-dir>/blobs].
@@ -124,6 +141,15 @@ pub struct Settings {
     #[arg(long, env = "CRSCAN_TRUSTED_PROXIES", value_delimiter = ',', num_args = 1..)]
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+/// How `crscan serve` writes its log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Settings {
@@ -155,6 +181,12 @@ impl Settings {
             tls_key: self.tls_key.or(file.tls_key),
             public_address: self.public_address.or(file.public_address),
             cache_max_bytes: self.cache_max_bytes.or(file.cache_max_bytes),
+            gc_enabled: self.gc_enabled.or(file.gc_enabled),
+            log_format: self.log_format.or(file.log_format),
+            shutdown_timeout_seconds: self
+                .shutdown_timeout_seconds
+                .or(file.shutdown_timeout_seconds),
+            db_watch_seconds: self.db_watch_seconds.or(file.db_watch_seconds),
             blobs: self.blobs.or(file.blobs),
             blobs_redirect: self.blobs_redirect.or(file.blobs_redirect),
             lifecycle_interval_seconds: self
@@ -242,15 +274,28 @@ pub(crate) fn open_cache(
         .shared_through(blobs.clone()))
 }
 
-pub(crate) fn init_logging() {
-    init_logging_at("info");
-}
-
 /// Logging to stderr at `default` level (`info`, `warn`) unless `RUST_LOG` says
 /// otherwise.
 pub(crate) fn init_logging_at(default: &str) {
+    init_logging_as(default, LogFormat::Text);
+}
+
+/// Logging to stderr in `format`: with `json`, one JSON object a line, the event's
+/// fields (`request_id`, `scan.id`, `image.id`, …) under `fields` and those of the
+/// request it belongs to under `span`.
+pub(crate) fn init_logging_as(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if format == LogFormat::Json {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -262,12 +307,12 @@ pub(crate) fn init_logging_at(default: &str) {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
     let config = match &args.config {
         Some(path) => ConfigFile::read(path)?,
         None => ConfigFile::default(),
     };
     let settings = args.settings.or(config.settings);
+    init_logging_as("info", settings.log_format.unwrap_or_default());
     let listen = settings
         .listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000)));
@@ -311,7 +356,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "refusing to listen on non-loopback address {listen} without tokens; set CRSCAN_TOKENS or [[tokens]] in the config"
         );
     }
-    let gc_hours = settings.gc_interval_hours.unwrap_or(24);
+    let gc_hours = if settings.gc_enabled.unwrap_or(true) {
+        settings.gc_interval_hours.unwrap_or(24)
+    } else {
+        0
+    };
+    let shutdown_timeout = Duration::from_secs(settings.shutdown_timeout_seconds.unwrap_or(30));
+    let db_watch_seconds = settings.db_watch_seconds.unwrap_or(30);
     let db_update_hours = settings.db_update_interval_hours.unwrap_or(12);
     let cache_max_bytes = settings.cache_max_bytes;
     let lifecycle_seconds = settings.lifecycle_interval_seconds.unwrap_or(3600);
@@ -390,7 +441,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let cache = open_cache(&data_dir, cache_max_bytes, &blobs)?;
         let registry =
             Registry::new(store.clone(), blobs, limits).with_blob_redirect(blobs_redirect);
-        check_database(&database_check, &db_from);
+        // In a cluster whose database is published, the watch below fetches it: this
+        // node neither downloads nor builds its own (it would differ from the others').
+        let published = db_watch_seconds > 0
+            && matches!(store.latest_database_publication().await, Ok(Some(_)));
+        if published {
+            tracing::info!("the cluster publishes its vulnerability database; this node fetches it instead of updating its own");
+        } else {
+            check_database(&database_check, &db_from);
+        }
+        if db_watch_seconds > 0 {
+            // A database published for the cluster (`crscan db update --publish`) is
+            // fetched, checked and swapped in; the workers and the scheduler notice
+            // the new file as after a local update.
+            crscan_scanner::published::spawn_watch(
+                store.clone(),
+                scan_blobs.clone(),
+                database_check.path.clone(),
+                Duration::from_secs(db_watch_seconds),
+            );
+        }
         let scanner = Scanner::new(store.clone(), scan_blobs, cache.clone(), worker_config);
         scanner.start();
         if gc_hours > 0 {
@@ -398,7 +468,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 registry.clone(),
                 cache,
                 Duration::from_secs(gc_hours * 3600),
+                scanner.node_id().to_owned(),
             );
+        } else {
+            tracing::info!("background gc is off on this node");
         }
         if lifecycle_seconds > 0 {
             // This process's name in the store's task claims.
@@ -411,12 +484,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         if db_update_hours > 0 {
             let db_path = database_check.path.clone();
+            let store = store.clone();
             tokio::spawn(async move {
                 let mut ticker =
                     tokio::time::interval(Duration::from_secs(db_update_hours.saturating_mul(3600)));
                 ticker.tick().await;
                 loop {
                     ticker.tick().await;
+                    if db_watch_seconds > 0
+                        && matches!(store.latest_database_publication().await, Ok(Some(_)))
+                    {
+                        tracing::info!("the cluster publishes its vulnerability database; skipping this node's own refresh");
+                        continue;
+                    }
                     tracing::info!(db = %db_path.display(), "refreshing the vulnerability database with `crscan db update`");
                     let path = db_path.clone();
                     if let Err(error) =
@@ -440,10 +520,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // One line on stdout with the bound address, so `--listen 127.0.0.1:0` can be
         // used by scripts and tests that need a free port without racing for one.
         announce(bound, tls.is_some());
-        crscan_api::listen::serve(listener, app, tls, shutdown_signal())
+        // On SIGTERM: stop taking scan jobs, let running scans and open connections
+        // finish within the timeout, hand the scans still running back to the queue.
+        let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+        let scans = {
+            let scanner = scanner.clone();
+            tokio::spawn(async move {
+                let _ = on_signal.wait_for(|signalled| *signalled).await;
+                scanner.shutdown(shutdown_timeout).await
+            })
+        };
+        let shutdown = async move {
+            shutdown_signal().await;
+            tracing::info!(
+                timeout_seconds = shutdown_timeout.as_secs(),
+                "shutting down: no new scans, draining connections"
+            );
+            let _ = signalled.send(true);
+        };
+        crscan_api::listen::serve_with_drain(listener, app, tls, shutdown, shutdown_timeout)
             .await
             .context("server failed")?;
-        scanner.stop();
+        let report = scans.await.unwrap_or_default();
+        tracing::info!(
+            scans_running = report.running,
+            scans_handed_back = report.handed_back,
+            "scans stopped"
+        );
         store.close().await;
         tracing::info!("crscan stopped");
         anyhow::Ok(ExitCode::SUCCESS)
@@ -634,6 +737,10 @@ mod tests {
         "tls_key",
         "public_address",
         "cache_max_bytes",
+        "gc_enabled",
+        "log_format",
+        "shutdown_timeout_seconds",
+        "db_watch_seconds",
         "blobs",
         "blobs_redirect",
         "lifecycle_interval_seconds",
@@ -667,6 +774,35 @@ mod tests {
         );
     }
 
+    /// The two-node example under `deploy/` holds settings this version knows.
+    #[test]
+    fn the_deployment_example_reads() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let api = ConfigFile::read(&deploy.join("node-a.toml"))
+            .unwrap()
+            .settings;
+        let worker = ConfigFile::read(&deploy.join("node-b.toml"))
+            .unwrap()
+            .settings;
+        assert_eq!(api.workers, Some(0));
+        assert_eq!(api.gc_enabled, Some(true));
+        assert_eq!(worker.gc_enabled, Some(false));
+        assert!(worker.workers.is_some_and(|workers| workers > 0));
+        for node in [&api, &worker] {
+            assert!(
+                node.store
+                    .as_deref()
+                    .is_some_and(|store| store.starts_with("postgres://"))
+            );
+            assert!(
+                node.blobs
+                    .as_deref()
+                    .is_some_and(|blobs| blobs.starts_with("s3://"))
+            );
+            assert_eq!(node.log_format, Some(LogFormat::Json));
+        }
+    }
+
     #[test]
     fn flags_win_over_the_file_and_the_file_holds_every_setting() {
         let dir = tempfile::tempdir().unwrap();
@@ -693,6 +829,10 @@ tls_cert = "/etc/crscan/cert.pem"
 tls_key = "/etc/crscan/key.pem"
 public_address = "crscan.example.com:443"
 cache_max_bytes = 3000
+gc_enabled = false
+log_format = "json"
+shutdown_timeout_seconds = 7
+db_watch_seconds = 5
 blobs = "s3://crscan/blobs"
 blobs_redirect = true
 lifecycle_interval_seconds = 60
@@ -726,6 +866,10 @@ subject = "ci"
         assert_eq!(settings.gc_interval_hours, Some(0));
         assert_eq!(settings.db_update_interval_hours, Some(0));
         assert_eq!(settings.cache_max_bytes, Some(3000));
+        assert_eq!(settings.gc_enabled, Some(false));
+        assert_eq!(settings.log_format, Some(LogFormat::Json));
+        assert_eq!(settings.shutdown_timeout_seconds, Some(7));
+        assert_eq!(settings.db_watch_seconds, Some(5));
         assert_eq!(settings.blobs.as_deref(), Some("s3://crscan/blobs"));
         assert_eq!(settings.blobs_redirect, Some(true));
         assert_eq!(settings.lifecycle_interval_seconds, Some(60));
