@@ -141,6 +141,16 @@ fn refused(error: ApiError) -> OciError {
         16 => OciError::unauthorized(),
         7 => OciError::new(StatusCode::FORBIDDEN, "DENIED", error.message),
         5 => OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", error.message),
+        // The store could not be asked (PostgreSQL down): the client retries.
+        14 => {
+            let mut oci = OciError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                error.message,
+            );
+            oci.headers.push((header::RETRY_AFTER, "1".to_owned()));
+            oci
+        }
         _ => OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", error.message),
     }
 }
