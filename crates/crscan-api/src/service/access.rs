@@ -186,16 +186,12 @@ impl Service {
         if has_global(principal, permission) {
             return Ok(());
         }
-        match self.store().repository_of_image(image_id).await {
-            Ok(repository) => {
-                self.allow_repository_name(principal, permission, &repository.name)
-                    .await
-            }
-            Err(crscan_store::StoreError::NotFound { .. }) => {
-                self.authorize(principal, permission, Scope::Global).await
-            }
-            Err(error) => Err(error.into()),
-        }
+        let found = self
+            .store()
+            .repository_of_image(image_id)
+            .await
+            .map(|repository| repository.name);
+        self.allow_found(principal, permission, found).await
     }
 
     /// [`Service::authorize`] on a repository named by its ID (refused like
@@ -209,16 +205,12 @@ impl Service {
         if has_global(principal, permission) {
             return Ok(());
         }
-        match self.store().get_repository(repository_id).await {
-            Ok(repository) => {
-                self.allow_repository_name(principal, permission, &repository.name)
-                    .await
-            }
-            Err(crscan_store::StoreError::NotFound { .. }) => {
-                self.authorize(principal, permission, Scope::Global).await
-            }
-            Err(error) => Err(error.into()),
-        }
+        let found = self
+            .store()
+            .get_repository(repository_id)
+            .await
+            .map(|repository| repository.name);
+        self.allow_found(principal, permission, found).await
     }
 
     /// [`Service::authorize`] on the repository a scan result belongs to.
@@ -231,9 +223,29 @@ impl Service {
         if has_global(principal, permission) {
             return Ok(());
         }
-        match self.store().get_scan_result(scan_result_id).await {
-            Ok(result) => {
-                self.allow_repository_id(principal, permission, &result.repository_id)
+        let store = self.store();
+        let found = match store.get_scan_result(scan_result_id).await {
+            Ok(result) => store
+                .get_repository(&result.repository_id)
+                .await
+                .map(|repository| repository.name),
+            Err(error) => Err(error),
+        };
+        self.allow_found(principal, permission, found).await
+    }
+
+    /// Authorizes on the repository a lookup found by its full name; a lookup that
+    /// found nothing is refused as the global check refuses it, so that existence is
+    /// not told to a caller who may not read it.
+    async fn allow_found(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+        found: Result<String, crscan_store::StoreError>,
+    ) -> Result<(), ApiError> {
+        match found {
+            Ok(name) => {
+                self.allow_repository_name(principal, permission, &name)
                     .await
             }
             Err(crscan_store::StoreError::NotFound { .. }) => {
