@@ -11,6 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::postgres::Postgres;
 use common::server::Server;
 use serde_json::{Value, json};
 
@@ -567,60 +568,10 @@ fn access_on_postgres() {
     if !common::tools_present(&["curl", "skopeo", "psql"], false) {
         return;
     }
-    let Some(database) = Postgres::create() else {
+    let Some(database) = Postgres::create("access") else {
         return;
     };
     scenario(Some(&database.url));
-}
-
-/// A fresh PostgreSQL database for one server, when `CRSCAN_TEST_POSTGRES_URL` is
-/// set; dropped with the value.
-struct Postgres {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Postgres {
-    fn create() -> Option<Postgres> {
-        let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-            println!("PostgreSQL half skipped: CRSCAN_TEST_POSTGRES_URL not set");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("crscan_access_{}_{nanos:x}", std::process::id());
-        let status = Command::new("psql")
-            .arg(&admin_url)
-            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(Postgres {
-            admin_url,
-            name,
-            url,
-        })
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.admin_url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .status();
-    }
 }
 
 /// The SDK cache, installed by the script; `None` (a skip) when it cannot be.

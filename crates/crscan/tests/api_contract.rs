@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::postgres::Postgres;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -203,56 +205,6 @@ fn assert_status(answer: &(u16, Value), status: u16, code: i64, needle: &str) ->
     body["details"][0]["requestId"].as_str().unwrap().to_owned()
 }
 
-/// A fresh PostgreSQL database for one server, when `CRSCAN_TEST_POSTGRES_URL` is
-/// set; dropped with the value.
-struct Postgres {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Postgres {
-    fn create() -> Option<Postgres> {
-        let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-            println!("PostgreSQL half skipped: CRSCAN_TEST_POSTGRES_URL not set");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("crscan_api_{}_{nanos:x}", std::process::id());
-        let status = Command::new("psql")
-            .arg(&admin_url)
-            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
-            .status()
-            .expect("psql is needed to create a PostgreSQL database for the test");
-        assert!(status.success());
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(Postgres {
-            admin_url,
-            name,
-            url,
-        })
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.admin_url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .status();
-    }
-}
-
 #[test]
 fn api_contract_on_sqlite() {
     if common::tools_present(&["curl"], false) {
@@ -263,7 +215,7 @@ fn api_contract_on_sqlite() {
 #[test]
 fn api_contract_on_postgres() {
     if common::tools_present(&["curl", "psql"], false)
-        && let Some(postgres) = Postgres::create()
+        && let Some(postgres) = Postgres::create("contract")
     {
         contract(Some(&postgres.url));
     }

@@ -20,63 +20,13 @@ use serde_json::{Value, json};
 mod common;
 use common::garage::Garage;
 use common::images::{random_bytes, sha256_hex, write_image, write_image_with_filler};
+use common::postgres::Postgres;
 use common::server::{Server, image_id, push};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
 const BUCKET: &str = "crscan-cluster";
 const BLOBS: &str = "s3://crscan-cluster/registry";
-
-/// A fresh PostgreSQL database, dropped with the value.
-struct Postgres {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Postgres {
-    fn create() -> Option<Postgres> {
-        let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-            let required = std::env::var("CRSCAN_REQUIRE_TOOLS").is_ok_and(|value| value == "1");
-            assert!(
-                !required,
-                "CRSCAN_REQUIRE_TOOLS=1 but CRSCAN_TEST_POSTGRES_URL is not set"
-            );
-            println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
-            return None;
-        };
-        let stamp = format!("{}-{:?}", std::process::id(), Instant::now());
-        let name = format!("crscan_cluster_{}", &sha256_hex(stamp.as_bytes())[..12]);
-        let status = Command::new("psql")
-            .arg(&admin_url)
-            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(Postgres {
-            admin_url,
-            name,
-            url,
-        })
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.admin_url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .status();
-    }
-}
 
 /// The vulnerability database every node reads, built once from the shared feeds.
 fn build_database(db: &Path) {
@@ -287,7 +237,7 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
     if !common::tools_present(&["skopeo", "curl", "psql"], false) {
         return;
     }
-    let Some(postgres) = Postgres::create() else {
+    let Some(postgres) = Postgres::create("cluster") else {
         return;
     };
     let Some(mut garage) = Garage::start(BUCKET) else {
@@ -585,7 +535,7 @@ fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
     if !common::tools_present(&["skopeo", "curl", "psql"], false) {
         return;
     }
-    let Some(postgres) = Postgres::create() else {
+    let Some(postgres) = Postgres::create("cluster") else {
         return;
     };
     let Some(garage) = Garage::start(BUCKET) else {

@@ -811,37 +811,9 @@ fn lifecycle_on_postgres() {
     if !common::tools_present(&["skopeo", "curl", "psql"], false) {
         return;
     }
-    let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-        println!("PostgreSQL half skipped: CRSCAN_TEST_POSTGRES_URL not set");
+    let Some(postgres) = common::postgres::Postgres::create("lifecycle") else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("crscan_lifecycle_{}_{nanos:x}", std::process::id());
-    common::run(Command::new("psql").arg(&admin_url).args([
-        "-q",
-        "-c",
-        &format!("CREATE DATABASE {name}"),
-    ]));
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
-    let url = format!("{base}/{name}");
-    let outcome = std::panic::catch_unwind(|| {
-        scenario(Some(&url));
-        two_nodes(&url);
-    });
-    let _ = Command::new("psql")
-        .arg(&admin_url)
-        .args([
-            "-q",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .status();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    scenario(Some(&postgres.url));
+    two_nodes(&postgres.url);
 }

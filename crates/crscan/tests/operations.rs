@@ -775,27 +775,10 @@ fn an_api_node_and_a_worker_node() {
     if !tools_present() {
         return;
     }
-    let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-        println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
+    let Some(postgres) = common::postgres::Postgres::create("ops") else {
         return;
     };
-    let name = format!("crscan_ops_{}", std::process::id());
-    let psql = |sql: &str| {
-        let status = Command::new("psql")
-            .arg(&admin_url)
-            .args(["-q", "-c", sql])
-            .status()
-            .unwrap();
-        assert!(status.success(), "{sql}");
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {name}"));
-    psql(&format!("CREATE DATABASE {name}"));
-    let url = format!(
-        "{}/{name}",
-        admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base)
-    );
+    let url = postgres.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     db_build(&data_dir.join("vulndb/crscan.db"), &[]);
@@ -833,7 +816,6 @@ fn an_api_node_and_a_worker_node() {
     }
     drop(api);
     drop(worker);
-    psql(&format!("DROP DATABASE IF EXISTS {name}"));
 }
 
 /// The published database goes into the cluster's S3 bucket (a real one-node Garage)

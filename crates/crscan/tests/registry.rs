@@ -441,33 +441,13 @@ fn skopeo_round_trip_postgres() {
 /// Runs `test` with the URL of a fresh PostgreSQL database, dropped after; skips
 /// without `CRSCAN_TEST_POSTGRES_URL` or `psql`.
 fn with_postgres(test: impl FnOnce(Option<String>)) {
-    let Ok(url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-        println!("skipped: CRSCAN_TEST_POSTGRES_URL not set");
-        return;
-    };
     if Command::new("psql").arg("--version").output().is_err() {
         println!("skipped: psql is not installed");
         return;
     }
-    // A fresh database per run keeps parallel runs apart.
-    let database = format!("crscan_it_{}_{}", std::process::id(), free_port());
-    let admin = url.clone();
-    run(
-        "psql",
-        &[&admin, "-qc", &format!("CREATE DATABASE {database}")],
-    );
-    let base = url
-        .rsplit_once('/')
-        .map_or(url.as_str(), |(base, _)| base)
-        .to_owned();
-    test(Some(format!("{base}/{database}")));
-    let _ = Command::new("psql")
-        .args([
-            &admin,
-            "-qc",
-            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-        ])
-        .output();
+    if let Some(postgres) = common::postgres::Postgres::create("it") {
+        test(Some(postgres.url.clone()));
+    }
 }
 
 /// The range, reference, chunk and error-body rules of issues #10 and #17, written

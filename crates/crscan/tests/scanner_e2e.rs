@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-use common::images::{sha256_hex, write_image, write_image_with_filler};
+use common::images::{write_image, write_image_with_filler};
+use common::postgres::Postgres;
 use common::server::{Server, image_id, push, ready_results, wait_for_results};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
@@ -78,53 +79,6 @@ fn readme_ci_script() -> String {
     section[start..end].to_owned()
 }
 
-/// A fresh PostgreSQL database for one server, when `CRSCAN_TEST_POSTGRES_URL` is
-/// set; dropped with the value.
-struct Postgres {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Postgres {
-    fn create() -> Option<Postgres> {
-        let Ok(admin_url) = std::env::var("CRSCAN_TEST_POSTGRES_URL") else {
-            println!("PostgreSQL half skipped: CRSCAN_TEST_POSTGRES_URL not set");
-            return None;
-        };
-        let stamp = format!("{}-{:?}", std::process::id(), Instant::now());
-        let name = format!("crscan_e2e_{}", &sha256_hex(stamp.as_bytes())[..12]);
-        let status = Command::new("psql")
-            .arg(&admin_url)
-            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
-            .status()
-            .expect("psql is needed to create a PostgreSQL database for the test");
-        assert!(status.success());
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Some(Postgres {
-            admin_url,
-            name,
-            url,
-        })
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.admin_url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .status();
-    }
-}
-
 /// One scenario as two tests: on SQLite, and on PostgreSQL when
 /// `CRSCAN_TEST_POSTGRES_URL` is set (a fresh database each run).
 macro_rules! on_both_stores {
@@ -139,7 +93,7 @@ macro_rules! on_both_stores {
         #[test]
         fn $postgres() {
             if tools_present()
-                && let Some(postgres) = Postgres::create()
+                && let Some(postgres) = Postgres::create("e2e")
             {
                 $scenario(Some(&postgres.url));
             }
@@ -1240,7 +1194,7 @@ fn two_nodes_rescan_an_image_once_after_a_database_change() {
     if !tools_present() {
         return;
     }
-    let Some(postgres) = Postgres::create() else {
+    let Some(postgres) = Postgres::create("e2e") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

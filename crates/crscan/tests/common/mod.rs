@@ -12,6 +12,7 @@ use serde_json::Value;
 
 pub mod garage;
 pub mod images;
+pub mod postgres;
 pub mod server;
 
 const SCHEMAS: &str = concat!(
