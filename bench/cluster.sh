@@ -62,7 +62,7 @@ stop_nodes() {
 cleanup() {
   stop_nodes
   [ -z "$GARAGE_PID" ] || { kill "$GARAGE_PID" 2>/dev/null; wait "$GARAGE_PID" 2>/dev/null || true; }
-  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_NAME" >/dev/null 2>&1 || true
+  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_NAME WITH (FORCE)" >/dev/null 2>&1 || true
   if [ -n "${KEEP:-}" ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
