@@ -474,12 +474,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("background gc is off on this node");
         }
         if lifecycle_seconds > 0 {
-            // This process's name in the store's task claims.
-            let node = crscan_store::new_id(crscan_store::IdKind::Request);
             crscan_api::service::spawn_lifecycle_runs(
                 crscan_api::Service::new(registry.clone(), None),
                 Duration::from_secs(lifecycle_seconds),
-                node,
+                scanner.node_id().to_owned(),
             );
         }
         if db_update_hours > 0 {
