@@ -65,6 +65,7 @@ impl From<RegistryError> for OciError {
             | RegistryError::ManifestUnknown(_)
             | RegistryError::NameUnknown(_) => StatusCode::NOT_FOUND,
             RegistryError::RangeInvalid { .. }
+            | RegistryError::UploadBusy(_)
             | RegistryError::ContentRangeInvalid(_)
             | RegistryError::ChunkLengthMismatch { .. }
             | RegistryError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,

@@ -728,7 +728,7 @@ async fn write_chunk(
     if let (Some(range), Some(received)) = (range, declared_body)
         && received != range.length()
     {
-        let offset = append.discard().await.map_err(RegistryError::from)?;
+        let offset = append.discard().await?;
         return Err(RegistryError::ChunkLengthMismatch {
             declared: range.length(),
             received,
@@ -744,9 +744,9 @@ async fn write_chunk(
                 // A declared chunk that cannot be read whole is not kept; a streamed
                 // one keeps what arrived, and the client asks for the offset.
                 if range.is_some() {
-                    append.discard().await.map_err(RegistryError::from)?;
+                    append.discard().await?;
                 } else {
-                    append.finish().await.map_err(RegistryError::from)?;
+                    append.finish().await?;
                 }
                 return Err(OciError::new(
                     StatusCode::BAD_REQUEST,
@@ -755,9 +755,9 @@ async fn write_chunk(
                 ));
             }
         };
-        append.write(&chunk).await.map_err(RegistryError::from)?;
+        append.write(&chunk).await?;
     }
-    Ok(append.finish().await.map_err(RegistryError::from)?)
+    Ok(append.finish().await?)
 }
 
 /// Adds what the spec asks of a refused chunk (`416`): the upload's `Location` and

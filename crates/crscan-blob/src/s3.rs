@@ -9,7 +9,9 @@
 //! - `uploads/<uuid>/<offset, 20 digits>`: one accepted chunk, written as a multipart
 //!   upload that is completed only when the chunk has its declared length, so a
 //!   refused chunk leaves nothing; the session's size is the contiguous run of chunks
-//!   from 0, and any node sharing the bucket can append to it or finish it.
+//!   from 0, and any node sharing the bucket can append to it or finish it. (The
+//!   registry keeps the session in its metadata store too, and holds the session's
+//!   write lease there around each chunk, so chunks of one upload never race.)
 //!
 //! Errors other than "not found" become [`BlobError::Unavailable`] (the API's 503 /
 //! `UNAVAILABLE`): the client retries briefly, then gives up rather than hanging a

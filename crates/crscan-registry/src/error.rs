@@ -33,6 +33,10 @@ pub enum RegistryError {
     TagInvalid(String),
     #[error("chunk out of order: the upload has {expected} bytes, the chunk starts at {given}")]
     RangeInvalid { expected: u64, given: u64 },
+    #[error(
+        "upload {0} is receiving another chunk; send the next one after it (GET the upload for its offset)"
+    )]
+    UploadBusy(String),
     #[error("Content-Range {0:?} is not <start>-<end> with start <= end")]
     ContentRangeInvalid(String),
     #[error(
@@ -63,6 +67,7 @@ impl RegistryError {
             RegistryError::BlobUnknown(_) => "BLOB_UNKNOWN",
             RegistryError::BlobUploadInvalid(_)
             | RegistryError::RangeInvalid { .. }
+            | RegistryError::UploadBusy(_)
             | RegistryError::ContentRangeInvalid(_)
             | RegistryError::ChunkLengthMismatch { .. } => "BLOB_UPLOAD_INVALID",
             RegistryError::BlobUploadUnknown(_) => "BLOB_UPLOAD_UNKNOWN",

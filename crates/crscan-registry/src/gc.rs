@@ -77,8 +77,19 @@ pub(crate) async fn run(
         }
         report.unreferenced.push((blob.digest, blob.size));
     }
+    // Sessions in the store, and staged bytes in the backend that no session holds
+    // any more (a node died between the two writes, or a database publish was cut).
+    for session in registry.store.upload_sessions().await? {
+        let started =
+            SystemTime::UNIX_EPOCH + Duration::from_millis(session.started_at.unsigned_abs());
+        if older_than(started, options.upload_expiry) {
+            report.expired_uploads.push(session.id);
+        }
+    }
     for upload in registry.blobs.list_uploads().await? {
-        if older_than(upload.started, options.upload_expiry) {
+        if older_than(upload.started, options.upload_expiry)
+            && !report.expired_uploads.contains(&upload.id)
+        {
             report.expired_uploads.push(upload.id);
         }
     }
@@ -110,6 +121,7 @@ pub(crate) async fn run(
         .remove_stale_temporaries(options.grace)
         .await?;
     for id in &report.expired_uploads {
+        registry.store.delete_upload_session(id).await?;
         let _ = registry.blobs.cancel_upload(id).await;
     }
     Ok(report)

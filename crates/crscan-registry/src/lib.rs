@@ -17,7 +17,7 @@ mod names;
 
 use std::sync::Arc;
 
-use crscan_blob::{BlobRead, BlobStore, UploadAppend, UploadStatus};
+use crscan_blob::{BlobError, BlobRead, BlobStore, UploadAppend, UploadStatus};
 use crscan_model::{Digest, DigestAlgorithm};
 use crscan_store::{BlobRole, Image, NewImage, Repository, Store, StoreError};
 
@@ -143,6 +143,113 @@ pub struct Registry {
     limits: Limits,
     /// Blob GETs answer with a presigned URL of the object storage (S3 only).
     blob_redirect: bool,
+}
+
+/// How long an upload's write lease lasts without renewal: a node that dies while
+/// writing a chunk blocks the session no longer than this. Writers renew it every
+/// third of it while the body streams.
+const UPLOAD_LEASE_MS: i64 = 60_000;
+
+/// One chunk being written to an upload session, under the session's write lease in
+/// the store. [`UploadWrite::finish`] and [`UploadWrite::discard`] give the lease
+/// back; a write dropped half-way (the client went away) gives it back from a task.
+pub struct UploadWrite {
+    append: Option<UploadAppend>,
+    store: Store,
+    id: String,
+    writer: String,
+    renewed: std::time::Instant,
+}
+
+impl UploadWrite {
+    fn append(&mut self) -> Result<&mut UploadAppend, RegistryError> {
+        self.append
+            .as_mut()
+            .ok_or_else(|| RegistryError::Internal(format!("upload {} already closed", self.id)))
+    }
+
+    /// Appends bytes (see [`UploadAppend::write`]), renewing the write lease as the
+    /// body streams.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), RegistryError> {
+        let renew_after = std::time::Duration::from_millis((UPLOAD_LEASE_MS / 3).unsigned_abs());
+        if self.renewed.elapsed() >= renew_after {
+            if !self
+                .store
+                .lease_upload(&self.id, &self.writer, UPLOAD_LEASE_MS)
+                .await?
+            {
+                return Err(RegistryError::BlobUploadInvalid(format!(
+                    "upload {}: this chunk's write lease ran out and another writer took it",
+                    self.id
+                )));
+            }
+            self.renewed = std::time::Instant::now();
+        }
+        let written = self.append()?.write(bytes).await;
+        if let Err(error) = written {
+            // The chunk is refused (the backend has cut it back): the lease goes back
+            // now, before the refusal reaches the client and it sends the next chunk.
+            self.release().await?;
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Makes the chunk durable, gives the lease back and returns the upload's size.
+    pub async fn finish(mut self) -> Result<u64, RegistryError> {
+        let append = self.append.take();
+        let result = match append {
+            Some(append) => append.finish().await.map_err(RegistryError::from),
+            None => Err(RegistryError::Internal(format!(
+                "upload {} already closed",
+                self.id
+            ))),
+        };
+        self.release().await?;
+        result
+    }
+
+    /// Drops the chunk's bytes (see [`UploadAppend::discard`]) and gives the lease back.
+    pub async fn discard(mut self) -> Result<u64, RegistryError> {
+        let append = self.append.take();
+        let result = match append {
+            Some(append) => append.discard().await.map_err(RegistryError::from),
+            None => Err(RegistryError::Internal(format!(
+                "upload {} already closed",
+                self.id
+            ))),
+        };
+        self.release().await?;
+        result
+    }
+
+    async fn release(&mut self) -> Result<(), RegistryError> {
+        let writer = std::mem::take(&mut self.writer);
+        if !writer.is_empty() {
+            self.store.release_upload(&self.id, &writer).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UploadWrite {
+    fn drop(&mut self) {
+        if self.writer.is_empty() {
+            return;
+        }
+        let (store, id, writer) = (
+            self.store.clone(),
+            self.id.clone(),
+            std::mem::take(&mut self.writer),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = store.release_upload(&id, &writer).await {
+                    tracing::warn!(upload.id = %id, %error, "giving an upload's write lease back failed; it runs out by itself");
+                }
+            });
+        }
+    }
 }
 
 /// How long a presigned blob URL stays valid.
@@ -289,9 +396,15 @@ impl Registry {
         Ok(format!("{}/{}", registry.id, path.name()))
     }
 
-    /// Starts an upload session for the repository `owner` names.
+    /// Starts an upload session for the repository `owner` names: the backend stages
+    /// its bytes, the store records the session so that any node can continue it.
     pub async fn start_upload(&self, owner: &str) -> Result<String, RegistryError> {
-        Ok(self.blobs.create_upload(owner).await?)
+        let id = self.blobs.create_upload(owner).await?;
+        if let Err(error) = self.store.create_upload_session(&id, owner).await {
+            let _ = self.blobs.cancel_upload(&id).await;
+            return Err(error.into());
+        }
+        Ok(id)
     }
 
     /// Mounts `digest` from the repository at `from` when the blob is there; `false` when
@@ -315,16 +428,21 @@ impl Registry {
         Ok(true)
     }
 
+    /// The staged state of upload `id` when the store holds it as a session of
+    /// `owner`; any other session is unknown to the caller.
     async fn owned_upload(&self, owner: &str, id: &str) -> Result<UploadStatus, RegistryError> {
-        let status = self
-            .blobs
+        let unknown = || RegistryError::BlobUploadUnknown(id.to_owned());
+        match self.store.upload_session(id).await? {
+            Some(session) if session.owner == owner => {}
+            _ => return Err(unknown()),
+        }
+        self.blobs
             .upload_status(id)
             .await
-            .map_err(|_| RegistryError::BlobUploadUnknown(id.to_owned()))?;
-        if status.owner != owner {
-            return Err(RegistryError::BlobUploadUnknown(id.to_owned()));
-        }
-        Ok(status)
+            .map_err(|error| match error {
+                BlobError::Unavailable { .. } => error.into(),
+                _ => unknown(),
+            })
     }
 
     /// The bytes an upload session has received so far.
@@ -332,7 +450,9 @@ impl Registry {
         Ok(self.owned_upload(owner, id).await?.size)
     }
 
-    /// Opens an upload session for appending. With a `range` (the chunk's
+    /// Opens an upload session for appending, under the session's write lease in the
+    /// store: a second chunk of the same upload, on this node or another, is refused
+    /// (`UploadBusy`) while this one is written. With a `range` (the chunk's
     /// `Content-Range`) the chunk must start at the bytes received so far
     /// (`RangeInvalid` otherwise) and its body must have exactly the declared length:
     /// one that does not is cut back off and refused (`ChunkLengthMismatch`), so the
@@ -342,16 +462,41 @@ impl Registry {
         owner: &str,
         id: &str,
         range: Option<ChunkRange>,
-    ) -> Result<UploadAppend, RegistryError> {
+    ) -> Result<UploadWrite, RegistryError> {
         self.owned_upload(owner, id).await?;
-        let mut append = self
+        let writer = uuid::Uuid::new_v4().to_string();
+        if !self
+            .store
+            .lease_upload(id, &writer, UPLOAD_LEASE_MS)
+            .await?
+        {
+            return Err(RegistryError::UploadBusy(id.to_owned()));
+        }
+        let mut write = UploadWrite {
+            append: None,
+            store: self.store.clone(),
+            id: id.to_owned(),
+            writer,
+            renewed: std::time::Instant::now(),
+        };
+        let mut append = match self
             .blobs
             .append(id, range.map(|range| range.start()))
-            .await?;
+            .await
+        {
+            Ok(append) => append,
+            Err(error) => {
+                // Given back now, not from the drop's task: the client's next chunk
+                // may come at once.
+                write.release().await?;
+                return Err(error.into());
+            }
+        };
         if let Some(range) = range {
             append.expect_length(range.length());
         }
-        Ok(append)
+        write.append = Some(append);
+        Ok(write)
     }
 
     /// Finishes an upload: verifies `digest`, stores the blob, and links it to the
@@ -364,7 +509,30 @@ impl Registry {
     ) -> Result<u64, RegistryError> {
         let owner = self.upload_owner(path).await?;
         self.owned_upload(&owner, id).await?;
-        let size = self.blobs.finish_upload(id, digest).await?;
+        // The write lease for the finish too: no chunk lands while the bytes are
+        // checked and moved under their digest.
+        let writer = uuid::Uuid::new_v4().to_string();
+        if !self
+            .store
+            .lease_upload(id, &writer, UPLOAD_LEASE_MS)
+            .await?
+        {
+            return Err(RegistryError::UploadBusy(id.to_owned()));
+        }
+        let finished = self.blobs.finish_upload(id, digest).await;
+        let size = match finished {
+            Ok(size) => size,
+            Err(error) => {
+                // A digest that does not match cancels the upload in the backend.
+                if matches!(error, BlobError::DigestMismatch { .. }) {
+                    self.store.delete_upload_session(id).await?;
+                } else {
+                    self.store.release_upload(id, &writer).await?;
+                }
+                return Err(error.into());
+            }
+        };
+        self.store.delete_upload_session(id).await?;
         let repository = self.repository_for_push(path).await?;
         self.store.link_blob(&repository.id, digest).await?;
         Ok(size)
@@ -373,10 +541,14 @@ impl Registry {
     /// Cancels an upload session.
     pub async fn cancel_upload(&self, owner: &str, id: &str) -> Result<(), RegistryError> {
         self.owned_upload(owner, id).await?;
+        self.store.delete_upload_session(id).await?;
         self.blobs
             .cancel_upload(id)
             .await
-            .map_err(|_| RegistryError::BlobUploadUnknown(id.to_owned()))
+            .map_err(|error| match error {
+                BlobError::Unavailable { .. } => error.into(),
+                _ => RegistryError::BlobUploadUnknown(id.to_owned()),
+            })
     }
 
     // ---- manifests --------------------------------------------------------------

@@ -33,6 +33,7 @@ pub use store::scans::{
     RuleError, ScanCompletion, ScanOrder, ScanPolicy, ScanQuery, ScanResult, ScanRules, ScanStatus,
     ScheduledRule, VulnerabilityQuery, retention_victims,
 };
+pub use store::uploads::UploadSession;
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,10 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_database_publications.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_upload_sessions.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, in order.
@@ -45,6 +49,10 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (
         8,
         include_str!("../migrations/postgres/0008_database_publications.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_upload_sessions.sql"),
     ),
 ];
 

@@ -22,6 +22,7 @@ pub(crate) mod lifecycle;
 mod operation_rows;
 pub(crate) mod published;
 pub(crate) mod scans;
+pub(crate) mod uploads;
 
 /// The metadata store. Cheap to clone.
 #[derive(Clone)]

@@ -1,11 +1,14 @@
 //! Two `crscan serve` nodes on one PostgreSQL database and one Garage bucket (issue
 //! #14): an image pushed through node A pulls through node B with the same digest
 //! and no layer on either node's disk; a chunked upload whose PATCHes alternate
-//! between the nodes completes; a scan asked of the API-only node A runs on the
+//! between the nodes completes, and a chunk sent to B while A streams one into the
+//! same session is refused under the session's write lease in the store; a scan asked of the API-only node A runs on the
 //! worker node B, and its layer analysis is shared through the bucket, so a worker
-//! on another node rescans without reading a layer; GC run with A's settings removes a deleted image's blobs from the
-//! bucket; Garage stopped for 5 s makes requests fail 503, never 500, and both nodes
-//! recover by themselves.
+//! on another node rescans without reading a layer; GC run with A's settings removes
+//! a deleted image's blobs from the bucket; Garage stopped for 5 s makes requests fail
+//! 503, never 500, and both nodes recover by themselves. A worker node killed
+//! mid-scan leaves its scan to a restarted node, which finishes it once after the
+//! lease runs out.
 //!
 //! Needs PostgreSQL (`CRSCAN_TEST_POSTGRES_URL`), Garage (`scripts/install-garage.sh`),
 //! `skopeo`, `curl` and `psql`; skips without them unless `CRSCAN_REQUIRE_TOOLS=1`.
@@ -21,7 +24,7 @@ mod common;
 use common::garage::Garage;
 use common::images::{random_bytes, sha256_hex, write_image, write_image_with_filler};
 use common::postgres::Postgres;
-use common::server::{Server, image_id, push};
+use common::server::{SLOW_SCAN_FILLER_FILES, Server, image_id, push, scan_lines};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
@@ -368,6 +371,99 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
         bytes.len().to_string()
     );
 
+    // The session is in the store: while a chunk streams into it through A (its
+    // body held open), a second chunk sent to B is refused with 416, because A holds
+    // the session's write lease in PostgreSQL. After A's chunk ends, the upload
+    // finishes whole through B, and the store forgets the session.
+    let (code, response) = send(
+        "POST",
+        &format!("{}/v2/default/leased/blobs/uploads/", node_b.url),
+        &[],
+        None,
+    );
+    assert_eq!(code, 202, "{response}");
+    let path = header(&response, "location")
+        .unwrap()
+        .trim_start_matches(&node_b.url)
+        .to_owned();
+    let upload_id = path.rsplit('/').next().unwrap().to_owned();
+    let sessions = |condition: &str| {
+        let output = Command::new("psql")
+            .arg(&postgres.url)
+            .args([
+                "-tAc",
+                &format!(
+                    "SELECT count(*) FROM upload_sessions WHERE id = '{upload_id}' {condition}"
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert_eq!(sessions(""), "1");
+    let streamed = random_bytes(1 << 20);
+    let mut slow = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PATCH",
+        ])
+        .args([
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-H",
+            "Expect:",
+        ])
+        // -T - streams stdin as it comes (chunked); --data-binary @- would read it all
+        // before sending anything.
+        .args(["-T", "-"])
+        .arg(format!("{}{path}", node_a.url))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut body = slow.stdin.take().unwrap();
+    std::io::Write::write_all(&mut body, &streamed[..1000]).unwrap();
+    std::io::Write::flush(&mut body).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sessions("AND writer IS NOT NULL") != "1" {
+        assert!(Instant::now() < deadline, "A never took the write lease");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = work.path().join("second-chunk");
+    std::fs::write(&second, b"interloper").unwrap();
+    let (code, response) = send(
+        "PATCH",
+        &format!("{}{path}", node_b.url),
+        &["Content-Type: application/octet-stream".to_owned()],
+        Some(&second),
+    );
+    assert_eq!(code, 416, "{response}");
+    assert!(header(&response, "location").is_some(), "{response}");
+    std::io::Write::write_all(&mut body, &streamed[1000..]).unwrap();
+    drop(body);
+    let finished = slow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&finished.stdout), "202");
+    assert_eq!(sessions("AND writer IS NULL"), "1");
+    let streamed_digest = format!("sha256:{}", sha256_hex(&streamed));
+    let (code, response) = send(
+        "PUT",
+        &format!("{}{path}?digest={streamed_digest}", node_b.url),
+        &[],
+        None,
+    );
+    assert_eq!(code, 201, "{response}");
+    assert_eq!(sessions(""), "0");
+
     // A scan asked of the API-only node A runs on the worker node B.
     let image = image_id(&node_a, &digest, "app");
     let (code, operation) = node_a.call(
@@ -655,4 +751,134 @@ fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
     }
     println!("scans run by node A, node B: {by_node:?}");
     assert!(by_node.iter().all(|count| *count > 0), "{by_node:?}");
+}
+
+/// Node B killed (SIGKILL) in the middle of a scan that the API-only node A queued:
+/// the scan stays RUNNING while no worker is alive, and a worker on a restarted node
+/// takes it again once B's lease has run out, finishes it once (as its second
+/// attempt), and its result is the one a scan without a kill gives.
+#[test]
+fn a_worker_killed_mid_scan_is_finished_once_by_a_restarted_node() {
+    if !common::tools_present(&["skopeo", "curl", "psql"], false) {
+        return;
+    }
+    let Some(postgres) = Postgres::create("cluster") else {
+        return;
+    };
+    let Some(garage) = Garage::start(BUCKET) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let db = work.path().join("vulndb/crscan.db");
+    build_database(&db);
+    let data_b = work.path().join("node-b");
+    let node_a = node(&work.path().join("node-a"), 0, &postgres, &garage, &db);
+    let node_b = node(&data_b, 1, &postgres, &garage, &db);
+
+    let layout = work.path().join("big");
+    write_image_with_filler(&layout, "1.0", SLOW_SCAN_FILLER_FILES);
+    let digest = push(&node_a, &layout, "1.0", "default/big:1.0");
+    let image = image_id(&node_a, &digest, "big");
+    let (code, operation) = node_a.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": image})),
+        &[],
+    );
+    assert_eq!(code, 200, "{operation}");
+    let operation_id = operation["id"].as_str().unwrap().to_owned();
+    let scan_id = operation["metadata"]["scanResultId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // B has started the scan: it dies, with no graceful stop.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scan_lines(&node_b.log_text(), "scan started", &scan_id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "scan {scan_id} never started on B: {}",
+            node_b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let b_log = node_b.log.clone();
+    node_b.stop();
+    let b_log = std::fs::read_to_string(b_log).unwrap();
+    assert!(
+        scan_lines(&b_log, "scan finished", &scan_id).is_empty(),
+        "B finished the scan before it was killed: make the filler larger\n{b_log}"
+    );
+    let started = scan_lines(&b_log, "scan started", &scan_id);
+    assert_eq!(started.len(), 1, "{b_log}");
+    assert!(started[0].contains("attempt=1"), "{b_log}");
+
+    // With no worker alive the operation waits, as A reports it.
+    let pending = node_a.get(&format!("/operations/{operation_id}"));
+    assert_eq!(pending["done"], false, "{pending}");
+    let running = node_a.get(&format!("/container-registry/v1/scans/{scan_id}"));
+    assert_eq!(running["status"], "RUNNING", "{running}");
+
+    // B comes back (same data directory, two workers): after the 5 s lease one of
+    // its workers takes the scan again and finishes it.
+    let node_b = node(&data_b, 2, &postgres, &garage, &db);
+    let done = node_a.wait(&operation_id);
+    assert!(done.get("error").is_none(), "{done}");
+    assert_eq!(done["response"]["id"], scan_id.as_str(), "{done}");
+    assert_eq!(done["response"]["status"], "READY", "{done}");
+    let log = node_b.log_text();
+    let started = scan_lines(&log, "scan started", &scan_id);
+    assert_eq!(started.len(), 1, "started more than once: {log}");
+    assert!(started[0].contains("attempt=2"), "{log}");
+    assert_eq!(
+        scan_lines(&log, "scan finished", &scan_id).len(),
+        1,
+        "{log}"
+    );
+    for message in ["scan ended in error", "scan failed", "lost the lease"] {
+        assert!(
+            scan_lines(&log, message, &scan_id).is_empty(),
+            "{message}: {log}"
+        );
+    }
+    assert!(
+        !node_a.log_text().contains("scan started"),
+        "the API-only node ran a scan: {}",
+        node_a.log_text()
+    );
+    let results = node_a.get(&format!("/container-registry/v1/scans?imageId={image}"));
+    assert_eq!(
+        results["scanResults"].as_array().unwrap().len(),
+        1,
+        "{results}"
+    );
+
+    // The same packages without the filler, scanned without a kill: the same findings.
+    let plain = work.path().join("plain");
+    write_image(&plain, "1.0");
+    let plain_digest = push(&node_a, &plain, "1.0", "default/plain:1.0");
+    let plain_image = image_id(&node_a, &plain_digest, "plain");
+    let (code, operation) = node_a.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&json!({"imageId": plain_image})),
+        &[],
+    );
+    assert_eq!(code, 200, "{operation}");
+    let reference = node_a.wait(operation["id"].as_str().unwrap());
+    assert_eq!(reference["response"]["status"], "READY", "{reference}");
+    assert_eq!(
+        reference["response"]["vulnerabilities"], done["response"]["vulnerabilities"],
+        "{reference}"
+    );
+    let findings = |id: &str| {
+        node_a.get(&format!(
+            "/container-registry/v1/scans/{id}:listVulnerabilities?pageSize=1000"
+        ))["vulnerabilities"]
+            .clone()
+    };
+    assert_eq!(
+        findings(&scan_id),
+        findings(reference["response"]["id"].as_str().unwrap())
+    );
 }
