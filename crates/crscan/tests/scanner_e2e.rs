@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 mod common;
 use common::images::{write_image, write_image_with_filler};
 use common::postgres::Postgres;
-use common::server::{Server, image_id, push, ready_results, wait_for_results};
+use common::server::{
+    SLOW_SCAN_FILLER_FILES, Server, image_id, push, ready_results, scan_lines, wait_for_results,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
@@ -664,21 +666,6 @@ on_both_stores!(
     killed_mid_scan
 );
 
-/// Files in the filler layer of the image that `killed_mid_scan` scans: enough for
-/// its scan to last several seconds in a debug build (about 4.5 s alone), so that
-/// the kill lands in the middle of it and the restarted node's worker renews its
-/// lease while the other worker looks for work.
-const FILLER_FILES: usize = 120_000;
-
-/// The lines of a server log about scan `scan_id` that carry `message`.
-fn scan_lines(log: &str, message: &str, scan_id: &str) -> Vec<String> {
-    let id = format!("scan.id={scan_id}");
-    log.lines()
-        .filter(|line| line.contains(message) && line.contains(&id))
-        .map(str::to_owned)
-        .collect()
-}
-
 fn killed_mid_scan(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -689,7 +676,7 @@ fn killed_mid_scan(store: Option<&str>) {
     std::fs::write(&config, "scan_lease_seconds = 5\n").unwrap();
     let first = Server::start_with(&data_dir, 2, store, Some(&config));
     let layout = dir.path().join("big");
-    write_image_with_filler(&layout, "1.0", FILLER_FILES);
+    write_image_with_filler(&layout, "1.0", SLOW_SCAN_FILLER_FILES);
     let digest = push(&first, &layout, "1.0", "default/big:1.0");
     let image = image_id(&first, &digest, "big");
     let (status, operation) = first.call(
@@ -723,7 +710,7 @@ fn killed_mid_scan(store: Option<&str>) {
     assert!(
         finished.is_empty(),
         "the scan of {scan_id} finished before the server was killed, so no scan was \
-         interrupted: make FILLER_FILES larger\n{first_log}"
+         interrupted: make SLOW_SCAN_FILLER_FILES larger\n{first_log}"
     );
     let started = scan_lines(&first_log, "scan started", &scan_id);
     assert_eq!(started.len(), 1, "{first_log}");

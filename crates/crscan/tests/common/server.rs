@@ -233,3 +233,18 @@ pub fn wait_for_results(server: &Server, image: &str, count: usize) -> Value {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Files in the filler layer of an image whose scan must be killed half-way: enough
+/// for the scan to last several seconds in a debug build (about 4.5 s alone), so that
+/// the kill lands in the middle of it and the restarted node's worker renews its lease
+/// while another worker looks for work.
+pub const SLOW_SCAN_FILLER_FILES: usize = 120_000;
+
+/// The lines of a server log about scan `scan_id` that carry `message`.
+pub fn scan_lines(log: &str, message: &str, scan_id: &str) -> Vec<String> {
+    let id = format!("scan.id={scan_id}");
+    log.lines()
+        .filter(|line| line.contains(message) && line.contains(&id))
+        .map(str::to_owned)
+        .collect()
+}
