@@ -9,7 +9,9 @@
 //! - `uploads/<uuid>/<offset, 20 digits>`: one accepted chunk, written as a multipart
 //!   upload that is completed only when the chunk has its declared length, so a
 //!   refused chunk leaves nothing; the session's size is the contiguous run of chunks
-//!   from 0, and any node sharing the bucket can append to it or finish it. (The
+//!   from 0, and any node sharing the bucket can append to it or finish it;
+//! - `uploads/<uuid>/<offset>.digest`: the first chunk's SHA-256 and size, hashed as
+//!   it streamed, so a one-chunk upload finishes with a copy inside the bucket. (The
 //!   registry keeps the session in its metadata store too, and holds the session's
 //!   write lease there around each chunk, so chunks of one upload never race.)
 //!
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use crscan_model::Digest;
+use crscan_model::{Digest, DigestAlgorithm};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -513,6 +515,7 @@ impl S3Blobs {
             written: 0,
             writer: None,
             discarded: false,
+            hasher: (status.size == 0).then(|| Hasher::new(DigestAlgorithm::Sha256)),
         })
     }
 
@@ -526,6 +529,26 @@ impl S3Blobs {
         let size: u64 = chunks.iter().map(|(_, size, _)| size).sum();
         let target = self.blob_key(expected);
         let exists = self.head(&target).await?.is_some();
+        if let [(_, chunk_size, chunk)] = chunks.as_slice()
+            && expected.algorithm() == DigestAlgorithm::Sha256
+            && let Some(actual) = self.recorded_digest(chunk, *chunk_size).await?
+        {
+            if &actual != expected {
+                self.cancel_upload(id).await?;
+                return Err(BlobError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+            if !exists {
+                self.store
+                    .copy(chunk, &target)
+                    .await
+                    .map_err(unavailable("copying", &target))?;
+            }
+            let _ = self.cancel_upload(id).await;
+            return Ok(size);
+        }
         let mut hasher = Hasher::new(expected.algorithm());
         // Small blobs are checked in memory and written with one PUT; large ones
         // stream into a multipart upload that is completed only after the check.
@@ -605,6 +628,25 @@ impl S3Blobs {
         Ok(size)
     }
 
+    /// The digest recorded next to a one-chunk upload's chunk of `size` bytes, when
+    /// there is one that describes it.
+    async fn recorded_digest(&self, chunk: &Key, size: u64) -> Result<Option<Digest>, BlobError> {
+        let key = digest_key(chunk);
+        let bytes = match self.store.get(&key).await {
+            Ok(result) => result.bytes().await.map_err(unavailable("reading", &key))?,
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(unavailable("reading", &key)(error)),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let Some((digest, recorded)) = text.split_once(' ') else {
+            return Ok(None);
+        };
+        if recorded.parse::<u64>().ok() != Some(size) {
+            return Ok(None);
+        }
+        Ok(digest.parse::<Digest>().ok())
+    }
+
     pub(crate) async fn cancel_upload(&self, id: &str) -> Result<(), BlobError> {
         check_upload_id(id)?;
         let objects = self.list_prefix(&format!("uploads/{id}")).await?;
@@ -657,6 +699,15 @@ pub(crate) struct S3Append {
     written: u64,
     writer: Option<WriteMultipart>,
     discarded: bool,
+    /// The first chunk's SHA-256, computed as it streams: recorded next to the chunk
+    /// so that finishing a one-chunk upload (what skopeo and docker send) copies the
+    /// object in the bucket instead of reading it back to hash it.
+    hasher: Option<Hasher>,
+}
+
+/// The key of the digest recorded next to a session's first chunk.
+fn digest_key(chunk: &Key) -> Key {
+    Key::from(format!("{chunk}.digest"))
 }
 
 impl S3Append {
@@ -691,6 +742,9 @@ impl S3Append {
             }
             writer.write(bytes);
         }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
         self.written = received;
         Ok(())
     }
@@ -709,6 +763,15 @@ impl S3Append {
                 .finish()
                 .await
                 .map_err(unavailable("writing", &self.key))?;
+            // Written only once the chunk is complete; without it (a failed write
+            // here) finishing reads the chunk back, as for several chunks.
+            if let Some(hasher) = self.hasher.take() {
+                let record = format!("{} {}", hasher.finish(), self.written);
+                let _ = self
+                    .store
+                    .put(&digest_key(&self.key), PutPayload::from(record.into_bytes()))
+                    .await;
+            }
         }
         Ok(self.start + self.written)
     }

@@ -266,6 +266,26 @@ async fn chunked_upload_across_nodes(backend: &Backend) {
     );
     assert_eq!(read_range(&node_a, &digest, None).await, bytes);
     assert!(node_a.list_uploads().await.unwrap().is_empty());
+    // One streamed chunk, as skopeo and docker push (on S3 finished by a copy inside
+    // the bucket, from the digest taken as the chunk streamed): the same blob.
+    let one = noise(9 << 20);
+    let one_digest = digest_of(DigestAlgorithm::Sha256, &one);
+    let id_one = node_a.create_upload("registry/app").await.unwrap();
+    let mut append = node_a.append(&id_one, None).await.unwrap();
+    for piece in one.chunks(1 << 20) {
+        append.write(piece).await.unwrap();
+    }
+    assert_eq!(append.finish().await.unwrap(), one.len() as u64);
+    assert_eq!(
+        node_b.upload_status(&id_one).await.unwrap().size,
+        one.len() as u64
+    );
+    assert_eq!(
+        node_b.finish_upload(&id_one, &one_digest).await.unwrap(),
+        one.len() as u64
+    );
+    assert_eq!(read_range(&node_a, &one_digest, None).await, one);
+    assert!(node_a.list_uploads().await.unwrap().is_empty());
     // Unknown and cancelled sessions.
     assert!(matches!(
         node_a.upload_status("not-a-uuid").await,
