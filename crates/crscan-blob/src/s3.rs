@@ -515,7 +515,7 @@ impl S3Blobs {
             written: 0,
             writer: None,
             discarded: false,
-            hasher: (status.size == 0).then(|| Hasher::new(DigestAlgorithm::Sha256)),
+            hasher: (status.size == 0).then(|| Box::new(Hasher::new(DigestAlgorithm::Sha256))),
         })
     }
 
@@ -702,7 +702,7 @@ pub(crate) struct S3Append {
     /// The first chunk's SHA-256, computed as it streams: recorded next to the chunk
     /// so that finishing a one-chunk upload (what skopeo and docker send) copies the
     /// object in the bucket instead of reading it back to hash it.
-    hasher: Option<Hasher>,
+    hasher: Option<Box<Hasher>>,
 }
 
 /// The key of the digest recorded next to a session's first chunk.
@@ -766,10 +766,13 @@ impl S3Append {
             // Written only once the chunk is complete; without it (a failed write
             // here) finishing reads the chunk back, as for several chunks.
             if let Some(hasher) = self.hasher.take() {
-                let record = format!("{} {}", hasher.finish(), self.written);
+                let record = format!("{} {}", (*hasher).finish(), self.written);
                 let _ = self
                     .store
-                    .put(&digest_key(&self.key), PutPayload::from(record.into_bytes()))
+                    .put(
+                        &digest_key(&self.key),
+                        PutPayload::from(record.into_bytes()),
+                    )
                     .await;
             }
         }

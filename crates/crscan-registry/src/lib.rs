@@ -197,22 +197,17 @@ impl UploadWrite {
 
     /// Makes the chunk durable, gives the lease back and returns the upload's size.
     pub async fn finish(mut self) -> Result<u64, RegistryError> {
-        let append = self.append.take();
-        let result = match append {
-            Some(append) => append.finish().await.map_err(RegistryError::from),
-            None => Err(RegistryError::Internal(format!(
-                "upload {} already closed",
-                self.id
-            ))),
-        };
-        self.release().await?;
-        result
+        self.close(true).await
     }
 
     /// Drops the chunk's bytes (see [`UploadAppend::discard`]) and gives the lease back.
     pub async fn discard(mut self) -> Result<u64, RegistryError> {
-        let append = self.append.take();
-        let result = match append {
+        self.close(false).await
+    }
+
+    async fn close(&mut self, keep: bool) -> Result<u64, RegistryError> {
+        let result = match self.append.take() {
+            Some(append) if keep => append.finish().await.map_err(RegistryError::from),
             Some(append) => append.discard().await.map_err(RegistryError::from),
             None => Err(RegistryError::Internal(format!(
                 "upload {} already closed",

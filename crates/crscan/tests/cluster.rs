@@ -24,7 +24,9 @@ mod common;
 use common::garage::Garage;
 use common::images::{random_bytes, sha256_hex, write_image, write_image_with_filler};
 use common::postgres::Postgres;
-use common::server::{SLOW_SCAN_FILLER_FILES, Server, image_id, push, scan_lines};
+use common::server::{
+    SLOW_SCAN_FILLER_FILES, Server, image_id, push, request_scan, scan_lines, wait_until_started,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 const CRSCAN: &str = env!("CARGO_BIN_EXE_crscan");
@@ -51,6 +53,35 @@ fn build_database(db: &Path) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// What each test here starts from: its own PostgreSQL database, a Garage bucket, a
+/// work directory, and the vulnerability database file every node reads. `None`
+/// (skipped) without the tools, unless `CRSCAN_REQUIRE_TOOLS=1`.
+struct Cluster {
+    postgres: Postgres,
+    garage: Garage,
+    work: tempfile::TempDir,
+    db: PathBuf,
+}
+
+impl Cluster {
+    fn start() -> Option<Cluster> {
+        if !common::tools_present(&["skopeo", "curl", "psql"], false) {
+            return None;
+        }
+        let postgres = Postgres::create("cluster")?;
+        let garage = Garage::start(BUCKET)?;
+        let work = tempfile::tempdir().unwrap();
+        let db = work.path().join("vulndb/crscan.db");
+        build_database(&db);
+        Some(Cluster {
+            postgres,
+            garage,
+            work,
+            db,
+        })
+    }
 }
 
 /// Starts a node on `data_dir` with the shared store, bucket and database.
@@ -237,18 +268,15 @@ fn pull(server: &Server, repository: &str, to: &Path) -> Result<String, String> 
 
 #[test]
 fn two_nodes_share_postgres_and_a_garage_bucket() {
-    if !common::tools_present(&["skopeo", "curl", "psql"], false) {
-        return;
-    }
-    let Some(postgres) = Postgres::create("cluster") else {
+    let Some(Cluster {
+        postgres,
+        mut garage,
+        work,
+        db,
+    }) = Cluster::start()
+    else {
         return;
     };
-    let Some(mut garage) = Garage::start(BUCKET) else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let db = work.path().join("vulndb/crscan.db");
-    build_database(&db);
     let data_a = work.path().join("node-a");
     let data_b = work.path().join("node-b");
     // A serves the API and the registry only; B is the worker.
@@ -628,18 +656,15 @@ const SCANS: usize = 200;
 /// first image (all images hold the same packages; each has its own filler layer).
 #[test]
 fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
-    if !common::tools_present(&["skopeo", "curl", "psql"], false) {
-        return;
-    }
-    let Some(postgres) = Postgres::create("cluster") else {
+    let Some(Cluster {
+        postgres,
+        garage,
+        work,
+        db,
+    }) = Cluster::start()
+    else {
         return;
     };
-    let Some(garage) = Garage::start(BUCKET) else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let db = work.path().join("vulndb/crscan.db");
-    build_database(&db);
     let node_a = node(&work.path().join("node-a"), 1, &postgres, &garage, &db);
 
     // The reference: image 0 scanned while A is the only node.
@@ -759,18 +784,15 @@ fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
 /// attempt), and its result is the one a scan without a kill gives.
 #[test]
 fn a_worker_killed_mid_scan_is_finished_once_by_a_restarted_node() {
-    if !common::tools_present(&["skopeo", "curl", "psql"], false) {
-        return;
-    }
-    let Some(postgres) = Postgres::create("cluster") else {
+    let Some(Cluster {
+        postgres,
+        garage,
+        work,
+        db,
+    }) = Cluster::start()
+    else {
         return;
     };
-    let Some(garage) = Garage::start(BUCKET) else {
-        return;
-    };
-    let work = tempfile::tempdir().unwrap();
-    let db = work.path().join("vulndb/crscan.db");
-    build_database(&db);
     let data_b = work.path().join("node-b");
     let node_a = node(&work.path().join("node-a"), 0, &postgres, &garage, &db);
     let node_b = node(&data_b, 1, &postgres, &garage, &db);
@@ -779,29 +801,10 @@ fn a_worker_killed_mid_scan_is_finished_once_by_a_restarted_node() {
     write_image_with_filler(&layout, "1.0", SLOW_SCAN_FILLER_FILES);
     let digest = push(&node_a, &layout, "1.0", "default/big:1.0");
     let image = image_id(&node_a, &digest, "big");
-    let (code, operation) = node_a.call(
-        "POST",
-        "/container-registry/v1/scans",
-        Some(&json!({"imageId": image})),
-        &[],
-    );
-    assert_eq!(code, 200, "{operation}");
-    let operation_id = operation["id"].as_str().unwrap().to_owned();
-    let scan_id = operation["metadata"]["scanResultId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (operation_id, scan_id) = request_scan(&node_a, &image);
 
     // B has started the scan: it dies, with no graceful stop.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while scan_lines(&node_b.log_text(), "scan started", &scan_id).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "scan {scan_id} never started on B: {}",
-            node_b.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_started(&node_b, &scan_id);
     let b_log = node_b.log.clone();
     node_b.stop();
     let b_log = std::fs::read_to_string(b_log).unwrap();

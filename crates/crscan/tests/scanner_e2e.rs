@@ -17,7 +17,8 @@ mod common;
 use common::images::{write_image, write_image_with_filler};
 use common::postgres::Postgres;
 use common::server::{
-    SLOW_SCAN_FILLER_FILES, Server, image_id, push, ready_results, scan_lines, wait_for_results,
+    SLOW_SCAN_FILLER_FILES, Server, image_id, push, ready_results, request_scan, scan_lines,
+    wait_for_results, wait_until_started,
 };
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
@@ -679,29 +680,10 @@ fn killed_mid_scan(store: Option<&str>) {
     write_image_with_filler(&layout, "1.0", SLOW_SCAN_FILLER_FILES);
     let digest = push(&first, &layout, "1.0", "default/big:1.0");
     let image = image_id(&first, &digest, "big");
-    let (status, operation) = first.call(
-        "POST",
-        "/container-registry/v1/scans",
-        Some(&json!({"imageId": image})),
-        &[],
-    );
-    assert_eq!(status, 200, "{operation}");
-    let operation_id = operation["id"].as_str().unwrap().to_owned();
-    let scan_id = operation["metadata"]["scanResultId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (operation_id, scan_id) = request_scan(&first, &image);
 
     // Once a worker has started the scan, the server dies: SIGKILL, no graceful stop.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while scan_lines(&first.log_text(), "scan started", &scan_id).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "scan {scan_id} never started: {}",
-            first.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_started(&first, &scan_id);
     let killed_at = Instant::now();
     let first_log = first.log.clone();
     first.stop();

@@ -248,3 +248,33 @@ pub fn scan_lines(log: &str, message: &str, scan_id: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Asks `server` for a scan of `image`: the operation id and the scan result id.
+pub fn request_scan(server: &Server, image: &str) -> (String, String) {
+    let (status, operation) = server.call(
+        "POST",
+        "/container-registry/v1/scans",
+        Some(&serde_json::json!({ "imageId": image })),
+        &[],
+    );
+    assert_eq!(status, 200, "{operation}");
+    let operation_id = operation["id"].as_str().unwrap().to_owned();
+    let scan_id = operation["metadata"]["scanResultId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (operation_id, scan_id)
+}
+
+/// Waits (two minutes at most) until a worker of `server` has started scan `scan_id`.
+pub fn wait_until_started(server: &Server, scan_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scan_lines(&server.log_text(), "scan started", scan_id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "scan {scan_id} never started: {}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
