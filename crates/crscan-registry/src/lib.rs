@@ -440,6 +440,20 @@ impl Registry {
             })
     }
 
+    /// Takes upload `id`'s write lease in the store under a new writer id, which it
+    /// returns; `UploadBusy` while another writer holds it.
+    async fn lease_upload(&self, id: &str) -> Result<String, RegistryError> {
+        let writer = uuid::Uuid::new_v4().to_string();
+        if !self
+            .store
+            .lease_upload(id, &writer, UPLOAD_LEASE_MS)
+            .await?
+        {
+            return Err(RegistryError::UploadBusy(id.to_owned()));
+        }
+        Ok(writer)
+    }
+
     /// The bytes an upload session has received so far.
     pub async fn upload_status(&self, owner: &str, id: &str) -> Result<u64, RegistryError> {
         Ok(self.owned_upload(owner, id).await?.size)
@@ -459,14 +473,7 @@ impl Registry {
         range: Option<ChunkRange>,
     ) -> Result<UploadWrite, RegistryError> {
         self.owned_upload(owner, id).await?;
-        let writer = uuid::Uuid::new_v4().to_string();
-        if !self
-            .store
-            .lease_upload(id, &writer, UPLOAD_LEASE_MS)
-            .await?
-        {
-            return Err(RegistryError::UploadBusy(id.to_owned()));
-        }
+        let writer = self.lease_upload(id).await?;
         let mut write = UploadWrite {
             append: None,
             store: self.store.clone(),
@@ -506,14 +513,7 @@ impl Registry {
         self.owned_upload(&owner, id).await?;
         // The write lease for the finish too: no chunk lands while the bytes are
         // checked and moved under their digest.
-        let writer = uuid::Uuid::new_v4().to_string();
-        if !self
-            .store
-            .lease_upload(id, &writer, UPLOAD_LEASE_MS)
-            .await?
-        {
-            return Err(RegistryError::UploadBusy(id.to_owned()));
-        }
+        let writer = self.lease_upload(id).await?;
         let finished = self.blobs.finish_upload(id, digest).await;
         let size = match finished {
             Ok(size) => size,
