@@ -17,7 +17,7 @@ mod names;
 
 use std::sync::Arc;
 
-use crscan_blob::{BlobError, BlobRead, BlobStore, UploadAppend, UploadStatus};
+use crscan_blob::{BlobError, BlobRead, BlobStore, UploadAppend};
 use crscan_model::{Digest, DigestAlgorithm};
 use crscan_store::{BlobRole, Image, NewImage, Repository, Store, StoreError};
 
@@ -247,6 +247,16 @@ impl Drop for UploadWrite {
     }
 }
 
+/// What a failed look at an upload's staged bytes means to the client: storage that
+/// cannot be reached is `Unavailable` (503); anything else, an unknown upload.
+fn staged_upload_error(id: &str) -> impl FnOnce(BlobError) -> RegistryError {
+    let id = id.to_owned();
+    move |error| match error {
+        BlobError::Unavailable { .. } => error.into(),
+        _ => RegistryError::BlobUploadUnknown(id),
+    }
+}
+
 /// How long a presigned blob URL stays valid.
 const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -423,21 +433,15 @@ impl Registry {
         Ok(true)
     }
 
-    /// The staged state of upload `id` when the store holds it as a session of
-    /// `owner`; any other session is unknown to the caller.
-    async fn owned_upload(&self, owner: &str, id: &str) -> Result<UploadStatus, RegistryError> {
-        let unknown = || RegistryError::BlobUploadUnknown(id.to_owned());
+    /// Checks that the store holds upload `id` as a session of `owner`; any other
+    /// session is unknown to the caller. Only the store is asked: the backend call
+    /// that follows finds the staged bytes (or answers `BlobUploadUnknown`) itself,
+    /// so a chunk costs no second look at them (on S3, a listing and a GET).
+    async fn owned_session(&self, owner: &str, id: &str) -> Result<(), RegistryError> {
         match self.store.upload_session(id).await? {
-            Some(session) if session.owner == owner => {}
-            _ => return Err(unknown()),
+            Some(session) if session.owner == owner => Ok(()),
+            _ => Err(RegistryError::BlobUploadUnknown(id.to_owned())),
         }
-        self.blobs
-            .upload_status(id)
-            .await
-            .map_err(|error| match error {
-                BlobError::Unavailable { .. } => error.into(),
-                _ => unknown(),
-            })
     }
 
     /// Takes upload `id`'s write lease in the store under a new writer id, which it
@@ -456,7 +460,13 @@ impl Registry {
 
     /// The bytes an upload session has received so far.
     pub async fn upload_status(&self, owner: &str, id: &str) -> Result<u64, RegistryError> {
-        Ok(self.owned_upload(owner, id).await?.size)
+        self.owned_session(owner, id).await?;
+        let status = self
+            .blobs
+            .upload_status(id)
+            .await
+            .map_err(staged_upload_error(id))?;
+        Ok(status.size)
     }
 
     /// Opens an upload session for appending, under the session's write lease in the
@@ -472,7 +482,7 @@ impl Registry {
         id: &str,
         range: Option<ChunkRange>,
     ) -> Result<UploadWrite, RegistryError> {
-        self.owned_upload(owner, id).await?;
+        self.owned_session(owner, id).await?;
         let writer = self.lease_upload(id).await?;
         let mut write = UploadWrite {
             append: None,
@@ -510,7 +520,7 @@ impl Registry {
         digest: &Digest,
     ) -> Result<u64, RegistryError> {
         let owner = self.upload_owner(path).await?;
-        self.owned_upload(&owner, id).await?;
+        self.owned_session(&owner, id).await?;
         // The write lease for the finish too: no chunk lands while the bytes are
         // checked and moved under their digest.
         let writer = self.lease_upload(id).await?;
@@ -535,15 +545,12 @@ impl Registry {
 
     /// Cancels an upload session.
     pub async fn cancel_upload(&self, owner: &str, id: &str) -> Result<(), RegistryError> {
-        self.owned_upload(owner, id).await?;
+        self.owned_session(owner, id).await?;
         self.store.delete_upload_session(id).await?;
         self.blobs
             .cancel_upload(id)
             .await
-            .map_err(|error| match error {
-                BlobError::Unavailable { .. } => error.into(),
-                _ => RegistryError::BlobUploadUnknown(id.to_owned()),
-            })
+            .map_err(staged_upload_error(id))
     }
 
     // ---- manifests --------------------------------------------------------------
