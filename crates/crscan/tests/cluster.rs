@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 mod common;
 use common::garage::Garage;
@@ -416,22 +416,9 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
         .to_owned();
     let upload_id = path.rsplit('/').next().unwrap().to_owned();
     let sessions = |condition: &str| {
-        let output = Command::new("psql")
-            .arg(&postgres.url)
-            .args([
-                "-tAc",
-                &format!(
-                    "SELECT count(*) FROM upload_sessions WHERE id = '{upload_id}' {condition}"
-                ),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        postgres.query(&format!(
+            "SELECT count(*) FROM upload_sessions WHERE id = '{upload_id}' {condition}"
+        ))
     };
     assert_eq!(sessions(""), "1");
     let streamed = random_bytes(1 << 20);
@@ -494,14 +481,8 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
 
     // A scan asked of the API-only node A runs on the worker node B.
     let image = image_id(&node_a, &digest, "app");
-    let (code, operation) = node_a.call(
-        "POST",
-        "/container-registry/v1/scans",
-        Some(&json!({"imageId": image})),
-        &[],
-    );
-    assert_eq!(code, 200, "{operation}");
-    let done = node_a.wait(operation["id"].as_str().unwrap());
+    let (operation, _) = request_scan(&node_a, &image);
+    let done = node_a.wait(&operation);
     assert!(done.get("error").is_none(), "{done}");
     assert_eq!(done["response"]["status"], "READY", "{done}");
     let scan_id = done["response"]["id"].as_str().unwrap();
@@ -524,14 +505,8 @@ fn two_nodes_share_postgres_and_a_garage_bucket() {
     node_b.stop();
     let data_c = work.path().join("node-c");
     let node_b = node(&data_c, 1, &postgres, &garage, &db);
-    let (code, operation) = node_a.call(
-        "POST",
-        "/container-registry/v1/scans",
-        Some(&json!({"imageId": image})),
-        &[],
-    );
-    assert_eq!(code, 200, "{operation}");
-    let again = node_a.wait(operation["id"].as_str().unwrap());
+    let (operation, _) = request_scan(&node_a, &image);
+    let again = node_a.wait(&operation);
     assert_eq!(again["response"]["status"], "READY", "{again}");
     assert_eq!(
         again["response"]["vulnerabilities"], done["response"]["vulnerabilities"],
@@ -677,14 +652,8 @@ fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
         .collect();
     let first = push(&node_a, &layouts[0], "1.0", "default/load-0:1.0");
     let first_image = image_id(&node_a, &first, "load-0");
-    let (code, operation) = node_a.call(
-        "POST",
-        "/container-registry/v1/scans",
-        Some(&json!({"imageId": first_image})),
-        &[],
-    );
-    assert_eq!(code, 200, "{operation}");
-    let reference = node_a.wait(operation["id"].as_str().unwrap());
+    let (operation, _) = request_scan(&node_a, &first_image);
+    let reference = node_a.wait(&operation);
     assert_eq!(reference["response"]["status"], "READY", "{reference}");
     let counters = reference["response"]["vulnerabilities"].clone();
 
@@ -724,20 +693,7 @@ fn twenty_pushes_and_two_hundred_scans_across_two_workers() {
     // 200 scans queued through both nodes, run by both workers.
     let mut operations = Vec::new();
     for index in 0..SCANS {
-        let (code, operation) = nodes[index % 2].call(
-            "POST",
-            "/container-registry/v1/scans",
-            Some(&json!({"imageId": images[index % PUSHES]})),
-            &[],
-        );
-        assert_eq!(code, 200, "{operation}");
-        operations.push((
-            operation["id"].as_str().unwrap().to_owned(),
-            operation["metadata"]["scanResultId"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        ));
+        operations.push(request_scan(nodes[index % 2], &images[index % PUSHES]));
     }
     let deadline = Instant::now() + Duration::from_secs(900);
     for (operation, _) in &operations {
@@ -861,14 +817,8 @@ fn a_worker_killed_mid_scan_is_finished_once_by_a_restarted_node() {
     write_image(&plain, "1.0");
     let plain_digest = push(&node_a, &plain, "1.0", "default/plain:1.0");
     let plain_image = image_id(&node_a, &plain_digest, "plain");
-    let (code, operation) = node_a.call(
-        "POST",
-        "/container-registry/v1/scans",
-        Some(&json!({"imageId": plain_image})),
-        &[],
-    );
-    assert_eq!(code, 200, "{operation}");
-    let reference = node_a.wait(operation["id"].as_str().unwrap());
+    let (operation, _) = request_scan(&node_a, &plain_image);
+    let reference = node_a.wait(&operation);
     assert_eq!(reference["response"]["status"], "READY", "{reference}");
     assert_eq!(
         reference["response"]["vulnerabilities"], done["response"]["vulnerabilities"],

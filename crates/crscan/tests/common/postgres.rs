@@ -46,6 +46,24 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Runs `sql` in this test's database with psql; its output, unaligned and
+    /// without headers (`-tA`), trimmed.
+    pub fn query(&self, sql: &str) -> String {
+        let output = Command::new("psql")
+            .arg(&self.url)
+            .args(["-tAc", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = Command::new("psql")
